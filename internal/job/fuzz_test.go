@@ -1,0 +1,49 @@
+package job
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+)
+
+func FuzzParseInput(f *testing.F) {
+	for _, s := range []string{cidV1, "ipfs://" + cidV1 + ":/data", "src=ipfs://" + cidV0 + "/a,dst=/b", "ipfs://x:/../etc", ":", "src=,dst="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		in, err := ParseInput(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		if err := in.validate(); err != nil {
+			t.Fatalf("ParseInput(%q) accepted an invalid input: %v", s, err)
+		}
+	})
+}
+
+func FuzzSpecDecode(f *testing.F) {
+	f.Add(`{"engine":"wasm","wasm":{"module":"` + cidV1 + `"},"inputs":[{"cid":"` + cidV0 + `","target":"/data"}],"timeout":"2s"}`)
+	f.Add(`{"engine":"docker","docker":{"image":"ubuntu"}}`)
+	f.Add(`{"engine":"wasm","inputs":[{"target":"/../etc"}]}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		var spec Spec
+		if json.Unmarshal([]byte(s), &spec) != nil {
+			return
+		}
+		spec.Normalize()
+		if err := spec.Validate(); err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		for _, in := range spec.Inputs {
+			if ValidateTarget(in.Target) != nil {
+				t.Fatalf("accepted bad target %q", in.Target)
+			}
+		}
+	})
+}

@@ -1,0 +1,165 @@
+package job
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// State is where a job is in its life. Completed, failed and cancelled are terminal.
+type State string
+
+const (
+	StatePending   State = "pending"
+	StateRunning   State = "running"
+	StateCompleted State = "completed"
+	StateFailed    State = "failed"
+	StateCancelled State = "cancelled"
+)
+
+// States lists every state in life order, for flags and help texts.
+var States = []State{StatePending, StateRunning, StateCompleted, StateFailed, StateCancelled}
+
+// Terminal reports whether a job in state s can no longer change.
+func (s State) Terminal() bool {
+	return s == StateCompleted || s == StateFailed || s == StateCancelled
+}
+
+// ErrTransition is returned for a state change the life cycle does not allow.
+var ErrTransition = errors.New("job: state change not allowed")
+
+// Job is a spec plus everything that happened to it.
+type Job struct {
+	ID         string      `json:"id"`
+	Spec       Spec        `json:"spec"`
+	State      State       `json:"state"`
+	Reason     string      `json:"reason,omitempty"` // why it failed or was cancelled
+	CreatedAt  time.Time   `json:"createdAt"`
+	UpdatedAt  time.Time   `json:"updatedAt"`
+	History    []Event     `json:"history"`
+	Executions []Execution `json:"executions,omitempty"`
+}
+
+// Event is one line of a job's history.
+type Event struct {
+	Time    time.Time `json:"time"`
+	State   State     `json:"state,omitempty"` // set when the event is a state change
+	Message string    `json:"message"`
+}
+
+// Execution is one run of a job on one node.
+type Execution struct {
+	ID              string    `json:"id"`
+	NodeID          string    `json:"nodeId"`
+	State           State     `json:"state"`
+	StartedAt       time.Time `json:"startedAt"`
+	EndedAt         time.Time `json:"endedAt,omitempty"`
+	ExitCode        *int      `json:"exitCode,omitempty"`
+	ResultCID       string    `json:"resultCid,omitempty"`
+	Error           string    `json:"error,omitempty"`
+	Stdout          string    `json:"stdout,omitempty"` // the first few KiB, for describe
+	Stderr          string    `json:"stderr,omitempty"`
+	StdoutTruncated bool      `json:"stdoutTruncated,omitempty"`
+	StderrTruncated bool      `json:"stderrTruncated,omitempty"`
+}
+
+// New makes a pending job with a fresh ID. The spec should already be validated.
+func New(spec Spec, now time.Time) *Job {
+	return &Job{
+		ID:        NewID(),
+		Spec:      spec,
+		State:     StatePending,
+		CreatedAt: now,
+		UpdatedAt: now,
+		History:   []Event{{Time: now, State: StatePending, Message: "job submitted"}},
+	}
+}
+
+// Transition moves the job to state to, recording why in its history.
+func (j *Job) Transition(to State, reason string, now time.Time) error {
+	if j.State.Terminal() {
+		return fmt.Errorf("%w: %s is %s already, cannot become %s", ErrTransition, j.ID, j.State, to)
+	}
+	switch to {
+	case StatePending, StateRunning, StateCompleted, StateFailed, StateCancelled:
+	default:
+		return fmt.Errorf("%w: unknown state %q", ErrTransition, to)
+	}
+	if to == StateCompleted && j.State != StateRunning {
+		return fmt.Errorf("%w: %s is %s, only a running job can complete", ErrTransition, j.ID, j.State)
+	}
+	j.State = to
+	if to == StateFailed || to == StateCancelled {
+		j.Reason = reason
+	}
+	msg := reason
+	if msg == "" {
+		msg = "job " + string(to)
+	}
+	j.Log(now, to, msg)
+	return nil
+}
+
+// Log appends an event to the history; st is empty for events that are not state changes.
+func (j *Job) Log(now time.Time, st State, msg string) {
+	j.History = append(j.History, Event{Time: now, State: st, Message: msg})
+	j.UpdatedAt = now
+}
+
+// Latest returns the newest execution, or nil.
+func (j *Job) Latest() *Execution {
+	if len(j.Executions) == 0 {
+		return nil
+	}
+	return &j.Executions[len(j.Executions)-1]
+}
+
+// IDPrefix is what every job ID starts with, as upstream Bacalhau's do.
+const IDPrefix = "j-"
+
+// NewID returns "j-" and a random UUID (version 4).
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return IDPrefix + h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// ShortID is the first 8 characters after the prefix, as `list` prints it.
+func ShortID(id string) string {
+	if len(id) > len(IDPrefix)+8 {
+		return id[:len(IDPrefix)+8]
+	}
+	return id
+}
+
+// CheckIDPrefix validates a user-supplied job ID or ID prefix before it is looked up.
+func CheckIDPrefix(s string) error {
+	if s == "" {
+		return errors.New("job: empty job ID")
+	}
+	if len(s) > 64 {
+		return fmt.Errorf("job: %q is too long to be a job ID", s[:16]+"...")
+	}
+	for _, r := range strings.TrimPrefix(s, IDPrefix) {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r == '-') {
+			return fmt.Errorf("job: %q is not a job ID (want j- followed by hex digits)", s)
+		}
+	}
+	return nil
+}
+
+// NormalizeIDPrefix adds the j- prefix when a user typed only hex digits.
+func NormalizeIDPrefix(s string) string {
+	if strings.HasPrefix(s, IDPrefix) {
+		return s
+	}
+	return IDPrefix + s
+}

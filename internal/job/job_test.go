@@ -1,0 +1,173 @@
+package job
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	cidV1 = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
+	cidV0 = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+)
+
+func wasmSpec() Spec {
+	return Spec{Engine: EngineWasm, Wasm: &WasmTask{Module: cidV1}}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*Spec)
+		wantErr string
+	}{
+		{"ok", func(*Spec) {}, ""},
+		{"ok with inputs", func(s *Spec) {
+			s.Inputs = []Input{{CID: cidV0, Target: "/data"}, {CID: cidV1, Target: "/more"}}
+		}, ""},
+		{"no engine", func(s *Spec) { s.Engine = "" }, "no engine"},
+		{"unknown engine", func(s *Spec) { s.Engine = "jvm" }, `unknown engine "jvm"`},
+		{"wasm without task", func(s *Spec) { s.Wasm = nil }, "no wasm task"},
+		{"both tasks", func(s *Spec) { s.Docker = &DockerTask{Image: "ubuntu"} }, "cannot also carry"},
+		{"bad module cid", func(s *Spec) { s.Wasm.Module = "not-a-cid" }, "not a valid CID"},
+		{"empty module", func(s *Spec) { s.Wasm.Module = "" }, "no wasm module"},
+		{"escape target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "/../etc"}} }, "not a clean path"},
+		{"relative target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "data"}} }, "absolute path"},
+		{"root target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "/"}} }, "mounted at /"},
+		{"outputs target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "/outputs/x"}} }, "collides"},
+		{"dup target", func(s *Spec) {
+			s.Inputs = []Input{{CID: cidV1, Target: "/a"}, {CID: cidV0, Target: "/a"}}
+		}, "two inputs"},
+		{"nested target", func(s *Spec) {
+			s.Inputs = []Input{{CID: cidV1, Target: "/a"}, {CID: cidV0, Target: "/a/b"}}
+		}, "nested"},
+		{"dag path escape", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Path: "a/../b", Target: "/a"}} }, "bad segment"},
+		{"negative timeout", func(s *Spec) { s.Timeout = Duration(-time.Second) }, "out of range"},
+		{"huge memory", func(s *Spec) { s.Memory = 1 << 40 }, "over the limit"},
+		{"bad env", func(s *Spec) { s.Env = map[string]string{"A=B": "c"} }, "environment variable name"},
+		{"nul arg", func(s *Spec) { s.Wasm.Args = []string{"a\x00b"} }, "NUL"},
+		{"docker ok", func(s *Spec) { s.Engine, s.Wasm, s.Docker = EngineDocker, nil, &DockerTask{Image: "ubuntu:24.04"} }, ""},
+		{"docker bad image", func(s *Spec) { s.Engine, s.Wasm, s.Docker = EngineDocker, nil, &DockerTask{Image: "a b"} }, "not a valid image"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := wasmSpec()
+			tt.mutate(&s)
+			s.Normalize()
+			err := s.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Validate() = %v, want error containing %q", err, tt.wantErr)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestParseInput(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Input
+		wantErr string
+	}{
+		{cidV1, Input{CID: cidV1, Target: "/inputs"}, ""},
+		{"ipfs://" + cidV1, Input{CID: cidV1, Target: "/inputs"}, ""},
+		{"ipfs://" + cidV1 + ":/data", Input{CID: cidV1, Target: "/data"}, ""},
+		{"src=ipfs://" + cidV0 + ",dst=/more", Input{CID: cidV0, Target: "/more"}, ""},
+		{"src=ipfs://" + cidV0 + "/sub/dir,dst=/more", Input{CID: cidV0, Path: "sub/dir", Target: "/more"}, ""},
+		{"ipfs://" + cidV1 + ":/../etc", Input{}, "not a clean path"},
+		{"ipfs://nope:/data", Input{}, "not a valid CID"},
+		{"src=,dst=/x", Input{}, "no src"},
+		{"src=ipfs://" + cidV1 + ",foo=bar", Input{}, "unknown key"},
+		{"", Input{}, "empty CID"},
+	}
+	for _, tt := range tests {
+		got, err := ParseInput(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseInput(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseInput(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	tests := map[string]uint64{"64MB": 64e6, "64MiB": 64 << 20, "64Mi": 64 << 20, "512": 512, "1.5GiB": 3 << 29, "10k": 10000}
+	for in, want := range tests {
+		if got, err := ParseBytes(in); err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "MB", "-1MB", "12XB", "1e30"} {
+		if _, err := ParseBytes(bad); err == nil {
+			t.Errorf("ParseBytes(%q) succeeded, want error", bad)
+		}
+	}
+	if got := FormatBytes(64 << 20); got != "64 MiB" {
+		t.Errorf("FormatBytes = %q", got)
+	}
+}
+
+func TestTransitions(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	j := New(wasmSpec(), now)
+	if err := j.Transition(StateCompleted, "", now); !errors.Is(err, ErrTransition) {
+		t.Fatalf("pending -> completed = %v, want ErrTransition", err)
+	}
+	for _, st := range []State{StateRunning, StateFailed} {
+		if err := j.Transition(st, "timeout", now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if j.Reason != "timeout" || len(j.History) != 3 {
+		t.Fatalf("reason %q, history %d", j.Reason, len(j.History))
+	}
+	if err := j.Transition(StateRunning, "", now); !errors.Is(err, ErrTransition) {
+		t.Fatalf("failed -> running = %v, want ErrTransition", err)
+	}
+}
+
+func TestIDs(t *testing.T) {
+	a, b := NewID(), NewID()
+	if a == b || !strings.HasPrefix(a, "j-") || len(a) != 38 {
+		t.Fatalf("ids %q %q", a, b)
+	}
+	if err := CheckIDPrefix(ShortID(a)); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", "j-xyz", "../etc", strings.Repeat("a", 100)} {
+		if CheckIDPrefix(bad) == nil {
+			t.Errorf("CheckIDPrefix(%q) = nil", bad)
+		}
+	}
+}
+
+func TestSpecJSONRoundTrip(t *testing.T) {
+	s := wasmSpec()
+	s.Timeout = Duration(2 * time.Second)
+	s.Normalize()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"timeout":"2s"`) {
+		t.Fatalf("timeout not human readable: %s", b)
+	}
+	var back Spec
+	if err := json.Unmarshal(b, &back); err != nil || back.Timeout != s.Timeout || back.Wasm.Module != cidV1 {
+		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+}

@@ -1,0 +1,273 @@
+package job
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Engine names the executor a task runs on.
+type Engine string
+
+const (
+	EngineWasm   Engine = "wasm"
+	EngineDocker Engine = "docker"
+)
+
+// Limits and defaults a spec is held to. They are generous on purpose: a node's own
+// policy (its capacity) may be tighter, and says so when it refuses a job.
+const (
+	DefaultTimeout     = 30 * time.Minute
+	MaxTimeout         = 24 * time.Hour
+	DefaultMemory      = 256 << 20 // bytes
+	MaxMemory          = 4 << 30   // wasm32 cannot address more
+	DefaultOutputsPath = "/outputs"
+	DefaultInputsPath  = "/inputs"
+	maxArgs            = 1024
+	maxArgBytes        = 64 << 10
+	maxEnv             = 256
+	maxInputs          = 64
+)
+
+// ErrInvalid is wrapped by every validation error, so callers can map it to a 4xx.
+var ErrInvalid = errors.New("job: invalid spec")
+
+// Spec is what a user asks for. Tasks for different engines are distinct types: exactly
+// one of Wasm or Docker is set, and Engine says which.
+type Spec struct {
+	Engine  Engine            `json:"engine"`
+	Wasm    *WasmTask         `json:"wasm,omitempty"`
+	Docker  *DockerTask       `json:"docker,omitempty"`
+	Inputs  []Input           `json:"inputs,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	Timeout Duration          `json:"timeout,omitempty"`
+	Memory  uint64            `json:"memory,omitempty"` // bytes
+}
+
+// WasmTask runs a WASI module held in IPFS.
+type WasmTask struct {
+	Module     string   `json:"module"` // CID of the .wasm bytes
+	EntryPoint string   `json:"entryPoint,omitempty"`
+	Args       []string `json:"args,omitempty"`
+}
+
+// DockerTask runs an OCI image on the Docker engine.
+type DockerTask struct {
+	Image      string   `json:"image"`
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	Args       []string `json:"args,omitempty"`
+}
+
+// Input mounts an IPFS DAG (or a path inside it) read-only at Target in the guest.
+type Input struct {
+	CID    string `json:"cid"`
+	Path   string `json:"path,omitempty"` // inside the DAG, optional
+	Target string `json:"target"`
+}
+
+// Normalize fills defaults in place: input targets, timeout, memory. Validate after it.
+func (s *Spec) Normalize() {
+	if s.Timeout == 0 {
+		s.Timeout = Duration(DefaultTimeout)
+	}
+	if s.Memory == 0 {
+		s.Memory = DefaultMemory
+	}
+	for i := range s.Inputs {
+		if s.Inputs[i].Target == "" {
+			s.Inputs[i].Target = DefaultInputsPath
+		}
+	}
+	if s.Wasm != nil && s.Wasm.EntryPoint == "" {
+		s.Wasm.EntryPoint = "_start"
+	}
+}
+
+// Validate reports the first thing wrong with the spec, in words a user understands.
+func (s *Spec) Validate() error {
+	switch s.Engine {
+	case EngineWasm:
+		if s.Wasm == nil {
+			return invalid("engine is wasm but no wasm task is given")
+		}
+		if s.Docker != nil {
+			return invalid("a wasm job cannot also carry a docker task")
+		}
+		if err := s.Wasm.validate(); err != nil {
+			return err
+		}
+	case EngineDocker:
+		if s.Docker == nil {
+			return invalid("engine is docker but no docker task is given")
+		}
+		if s.Wasm != nil {
+			return invalid("a docker job cannot also carry a wasm task")
+		}
+		if err := s.Docker.validate(); err != nil {
+			return err
+		}
+	case "":
+		return invalid("no engine given (want %q or %q)", EngineWasm, EngineDocker)
+	default:
+		return invalid("unknown engine %q (want %q or %q)", s.Engine, EngineWasm, EngineDocker)
+	}
+	if t := time.Duration(s.Timeout); t < 0 || t > MaxTimeout {
+		return invalid("timeout %s is out of range (0 to %s)", t, MaxTimeout)
+	}
+	if s.Memory > MaxMemory {
+		return invalid("memory %d bytes is over the limit of %s", s.Memory, FormatBytes(MaxMemory))
+	}
+	if len(s.Env) > maxEnv {
+		return invalid("%d environment variables, at most %d allowed", len(s.Env), maxEnv)
+	}
+	for k, v := range s.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return invalid("environment variable name %q must be non-empty and hold no '=' or NUL", k)
+		}
+		if strings.ContainsRune(v, 0) {
+			return invalid("environment variable %s holds a NUL byte", k)
+		}
+	}
+	if len(s.Inputs) > maxInputs {
+		return invalid("%d inputs, at most %d allowed", len(s.Inputs), maxInputs)
+	}
+	seen := map[string]bool{}
+	for _, in := range s.Inputs {
+		if err := in.validate(); err != nil {
+			return err
+		}
+		if seen[in.Target] {
+			return invalid("two inputs are mounted at %s", in.Target)
+		}
+		seen[in.Target] = true
+	}
+	targets := make([]string, 0, len(seen))
+	for t := range seen {
+		targets = append(targets, t)
+	}
+	sort.Strings(targets)
+	for i := 1; i < len(targets); i++ {
+		if strings.HasPrefix(targets[i], targets[i-1]+"/") {
+			return invalid("input %s is nested inside input %s", targets[i], targets[i-1])
+		}
+	}
+	return nil
+}
+
+func (w *WasmTask) validate() error {
+	if w.Module == "" {
+		return invalid("no wasm module given")
+	}
+	if _, err := ParseCID(w.Module); err != nil {
+		return invalid("module: %v", err)
+	}
+	if w.EntryPoint != "" && !validExportName(w.EntryPoint) {
+		return invalid("entry point %q is not a valid export name", w.EntryPoint)
+	}
+	return validateArgs(w.Args)
+}
+
+func (d *DockerTask) validate() error {
+	if d.Image == "" || strings.ContainsAny(d.Image, " \t\n\x00") {
+		return invalid("docker image %q is not a valid image reference", d.Image)
+	}
+	if err := validateArgs(d.Entrypoint); err != nil {
+		return err
+	}
+	return validateArgs(d.Args)
+}
+
+func validateArgs(args []string) error {
+	if len(args) > maxArgs {
+		return invalid("%d arguments, at most %d allowed", len(args), maxArgs)
+	}
+	n := 0
+	for _, a := range args {
+		if strings.ContainsRune(a, 0) {
+			return invalid("argument %q holds a NUL byte", a)
+		}
+		n += len(a)
+	}
+	if n > maxArgBytes {
+		return invalid("arguments total %d bytes, at most %d allowed", n, maxArgBytes)
+	}
+	return nil
+}
+
+func (in Input) validate() error {
+	if _, err := ParseCID(in.CID); err != nil {
+		return invalid("input: %v", err)
+	}
+	if in.Path != "" {
+		if err := checkDAGPath(in.Path); err != nil {
+			return invalid("input %s: %v", in.CID, err)
+		}
+	}
+	return ValidateTarget(in.Target)
+}
+
+// ValidateTarget checks a mount point inside the guest: absolute, already clean, not the
+// root, and not /outputs or anything under or above it.
+func ValidateTarget(t string) error {
+	switch {
+	case t == "":
+		return invalid("input has no mount target")
+	case !strings.HasPrefix(t, "/"):
+		return invalid("mount target %q must be an absolute path like /inputs", t)
+	case strings.ContainsRune(t, 0):
+		return invalid("mount target %q holds a NUL byte", t)
+	case path.Clean(t) != t:
+		return invalid("mount target %q is not a clean path (no '..', '.', '//' or trailing '/'): did you mean %q?", t, path.Clean(t))
+	case t == "/":
+		return invalid("an input cannot be mounted at /")
+	case t == DefaultOutputsPath || strings.HasPrefix(t, DefaultOutputsPath+"/") || strings.HasPrefix(DefaultOutputsPath, t+"/"):
+		return invalid("mount target %q collides with the writable %s", t, DefaultOutputsPath)
+	}
+	return nil
+}
+
+func checkDAGPath(p string) error {
+	for _, seg := range strings.Split(strings.Trim(p, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.ContainsRune(seg, 0) {
+			return fmt.Errorf("path %q inside the DAG has a bad segment %q", p, seg)
+		}
+	}
+	return nil
+}
+
+func validExportName(s string) bool {
+	if len(s) > 256 {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseCID decodes a CID given by a user, with or without an ipfs:// or /ipfs/ prefix.
+func ParseCID(s string) (cid.Cid, error) {
+	raw := strings.TrimPrefix(strings.TrimPrefix(s, "ipfs://"), "/ipfs/")
+	if raw == "" {
+		return cid.Undef, fmt.Errorf("empty CID")
+	}
+	if len(raw) > 512 {
+		return cid.Undef, fmt.Errorf("%q... is too long to be a CID", raw[:32])
+	}
+	c, err := cid.Decode(raw)
+	if err != nil {
+		return cid.Undef, fmt.Errorf("%q is not a valid CID: %v", s, err)
+	}
+	return c, nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
