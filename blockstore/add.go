@@ -1,0 +1,157 @@
+package blockstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	chunker "github.com/ipfs/boxo/chunker"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/balanced"
+	"github.com/ipfs/boxo/ipld/unixfs/importer/helpers"
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// AddOptions choose the DAG an import builds. The zero value is
+// `ipfs add --cid-version=1`.
+type AddOptions struct {
+	// CIDVersion 1 builds raw leaves and CIDv1, as
+	// `ipfs add --cid-version=1`. Because the zero value must mean the
+	// default (CIDv1, the result-DAG profile), 0 also means CIDv1; set CIDv0
+	// for kubo's default profile (dag-pb leaves, CIDv0).
+	CIDVersion int
+	// CIDv0 selects kubo's default CIDv0 profile.
+	CIDv0 bool
+	// ChunkSize is the fixed chunk size in bytes (default 262144).
+	ChunkSize int
+}
+
+// ProfileV0 and ProfileV1 are ready-made AddOptions for kubo's two
+// profiles: `ipfs add` and `ipfs add --cid-version=1`.
+var (
+	ProfileV0 = AddOptions{CIDv0: true}
+	ProfileV1 = AddOptions{CIDVersion: 1}
+)
+
+// Entry is the result of an import: what a directory link to it needs.
+type Entry struct {
+	CID   cid.Cid
+	Size  uint64 // bytes of file content (0 for a directory)
+	Tsize uint64 // cumulative size of the DAG's blocks, a link's Tsize
+}
+
+const (
+	defaultChunkSize = 262144
+	maxChunkSize     = chunker.ChunkSizeLimit
+	linksPerNode     = 174 // kubo's balanced layout width (helpers.DefaultLinksPerBlock)
+)
+
+func (o AddOptions) version() (int, error) {
+	switch {
+	case o.CIDv0 && o.CIDVersion == 1:
+		return 0, fmt.Errorf("%w: CIDv0 and CIDVersion 1 both set", ErrBadOptions)
+	case o.CIDv0:
+		return 0, nil
+	case o.CIDVersion == 0 || o.CIDVersion == 1:
+		return 1, nil
+	default:
+		return 0, fmt.Errorf("%w: CID version %d", ErrBadOptions, o.CIDVersion)
+	}
+}
+
+func (o AddOptions) prefix() (cid.Prefix, error) {
+	v, err := o.version()
+	if err != nil {
+		return cid.Prefix{}, err
+	}
+	return cid.Prefix{Version: uint64(v), Codec: cid.DagProtobuf, MhType: mh.SHA2_256, MhLength: -1}, nil
+}
+
+func (o AddOptions) chunkSize() (int, error) {
+	switch {
+	case o.ChunkSize == 0:
+		return defaultChunkSize, nil
+	case o.ChunkSize < 0 || o.ChunkSize > maxChunkSize:
+		return 0, fmt.Errorf("%w: chunk size %d", ErrBadOptions, o.ChunkSize)
+	}
+	return o.ChunkSize, nil
+}
+
+// AddFile imports one file's bytes exactly as `ipfs add` does and makes them
+// durable before returning.
+func (s *Store) AddFile(ctx context.Context, r io.Reader, opts AddOptions) (Entry, error) {
+	w := s.newWriter()
+	e, err := s.addFile(ctx, w, r, opts)
+	if err != nil {
+		w.abort()
+		return Entry{}, err
+	}
+	if err := w.done(); err != nil {
+		return Entry{}, err
+	}
+	return e, nil
+}
+
+func (s *Store) addFile(ctx context.Context, w *writer, r io.Reader, opts AddOptions) (Entry, error) {
+	prefix, err := opts.prefix()
+	if err != nil {
+		return Entry{}, err
+	}
+	size, err := opts.chunkSize()
+	if err != nil {
+		return Entry{}, err
+	}
+	cr := &countingReader{ctx: ctx, r: r}
+	params := helpers.DagBuilderParams{
+		Maxlinks:   linksPerNode,
+		RawLeaves:  prefix.Version == 1,
+		CidBuilder: prefix,
+		Dagserv:    w,
+	}
+	db, err := params.New(chunker.NewSizeSplitter(cr, int64(size)))
+	if err != nil {
+		return Entry{}, fmt.Errorf("blockstore: add: %w", err)
+	}
+	nd, err := balanced.Layout(db)
+	if err != nil {
+		if cr.err != nil {
+			err = cr.err
+		}
+		return Entry{}, fmt.Errorf("blockstore: add: %w", err)
+	}
+	return entryOf(nd, uint64(cr.n))
+}
+
+func entryOf(nd ipld.Node, fileSize uint64) (Entry, error) {
+	tsize, err := nd.Size()
+	if err != nil {
+		return Entry{}, fmt.Errorf("blockstore: add: %w", err)
+	}
+	if _, ok := nd.(*merkledag.RawNode); ok {
+		tsize = uint64(len(nd.RawData()))
+	}
+	return Entry{CID: nd.Cid(), Size: fileSize, Tsize: tsize}, nil
+}
+
+// countingReader counts bytes and stops on context cancellation.
+type countingReader struct {
+	ctx context.Context
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		c.err = err
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}

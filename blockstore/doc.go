@@ -1,0 +1,12 @@
+// Package blockstore is the node's IPFS storage: content-addressed blocks in
+// an embedded, crash-safe pebble datastore, UnixFS import that reproduces the
+// CIDs of kubo's `ipfs add`, CAR import and export, tar export, and an io/fs.FS
+// that reads a UnixFS DAG lazily through any BlockGetter.
+//
+//	s, err := blockstore.Open(dir, blockstore.Options{})
+//	e, err := s.AddFile(ctx, r, blockstore.AddOptions{})
+//	fsys, err := blockstore.NewFS(ctx, s.Blocks(), e.CID)
+//
+// Writes are durable when the call that made them returns; see RATIONALE.md
+// in this folder for how that is made cheap for large imports.
+package blockstore

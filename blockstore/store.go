@@ -1,0 +1,180 @@
+package blockstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	bstore "github.com/ipfs/boxo/blockstore"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	pebbleds "github.com/ipfs/go-ds-pebble"
+	ipld "github.com/ipfs/go-ipld-format"
+)
+
+// Options configure Open. The zero value is what a node uses.
+type Options struct {
+	// NoSync skips the fsync (or memtable flush) that makes every write call
+	// durable before it returns. For tests and throwaway stores only.
+	NoSync bool
+	// CacheSize is pebble's block cache in bytes (default 8 MiB).
+	CacheSize int64
+	// MemTableSize is pebble's largest memtable in bytes (default 4 MiB).
+	// Idle memory grows with it; imports larger than half of it bypass it.
+	MemTableSize uint64
+	// Logger receives pebble's error messages; nil discards them.
+	Logger *slog.Logger
+}
+
+const (
+	defaultCacheSize    = 8 << 20
+	defaultMemTableSize = 4 << 20
+)
+
+// Store is a blockstore on disk. It is safe for concurrent use.
+type Store struct {
+	ds     *pebbleds.Datastore
+	db     *pebble.DB
+	bs     bstore.Blockstore
+	cache  *pebble.Cache
+	noSync bool
+	memMax uint64
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = defaultCacheSize
+	}
+	if opts.MemTableSize == 0 {
+		opts.MemTableSize = defaultMemTableSize
+	}
+	cache := pebble.NewCache(opts.CacheSize)
+	po := &pebble.Options{
+		Cache:              cache,
+		FormatMajorVersion: pebble.FormatNewest,
+		MemTableSize:       opts.MemTableSize,
+		Logger:             quietLogger{l: opts.Logger},
+		// No WAL: every write call ends with a flush (see commit).
+		DisableWAL: true,
+		// Imports queue several flushable batches; do not stall on them.
+		MemTableStopWritesThreshold: 16,
+		L0CompactionThreshold:       8,
+		L0StopWritesThreshold:       64,
+	}
+	// Blocks are mostly compressed or random bytes: compression costs CPU on
+	// every write and read for little gain.
+	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10) // cheap Has for absent blocks
+	}
+	// Large values live in blob files that compactions do not rewrite.
+	po.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{
+			Enabled:               true,
+			MinimumSize:           1024,
+			MaxBlobReferenceDepth: 256, // random keys: every blob file spans the keyspace
+			RewriteMinimumAge:     time.Hour,
+			TargetGarbageRatio:    0.5,
+		}
+	}
+	d, err := pebbleds.NewDatastore(dir, pebbleds.WithPebbleOpts(po))
+	if err != nil {
+		cache.Unref()
+		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
+	}
+	return &Store{
+		ds:     d,
+		db:     d.DB,
+		bs:     bstore.NewBlockstore(d, bstore.WriteThrough(true)),
+		cache:  cache,
+		noSync: opts.NoSync,
+		memMax: opts.MemTableSize,
+	}, nil
+}
+
+// Close flushes and closes the store. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		err := s.ds.Close()
+		s.cache.Unref()
+		if err != nil {
+			s.closeErr = fmt.Errorf("blockstore: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// Has reports whether the block is stored locally.
+func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	ok, err := s.bs.Has(ctx, c)
+	if err != nil {
+		return false, fmt.Errorf("blockstore: has %s: %w", c, mapErr(err))
+	}
+	return ok, nil
+}
+
+// Put stores one block after checking that it hashes to its CID, and makes
+// it durable before returning.
+func (s *Store) Put(ctx context.Context, b blocks.Block) error {
+	if err := verifyBlock(b.Cid(), b.RawData()); err != nil {
+		return err
+	}
+	if err := s.bs.Put(ctx, b); err != nil {
+		return fmt.Errorf("blockstore: put %s: %w", b.Cid(), mapErr(err))
+	}
+	return s.commit(len(b.RawData()))
+}
+
+// commit makes everything written so far durable. The store runs without a
+// write-ahead log (block data would reach the disk twice), so durability is
+// a memtable flush: blocks land once, in fsynced blob files.
+func (s *Store) commit(written int) error {
+	if s.noSync || written == 0 {
+		return nil
+	}
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("blockstore: sync: %w", mapErr(err))
+	}
+	return nil
+}
+
+// blockKey is the pebble key of a block: the same key boxo's blockstore uses
+// ("/blocks/" + base32 of the multihash), so both paths see the same data.
+func blockKey(c cid.Cid) []byte {
+	return bstore.BlockPrefix.Child(dshelpKey(c)).Bytes()
+}
+
+func mapErr(err error) error {
+	if errors.Is(err, pebble.ErrClosed) {
+		return ErrClosed
+	}
+	var nf ipld.ErrNotFound
+	if errors.As(err, &nf) || errors.Is(err, pebble.ErrNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// quietLogger hands pebble's errors to an optional slog.Logger.
+type quietLogger struct{ l *slog.Logger }
+
+func (q quietLogger) Infof(string, ...any) {}
+
+func (q quietLogger) Errorf(format string, args ...any) {
+	if q.l != nil {
+		q.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	}
+}
+
+func (q quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("blockstore: pebble: "+format, args...))
+}
