@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/ipfs/boxo/datastore/dshelp"
 	"github.com/ipfs/boxo/verifcid"
 	blocks "github.com/ipfs/go-block-format"
@@ -114,4 +115,32 @@ func fetch(ctx context.Context, g BlockGetter, trusted bool, c cid.Cid, fn func(
 		}
 	}
 	return fn(b.RawData())
+}
+
+// sizer is an optional interface of a BlockGetter that can tell a block's
+// size without reading it.
+type sizer interface {
+	blockSize(ctx context.Context, c cid.Cid) (int, error)
+}
+
+var _ sizer = localGetter{}
+
+func (g localGetter) blockSize(ctx context.Context, c cid.Cid) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	key := blockKey(c)
+	it, err := g.s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: key, UpperBound: append(key, 0)})
+	if err != nil {
+		return 0, fmt.Errorf("blockstore: size %s: %w", c, mapErr(err))
+	}
+	defer it.Close()
+	if !it.First() {
+		if err := it.Error(); err != nil {
+			return 0, fmt.Errorf("blockstore: size %s: %w", c, mapErr(err))
+		}
+		return 0, fmt.Errorf("blockstore: size %s: %w", c, ErrNotFound)
+	}
+	lv := it.LazyValue()
+	return lv.Len(), nil
 }

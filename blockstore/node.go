@@ -49,3 +49,23 @@ func (n *linkNode) Resolve([]string) (any, []string, error) {
 func (n *linkNode) ResolveLink([]string) (*ipld.Link, []string, error) {
 	return nil, nil, fmt.Errorf("blockstore: link node %s cannot resolve", n.c)
 }
+
+// blockLinks returns the CIDs a raw or dag-pb block links to.
+func blockLinks(c cid.Cid, data []byte) ([]cid.Cid, error) {
+	switch c.Type() {
+	case cid.Raw:
+		return nil, nil
+	case cid.DagProtobuf:
+		pn, err := merkledag.DecodeProtobuf(data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrBadDAG, c, err)
+		}
+		out := make([]cid.Cid, len(pn.Links()))
+		for i, l := range pn.Links() {
+			out[i] = l.Cid
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("%w: %s: codec %#x is not supported", ErrBadDAG, c, c.Type())
+	}
+}

@@ -38,6 +38,7 @@ const (
 
 // Store is a blockstore on disk. It is safe for concurrent use.
 type Store struct {
+	dir    string
 	ds     *pebbleds.Datastore
 	db     *pebble.DB
 	bs     bstore.Blockstore
@@ -92,6 +93,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
 	}
 	return &Store{
+		dir:    dir,
 		ds:     d,
 		db:     d.DB,
 		bs:     bstore.NewBlockstore(d, bstore.WriteThrough(true)),

@@ -1,0 +1,215 @@
+package blockstore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"github.com/ipfs/go-cid"
+)
+
+// file is an open UnixFS file. ReadAt walks from the root to the leaves
+// covering the range, using the blocksizes, so it fetches only the blocks
+// it needs; intermediate nodes and the current leaf are cached.
+type file struct {
+	fsys  *unixFS
+	root  *dagNode
+	name  string
+	depth int
+	off   int64
+
+	inner      map[cid.Cid]*dagNode // decoded intermediate nodes
+	innerBytes int
+	leaf       []byte // bytes of the cached leaf
+	leafC      cid.Cid
+	leafOff    uint64 // file offset of leaf[0]
+	leafOK     bool
+	leafShared bool // leaf aliases a decoded node's data: do not reuse
+}
+
+const maxInnerCache = 4 << 20 // bytes of intermediate nodes kept per file
+
+var (
+	_ fs.File     = (*file)(nil)
+	_ io.Seeker   = (*file)(nil)
+	_ io.ReaderAt = (*file)(nil)
+)
+
+func (f *unixFS) newFile(n *dagNode, name string, depth int) *file {
+	return &file{fsys: f, root: n, name: name, depth: depth, inner: map[cid.Cid]*dagNode{}}
+}
+
+func (f *file) Stat() (fs.FileInfo, error) { return fileInfo{name: f.name, n: f.root}, nil }
+
+func (f *file) Close() error {
+	f.leaf, f.inner = nil, nil
+	return nil
+}
+
+func (f *file) Read(p []byte) (int, error) {
+	n, err := f.ReadAt(p, f.off)
+	f.off += int64(n)
+	if err == io.EOF && n > 0 && n == len(p) {
+		err = nil
+	}
+	return n, err
+}
+
+func (f *file) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += f.off
+	case io.SeekEnd:
+		offset += int64(f.root.size)
+	default:
+		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: fs.ErrInvalid}
+	}
+	if offset < 0 {
+		return 0, &fs.PathError{Op: "seek", Path: f.name, Err: fs.ErrInvalid}
+	}
+	f.off = offset
+	return offset, nil
+}
+
+// ReadAt implements io.ReaderAt.
+func (f *file) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, &fs.PathError{Op: "read", Path: f.name, Err: fs.ErrInvalid}
+	}
+	size := f.root.size
+	if uint64(off) >= size {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, io.EOF
+	}
+	want := len(p)
+	if rest := size - uint64(off); uint64(want) > rest {
+		want = int(rest)
+	}
+	done := 0
+	for done < want {
+		pos := uint64(off) + uint64(done)
+		if f.leafOK && pos >= f.leafOff && pos < f.leafOff+uint64(len(f.leaf)) {
+			done += copy(p[done:want], f.leaf[pos-f.leafOff:])
+			continue
+		}
+		n, err := f.readFrom(f.root, 0, f.depth, pos, p[done:want])
+		if err != nil {
+			return done, &fs.PathError{Op: "read", Path: f.name, Err: err}
+		}
+		if n == 0 {
+			return done, &fs.PathError{Op: "read", Path: f.name, Err: fmt.Errorf("%w: no progress at offset %d", ErrBadDAG, pos)}
+		}
+		done += n
+	}
+	if done < len(p) {
+		return done, io.EOF
+	}
+	return done, nil
+}
+
+// readFrom copies into p the bytes at file offset pos from node n, which
+// holds the file bytes starting at base. It descends one path and returns
+// how much it copied (at least 1 unless p is empty).
+func (f *file) readFrom(n *dagNode, base uint64, depth int, pos uint64, p []byte) (int, error) {
+	for {
+		if depth > MaxDepth {
+			return 0, fmt.Errorf("%w: deeper than %d", ErrBadDAG, MaxDepth)
+		}
+		rel := pos - base
+		if rel < uint64(len(n.data)) {
+			if len(n.links) == 0 {
+				f.setLeaf(n.c, base, n.data) // a dag-pb leaf: keep it
+			}
+			return copy(p, n.data[rel:]), nil
+		}
+		childBase := base + uint64(len(n.data))
+		i := 0
+		for ; i < len(n.sizes); i++ {
+			if pos < childBase+n.sizes[i] {
+				break
+			}
+			childBase += n.sizes[i]
+		}
+		if i == len(n.sizes) {
+			return 0, fmt.Errorf("%w: %s: offset %d past the blocks", ErrBadDAG, n.c, pos)
+		}
+		l := n.links[i]
+		want := n.sizes[i]
+		if l.c.Equals(n.c) {
+			return 0, fmt.Errorf("%w: %s links to itself", ErrBadDAG, n.c)
+		}
+		if l.c.Prefix().Codec == rawCodec {
+			return f.readRawLeaf(l.c, childBase, want, pos, p)
+		}
+		child, err := f.innerNode(l.c)
+		if err != nil {
+			return 0, err
+		}
+		if child.kind != kindFile {
+			return 0, fmt.Errorf("%w: %s: file links to a non-file node", ErrBadDAG, n.c)
+		}
+		if child.size != want {
+			return 0, fmt.Errorf("%w: %s: blocksize %d, child holds %d", ErrBadDAG, n.c, want, child.size)
+		}
+		n, base = child, childBase
+		depth++
+	}
+}
+
+// readRawLeaf reads from a raw leaf that should hold want bytes at base.
+// A read that covers the whole leaf copies straight into p; otherwise the
+// leaf is cached for the reads that follow.
+func (f *file) readRawLeaf(c cid.Cid, base, want, pos uint64, p []byte) (int, error) {
+	rel := pos - base
+	direct := rel == 0 && uint64(len(p)) >= want
+	var n int
+	err := fetch(f.fsys.ctx, f.fsys.g, f.fsys.trusted, c, func(data []byte) error {
+		if uint64(len(data)) != want {
+			return fmt.Errorf("%w: %s: blocksize %d, leaf holds %d", ErrBadDAG, c, want, len(data))
+		}
+		if direct {
+			n = copy(p, data)
+			return nil
+		}
+		if f.leafShared {
+			f.leaf, f.leafShared = nil, false
+		}
+		f.leaf = append(f.leaf[:0], data...)
+		f.leafC, f.leafOff, f.leafOK = c, base, true
+		n = copy(p, data[rel:])
+		return nil
+	})
+	return n, err
+}
+
+func (f *file) setLeaf(c cid.Cid, base uint64, data []byte) {
+	f.leaf, f.leafShared = data, true
+	f.leafC, f.leafOff, f.leafOK = c, base, true
+}
+
+// innerNode returns a decoded dag-pb node of this file, cached.
+func (f *file) innerNode(c cid.Cid) (*dagNode, error) {
+	if n, ok := f.inner[c]; ok {
+		return n, nil
+	}
+	if f.inner == nil {
+		return nil, errors.New("file closed")
+	}
+	n, err := f.fsys.loadNode(f.fsys.ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if len(n.links) > 0 { // leaves are cached as the current leaf instead
+		if f.innerBytes+n.raw > maxInnerCache {
+			clear(f.inner)
+			f.innerBytes = 0
+		}
+		f.inner[c] = n
+		f.innerBytes += n.raw
+	}
+	return n, nil
+}
