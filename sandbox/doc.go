@@ -1,0 +1,14 @@
+// Package sandbox runs WebAssembly (WASI preview 1) guests on wazero,
+// confined to what a wasi.Config gives them and stopped by a wall-clock
+// timeout, a memory limit and a cap on their output. Compiled modules are
+// cached per Task.ModuleKey in memory and, with Options.CacheDir, on disk.
+//
+// A run is deterministic by default: the guest sees a virtual clock, seeded
+// randomness, only the environment it is given, sorted directory listings
+// with host-independent metadata, and read-only inputs. The same Task gives
+// byte-identical stdout, stderr and /outputs on every node.
+//
+//	sb, err := sandbox.New(ctx, sandbox.Options{CacheDir: dir})
+//	defer sb.Close(ctx)
+//	res, err := sb.Run(ctx, sandbox.Task{ModuleKey: cid, Module: load, WASI: cfg, Timeout: time.Minute})
+package sandbox

@@ -1,0 +1,359 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/bacalhau-project/bacalhau-wasm/wasi"
+)
+
+const (
+	// DefaultEntryPoint is the function a Task calls when EntryPoint is "".
+	DefaultEntryPoint = "_start"
+	// DefaultMemoryLimit is the most linear memory a guest may have when
+	// Task.MemoryLimit is 0.
+	DefaultMemoryLimit = 1 << 30 // 1 GiB
+	// DefaultOutputLimit is the most a guest may write to each of stdout and
+	// stderr when Task.OutputLimit is 0.
+	DefaultOutputLimit = 16 << 20 // 16 MiB
+	// ExitCodeAbnormal is Result.ExitCode when the guest did not exit by
+	// itself: it trapped, timed out or was cancelled. Result.Reason says which.
+	ExitCodeAbnormal = -1
+)
+
+// Reasons a run ended other than by the guest exiting.
+const (
+	ReasonTimeout   = "timeout"
+	ReasonCancelled = "cancelled"
+)
+
+var (
+	// ErrInvalidModule is wrapped by Run's error when the module cannot be
+	// run at all: bytes that are not WebAssembly, imports other than WASI
+	// preview 1, or no such entry point.
+	ErrInvalidModule = errors.New("sandbox: invalid module")
+	// ErrClosed is returned by Run after Close.
+	ErrClosed = errors.New("sandbox: closed")
+	// ErrInvalidTask is wrapped by Run's error for a Task that cannot run.
+	ErrInvalidTask = errors.New("sandbox: invalid task")
+
+	errTimeout = errors.New("sandbox: task timed out")
+)
+
+// Options configure a Sandbox. The zero value works.
+type Options struct {
+	// CacheDir holds compiled code across restarts; "" keeps it in memory.
+	CacheDir string
+	// MaxConcurrent is how many guests may run at once; Run waits for a
+	// slot. 0 means no limit.
+	MaxConcurrent int
+	// CompileWorkers is how many goroutines compile one module; 0 means
+	// GOMAXPROCS.
+	CompileWorkers int
+}
+
+// Sandbox runs guests. It is safe for concurrent use: one wazero runtime and
+// its compiled modules are shared by all runs; each run gets a fresh
+// instance.
+type Sandbox struct {
+	rt      wazero.Runtime
+	cache   wazero.CompilationCache
+	wasiFns map[string]api.FunctionDefinition // what WASI provides
+	workers int
+	slots   chan struct{} // nil: no limit
+
+	mu       sync.Mutex
+	modules  map[string]*compiled
+	closed   bool
+	running  sync.WaitGroup
+	stopAll  context.CancelFunc
+	stopping context.Context
+}
+
+// Task is one run of a module.
+type Task struct {
+	// ModuleKey names the module, e.g. its CID. Compiled modules are cached
+	// per key; "" compiles every time (the on-disk cache still applies).
+	ModuleKey string
+	// Module loads the wasm bytes; it is called only when ModuleKey is not
+	// in the in-memory cache.
+	Module func(ctx context.Context) ([]byte, error)
+	// EntryPoint is the exported function to call; "" means DefaultEntryPoint.
+	EntryPoint string
+	// WASI is what the guest sees.
+	WASI wasi.Config
+	// Timeout bounds the run in wall-clock time; 0 means none.
+	Timeout time.Duration
+	// MemoryLimit bounds the guest's linear memory in bytes (rounded down to
+	// 64 KiB pages); 0 means DefaultMemoryLimit.
+	MemoryLimit uint64
+	// OutputLimit caps each of stdout and stderr in bytes; writes past it
+	// are discarded. 0 means DefaultOutputLimit.
+	OutputLimit int64
+}
+
+// Result is how a guest's run ended.
+type Result struct {
+	// ExitCode is the guest's exit code, or ExitCodeAbnormal.
+	ExitCode int
+	// Reason is "" when the guest exited by itself with no limit hit;
+	// otherwise ReasonTimeout, ReasonCancelled, "memory limit of 64 MiB
+	// exceeded" or "trap: ...".
+	Reason string
+	// StdoutTruncated and StderrTruncated report output past OutputLimit.
+	StdoutTruncated, StderrTruncated bool
+}
+
+// New starts a Sandbox. Close it to release compiled code.
+func New(ctx context.Context, opts Options) (*Sandbox, error) {
+	cache := wazero.NewCompilationCache()
+	if opts.CacheDir != "" {
+		var err error
+		if cache, err = wazero.NewCompilationCacheWithDir(opts.CacheDir); err != nil {
+			return nil, fmt.Errorf("sandbox: compile cache: %w", err)
+		}
+	}
+	cfg := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithCompilationCache(cache)
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	w, err := wasi_snapshot_preview1.Instantiate(ctx, rt)
+	if err != nil {
+		_ = rt.Close(ctx)
+		_ = cache.Close(ctx)
+		return nil, fmt.Errorf("sandbox: instantiating WASI: %w", err)
+	}
+	s := &Sandbox{
+		rt:      rt,
+		cache:   cache,
+		wasiFns: w.(api.Module).ExportedFunctionDefinitions(),
+		workers: opts.CompileWorkers,
+		modules: map[string]*compiled{},
+	}
+	if s.workers <= 0 {
+		s.workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.MaxConcurrent > 0 {
+		s.slots = make(chan struct{}, opts.MaxConcurrent)
+	}
+	s.stopping, s.stopAll = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Close cancels running guests, waits for them (or for ctx) and releases
+// compiled code. Run returns ErrClosed afterwards.
+func (s *Sandbox) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.stopAll()
+
+	done := make(chan struct{})
+	go func() { s.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("sandbox: waiting for running guests: %w", ctx.Err())
+	}
+	return errors.Join(s.rt.Close(ctx), s.cache.Close(ctx))
+}
+
+// Run runs t and reports how the guest ended. An error means the host
+// could not run it: an invalid config or module (ErrInvalidModule), a
+// module that could not be loaded, a context done before the guest started,
+// or a closed Sandbox. Everything the guest does is in Result.
+func (s *Sandbox) Run(ctx context.Context, t Task) (Result, error) {
+	if err := t.WASI.Validate(); err != nil {
+		return Result{}, err
+	}
+	if t.Module == nil {
+		return Result{}, fmt.Errorf("%w: no Module loader", ErrInvalidTask)
+	}
+	if t.Timeout < 0 || t.OutputLimit < 0 {
+		return Result{}, fmt.Errorf("%w: negative Timeout or OutputLimit", ErrInvalidTask)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return Result{}, ErrClosed
+	}
+	s.running.Add(1)
+	s.mu.Unlock()
+	defer s.running.Done()
+
+	if s.slots != nil {
+		select {
+		case s.slots <- struct{}{}:
+			defer func() { <-s.slots }()
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		case <-s.stopping.Done():
+			return Result{}, ErrClosed
+		}
+	}
+
+	c, err := s.compiled(ctx, t.ModuleKey, t.Module)
+	if err != nil {
+		return Result{}, err
+	}
+	entry := t.EntryPoint
+	if entry == "" {
+		entry = DefaultEntryPoint
+	}
+	if _, ok := c.mod.ExportedFunctions()[entry]; !ok {
+		return Result{}, fmt.Errorf("%w: no exported function %q", ErrInvalidModule, entry)
+	}
+	limit := t.MemoryLimit
+	if limit == 0 {
+		limit = DefaultMemoryLimit
+	}
+	limit &^= 1<<16 - 1 // whole pages
+	if c.minMemory > limit {
+		return Result{ExitCode: ExitCodeAbnormal, Reason: memoryReason(limit)}, nil
+	}
+	return s.run(ctx, c.mod, entry, limit, t)
+}
+
+func (s *Sandbox) run(ctx context.Context, mod wazero.CompiledModule, entry string, memLimit uint64, t Task) (res Result, err error) {
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(s.stopping, func() { cancel(ErrClosed) })
+	defer stop()
+	if t.Timeout > 0 {
+		var cancelTimeout context.CancelFunc
+		runCtx, cancelTimeout = context.WithTimeoutCause(runCtx, t.Timeout, errTimeout)
+		defer cancelTimeout()
+	}
+
+	outLimit := t.OutputLimit
+	if outLimit == 0 {
+		outLimit = DefaultOutputLimit
+	}
+	stdout := newCappedWriter(t.WASI.Stdout, outLimit)
+	stderr := newCappedWriter(t.WASI.Stderr, outLimit)
+	defer func() {
+		res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
+	}()
+
+	clock := &wasi.Clock{}
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous: instances of one module may run at once
+		WithStartFunctions().
+		WithArgs(t.WASI.Argv()...).
+		WithStdin(t.WASI.Stdin).
+		WithStdout(stdout).
+		WithStderr(stderr).
+		WithWalltime(clock.Walltime, sys.ClockResolution(wasi.Tick)).
+		WithNanotime(clock.Nanotime, sys.ClockResolution(wasi.Tick)).
+		WithNanosleep(func(ns int64) { sleep(runCtx, clock, ns) }).
+		WithRandSource(wasi.NewRand(t.WASI.Seed)).
+		WithFSConfig(fsConfig(t.WASI))
+	for _, kv := range t.WASI.SortedEnv() {
+		cfg = cfg.WithEnv(kv[0], kv[1])
+	}
+
+	mem := &memoryLimiter{limit: memLimit}
+	inst, err := s.instantiate(experimental.WithMemoryAllocator(runCtx, mem), mod, cfg)
+	if err != nil {
+		if mem.refused.Load() {
+			return Result{ExitCode: ExitCodeAbnormal, Reason: memoryReason(memLimit)}, nil
+		}
+		if runCtx.Err() != nil {
+			return Result{ExitCode: ExitCodeAbnormal, Reason: doneReason(ctx, runCtx)}, nil
+		}
+		return Result{}, fmt.Errorf("%w: instantiating: %w", ErrInvalidModule, err)
+	}
+	defer inst.Close(context.Background())
+
+	_, err = inst.ExportedFunction(entry).Call(runCtx)
+	var exit *sys.ExitError
+	switch {
+	case err == nil:
+		return Result{}, nil
+	case errors.As(err, &exit) && !isContextExit(exit.ExitCode()):
+		res.ExitCode = int(exit.ExitCode())
+		if res.ExitCode != 0 && mem.refused.Load() {
+			res.Reason = memoryReason(memLimit)
+		}
+		return res, nil
+	case runCtx.Err() != nil:
+		return Result{ExitCode: ExitCodeAbnormal, Reason: doneReason(ctx, runCtx)}, nil
+	case mem.refused.Load():
+		return Result{ExitCode: ExitCodeAbnormal, Reason: memoryReason(memLimit)}, nil
+	default:
+		msg, _, _ := strings.Cut(err.Error(), "\n") // drop wazero's stack trace
+		return Result{ExitCode: ExitCodeAbnormal, Reason: "trap: " + msg}, nil
+	}
+}
+
+// instantiate is InstantiateModule, turning a panic of the memory allocator
+// path (an initial memory the limiter refused) into an error.
+func (s *Sandbox) instantiate(ctx context.Context, mod wazero.CompiledModule, cfg wazero.ModuleConfig) (inst api.Module, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			inst, err = nil, fmt.Errorf("instantiation panicked: %v", r)
+		}
+	}()
+	return s.rt.InstantiateModule(ctx, mod, cfg)
+}
+
+// sleep sleeps on clock until ns have passed or the run is over. In the
+// latter case it ends the guest at once, as proc_exit does: otherwise the
+// guest could go on to exit by itself before wazero closes it.
+func sleep(ctx context.Context, clock *wasi.Clock, ns int64) {
+	clock.Sleep(ctx, ns)
+	if ctx.Err() != nil {
+		code := sys.ExitCodeContextCanceled
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			code = sys.ExitCodeDeadlineExceeded
+		}
+		panic(sys.NewExitError(code))
+	}
+}
+
+func isContextExit(code uint32) bool {
+	return code == sys.ExitCodeContextCanceled || code == sys.ExitCodeDeadlineExceeded
+}
+
+// doneReason says why runCtx, derived from the caller's ctx, is done.
+func doneReason(ctx, runCtx context.Context) string {
+	switch cause := context.Cause(runCtx); {
+	case errors.Is(cause, errTimeout), errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return ReasonTimeout
+	case errors.Is(cause, ErrClosed):
+		return ReasonCancelled + ": sandbox closed"
+	}
+	return ReasonCancelled
+}
+
+func fsConfig(c wasi.Config) wazero.FSConfig {
+	fsc := wazero.NewFSConfig().(sysfs.FSConfig)
+	var cfg wazero.FSConfig
+	for i, m := range c.Mounts {
+		cfg = fsc.WithSysFSMount(inputFS(m, uint64(i+1)), m.Target)
+		fsc = cfg.(sysfs.FSConfig)
+	}
+	if c.OutputsDir != "" {
+		cfg = fsc.WithSysFSMount(outputFS(c.OutputsDir, uint64(len(c.Mounts)+1)), wasi.OutputsTarget)
+	}
+	if cfg == nil {
+		return wazero.NewFSConfig()
+	}
+	return cfg
+}
