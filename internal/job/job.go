@@ -28,6 +28,9 @@ func (s State) Terminal() bool {
 	return s == StateCompleted || s == StateFailed || s == StateCancelled
 }
 
+// ErrBadID is wrapped by the errors of CheckIDPrefix.
+var ErrBadID = errors.New("job: bad job ID")
+
 // ErrTransition is returned for a state change the life cycle does not allow.
 var ErrTransition = errors.New("job: state change not allowed")
 
@@ -143,14 +146,14 @@ func ShortID(id string) string {
 // CheckIDPrefix validates a user-supplied job ID or ID prefix before it is looked up.
 func CheckIDPrefix(s string) error {
 	if s == "" {
-		return errors.New("job: empty job ID")
+		return fmt.Errorf("%w: empty", ErrBadID)
 	}
 	if len(s) > 64 {
-		return fmt.Errorf("job: %q is too long to be a job ID", s[:16]+"...")
+		return fmt.Errorf("%w: %q is too long to be a job ID", ErrBadID, s[:16]+"...")
 	}
 	for _, r := range strings.TrimPrefix(s, IDPrefix) {
 		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r == '-') {
-			return fmt.Errorf("job: %q is not a job ID (want j- followed by hex digits)", s)
+			return fmt.Errorf("%w: %q is not a job ID (want j- followed by hex digits)", ErrBadID, s)
 		}
 	}
 	return nil
