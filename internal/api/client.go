@@ -1,0 +1,296 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
+)
+
+// Client calls a node's API. Its zero value is not usable; use NewClient.
+type Client struct {
+	base string
+	hc   *http.Client
+}
+
+// NewClient returns a client for the node at base, e.g. "http://127.0.0.1:1234".
+func NewClient(base string) *Client {
+	return &Client{base: base, hc: &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: 4,
+		DisableCompression:  true,
+	}}}
+}
+
+// StatusError is an error response from the node.
+type StatusError struct {
+	Code    int
+	Message string
+}
+
+func (e *StatusError) Error() string { return e.Message }
+
+// IsNotFound reports whether err is a 404 from the node.
+func IsNotFound(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code == http.StatusNotFound
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ctype string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the node at %s: %w", c.base, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		var e Error
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = fmt.Sprintf("%s %s: %s %s", method, path, resp.Status, bytes.TrimSpace(b))
+		}
+		return nil, &StatusError{Code: resp.StatusCode, Message: e.Error}
+	}
+	return resp, nil
+}
+
+func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	ctype := ""
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body, ctype = bytes.NewReader(b), "application/json"
+	}
+	resp, err := c.do(ctx, method, path, body, ctype)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decoding the node's answer to %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// Node returns what GET /api/v1/node says, decoded into out.
+func (c *Client) Node(ctx context.Context, out any) error {
+	return c.doJSON(ctx, http.MethodGet, "/api/v1/node", nil, out)
+}
+
+// Health checks that the node answers.
+func (c *Client) Health(ctx context.Context) error {
+	return c.doJSON(ctx, http.MethodGet, "/api/v1/health", nil, nil)
+}
+
+// Submit submits a job.
+func (c *Client) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
+	var j job.Job
+	return &j, c.doJSON(ctx, http.MethodPost, "/api/v1/jobs", SubmitRequest{Spec: spec}, &j)
+}
+
+// Get describes a job by ID or prefix.
+func (c *Client) Get(ctx context.Context, id string) (*job.Job, error) {
+	var j job.Job
+	return &j, c.doJSON(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id), nil, &j)
+}
+
+// Cancel cancels a job.
+func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
+	var j job.Job
+	return &j, c.doJSON(ctx, http.MethodPost, "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &j)
+}
+
+// List lists jobs.
+func (c *Client) List(ctx context.Context, q store.Query) (store.Page, error) {
+	v := url.Values{}
+	if q.IDPrefix != "" {
+		v.Set("id_filter", q.IDPrefix)
+	}
+	if q.SortBy != "" {
+		v.Set("sort_by", q.SortBy)
+	}
+	if q.Reverse {
+		v.Set("reverse", "true")
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Offset != 0 {
+		v.Set("offset", strconv.Itoa(q.Offset))
+	}
+	for _, s := range q.States {
+		if v.Has("state") {
+			v.Set("state", v.Get("state")+","+string(s))
+		} else {
+			v.Set("state", string(s))
+		}
+	}
+	var p store.Page
+	return p, c.doJSON(ctx, http.MethodGet, "/api/v1/jobs?"+v.Encode(), nil, &p)
+}
+
+// Watch calls fn with each new state of the job until it is terminal or fn returns
+// false; it returns the last state seen.
+func (c *Client) Watch(ctx context.Context, id string, fn func(*job.Job) bool) (*job.Job, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/wait", nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(bufio.NewReader(resp.Body))
+	var last *job.Job
+	for {
+		var j job.Job
+		if err := dec.Decode(&j); err != nil {
+			if err == io.EOF && last != nil {
+				return last, nil
+			}
+			return last, fmt.Errorf("following job %s: %w", id, err)
+		}
+		last = &j
+		if !fn(&j) || j.State.Terminal() {
+			return last, nil
+		}
+	}
+}
+
+// Logs calls fn with each chunk of the job's output.
+func (c *Client) Logs(ctx context.Context, id string, follow bool, fn func(LogChunk) error) error {
+	resp, err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/logs?follow="+strconv.FormatBool(follow), nil, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(bufio.NewReader(resp.Body))
+	for {
+		var ch LogChunk
+		if err := dec.Decode(&ch); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("reading logs of %s: %w", id, err)
+		}
+		if err := fn(ch); err != nil {
+			return err
+		}
+	}
+}
+
+// UploadEntry is one part of an upload: a file (Open set) or a directory.
+type UploadEntry struct {
+	Path string // slash-separated, relative; the first element is the top
+	Dir  bool
+	Open func() (io.ReadCloser, error)
+}
+
+// Add uploads files and directories (see the part conventions of POST /api/v1/data)
+// and returns the root CID. cidVersion is 0 or 1.
+func (c *Client) Add(ctx context.Context, entries []UploadEntry, cidVersion int) (AddResponse, error) {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		pw.CloseWithError(writeParts(mw, entries))
+	}()
+	var out AddResponse
+	resp, err := c.do(ctx, http.MethodPost, "/api/v1/data?cid-version="+strconv.Itoa(cidVersion), pr, mw.FormDataContentType())
+	pr.Close()
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+func writeParts(mw *multipart.Writer, entries []UploadEntry) error {
+	for _, e := range entries {
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, url.PathEscape(e.Path)))
+		if e.Dir {
+			h.Set("Content-Type", DirectoryType)
+		} else {
+			h.Set("Content-Type", "application/octet-stream")
+		}
+		w, err := mw.CreatePart(h)
+		if err != nil {
+			return err
+		}
+		if e.Dir {
+			continue
+		}
+		f, err := e.Open()
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(w, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return mw.Close()
+}
+
+// Has reports whether the node holds the root block of c.
+func (c *Client) Has(ctx context.Context, cid string) (bool, error) {
+	resp, err := c.do(ctx, http.MethodHead, "/api/v1/data/"+url.PathEscape(cid), nil, "")
+	if IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	return true, nil
+}
+
+// Download streams a DAG as "tar" or "car" into fn; it fails if the node reports an
+// error part way through.
+func (c *Client) Download(ctx context.Context, cid, format string, fn func(io.Reader) error) error {
+	resp, err := c.do(ctx, http.MethodGet, "/api/v1/data/"+url.PathEscape(cid)+"?format="+url.QueryEscape(format), nil, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := fn(resp.Body); err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if msg := resp.Trailer.Get(StreamErrorTrailer); msg != "" {
+		return fmt.Errorf("the node stopped sending %s part way: %s", cid, msg)
+	}
+	return nil
+}
+
+// ImportCAR uploads a CAR stream and returns its roots.
+func (c *Client) ImportCAR(ctx context.Context, r io.Reader) ([]string, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/api/v1/data/car", r, "application/vnd.ipld.car")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out CARResponse
+	return out.Roots, json.NewDecoder(resp.Body).Decode(&out)
+}

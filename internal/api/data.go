@@ -1,0 +1,242 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+)
+
+// Data is what the API needs from a node's blockstore.
+type Data interface {
+	AddFile(ctx context.Context, r io.Reader, opts blockstore.AddOptions) (blockstore.Entry, error)
+	NewDirBuilder(opts blockstore.AddOptions) *blockstore.DirBuilder
+	Has(ctx context.Context, c cid.Cid) (bool, error)
+	ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error)
+	ExportCAR(ctx context.Context, root cid.Cid, w io.Writer) error
+	ExportTar(ctx context.Context, root cid.Cid, name string, w io.Writer) error
+}
+
+// AddResponse is the body of POST /api/v1/data.
+type AddResponse struct {
+	CID  string `json:"cid"`
+	Size uint64 `json:"size"`
+}
+
+// CARResponse is the body of POST /api/v1/data/car.
+type CARResponse struct {
+	Roots []string `json:"roots"`
+}
+
+// Part conventions of POST /api/v1/data, as kubo's /api/v0/add: a multipart/form-data
+// body whose parts carry URL-escaped relative paths as filenames; a part with
+// Content-Type application/x-directory is a directory. One file part adds that file;
+// otherwise every path must share one top directory, whose CID is returned.
+const (
+	DirectoryType = "application/x-directory"
+	maxEntries    = 1 << 20
+)
+
+func (s *Server) addData(c echo.Context) error {
+	ctx := c.Request().Context()
+	opts, err := addOptions(c)
+	if err != nil {
+		return err
+	}
+	mr, err := c.Request().MultipartReader()
+	if err != nil {
+		return badRequest("want a multipart/form-data body: %v", err)
+	}
+	var (
+		top     string
+		single  *blockstore.Entry
+		dir     = s.data.NewDirBuilder(opts)
+		entries int
+	)
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return badRequest("reading the multipart body: %v", err)
+		}
+		if entries++; entries > maxEntries {
+			return badRequest("more than %d entries in one add", maxEntries)
+		}
+		name, err := partPath(part.Header.Get("Content-Disposition"))
+		if err != nil {
+			return err
+		}
+		first, rest, _ := strings.Cut(name, "/")
+		if top == "" {
+			top = first
+		} else if first != top {
+			return badRequest("paths %q and %q do not share one top directory", top, name)
+		}
+		if part.Header.Get("Content-Type") == DirectoryType {
+			if rest != "" {
+				if err := dir.Mkdir(rest); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		e, err := s.data.AddFile(ctx, part, opts)
+		if err != nil {
+			return err
+		}
+		if rest == "" {
+			if single != nil || entries > 1 {
+				return badRequest("a file %q at the top next to other entries", name)
+			}
+			single = &e
+			continue
+		}
+		if err := dir.AddFile(rest, e); err != nil {
+			return err
+		}
+	}
+	if entries == 0 {
+		return badRequest("no files in the request")
+	}
+	if single != nil {
+		if entries > 1 {
+			return badRequest("a file at the top next to other entries")
+		}
+		return c.JSON(http.StatusOK, AddResponse{CID: single.CID.String(), Size: single.Size})
+	}
+	e, err := dir.Finish(ctx)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, AddResponse{CID: e.CID.String(), Size: e.Tsize})
+}
+
+func addOptions(c echo.Context) (blockstore.AddOptions, error) {
+	var opts blockstore.AddOptions
+	switch v := c.QueryParam("cid-version"); v {
+	case "", "1":
+		opts.CIDVersion = 1
+	case "0":
+		opts.CIDv0 = true
+	default:
+		return opts, badRequest("cid-version=%q: want 0 or 1", v)
+	}
+	if v := c.QueryParam("chunk-size"); v != "" {
+		n, err := intParam(c, "chunk-size")
+		if err != nil {
+			return opts, err
+		}
+		opts.ChunkSize = n
+	}
+	return opts, nil
+}
+
+// partPath reads the path a part names, rejecting anything that is not a clean relative
+// path.
+func partPath(disposition string) (string, error) {
+	_, params, err := mime.ParseMediaType(disposition)
+	if err != nil {
+		return "", badRequest("part has no valid Content-Disposition: %v", err)
+	}
+	raw := params["filename"]
+	name, err := url.PathUnescape(raw)
+	if err != nil {
+		return "", badRequest("part filename %q is not URL-escaped properly", raw)
+	}
+	if name == "" {
+		return "", badRequest("part has no filename")
+	}
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.ContainsRune(seg, 0) {
+			return "", badRequest("part filename %q is not a clean relative path", name)
+		}
+	}
+	return name, nil
+}
+
+func (s *Server) importCAR(c echo.Context) error {
+	roots, err := s.data.ImportCAR(c.Request().Context(), c.Request().Body)
+	if err != nil {
+		if status(err) == http.StatusInternalServerError {
+			return badRequest("importing the CAR: %v", err)
+		}
+		return err
+	}
+	resp := CARResponse{Roots: make([]string, len(roots))}
+	for i, r := range roots {
+		resp.Roots[i] = r.String()
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+func cidParam(c echo.Context) (cid.Cid, error) {
+	k, err := job.ParseCID(c.Param("cid"))
+	if err != nil {
+		return cid.Undef, badRequest("%v", err)
+	}
+	return k, nil
+}
+
+func (s *Server) hasData(c echo.Context) error {
+	k, err := cidParam(c)
+	if err != nil {
+		return err
+	}
+	ok, err := s.data.Has(c.Request().Context(), k)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return c.NoContent(http.StatusNotFound)
+	}
+	return c.NoContent(http.StatusOK)
+}
+
+// getData streams a DAG as a tar archive (format=tar, the default) or a CAR (format=car).
+func (s *Server) getData(c echo.Context) error {
+	ctx := c.Request().Context()
+	k, err := cidParam(c)
+	if err != nil {
+		return err
+	}
+	ok, err := s.data.Has(ctx, k)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no content with CID "+k.String()+" on this node")
+	}
+	var export func(io.Writer) error
+	var ctype string
+	switch f := c.QueryParam("format"); f {
+	case "", "tar":
+		ctype, export = "application/x-tar", func(w io.Writer) error { return s.data.ExportTar(ctx, k, k.String(), w) }
+	case "car":
+		ctype, export = "application/vnd.ipld.car", func(w io.Writer) error { return s.data.ExportCAR(ctx, k, w) }
+	default:
+		return badRequest("format=%q: want tar or car", f)
+	}
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, ctype)
+	w.Header().Set("Trailer", StreamErrorTrailer)
+	w.WriteHeader(http.StatusOK)
+	if err := export(w); err != nil && !errors.Is(err, context.Canceled) {
+		// The status is sent already: the trailer tells the client the body is cut short.
+		w.Header().Set(StreamErrorTrailer, err.Error())
+	}
+	return nil
+}
+
+// StreamErrorTrailer is the HTTP trailer a streamed download sets when it failed part way.
+const StreamErrorTrailer = "X-Stream-Error"
