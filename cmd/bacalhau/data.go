@@ -1,0 +1,238 @@
+package main
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+)
+
+func newData(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "data", Short: "Add, get, import and export IPFS content on the node"}
+	car := &cobra.Command{Use: "car", Short: "Import and export CAR files"}
+	car.AddCommand(newCARExport(e), newCARImport(e))
+	cmd.AddCommand(newDataAdd(e), newDataGet(e), car)
+	return cmd
+}
+
+func newDataAdd(e *env) *cobra.Command {
+	var cidVersion int
+	var output string
+	cmd := &cobra.Command{
+		Use:   "add PATH",
+		Short: "Add a file or directory (recursively); prints its CID, the one `ipfs add -r --cid-version=1` prints",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cidVersion != 0 && cidVersion != 1 {
+				return fmt.Errorf("--cid-version %d: want 0 or 1", cidVersion)
+			}
+			resp, err := addPath(cmd, e, args[0], cidVersion)
+			if err != nil {
+				return err
+			}
+			if output == outJSON || output == outYAML {
+				return printData(e.stdout, output, resp)
+			}
+			fmt.Fprintln(e.stdout, resp.CID)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&cidVersion, "cid-version", 1, "CID version: 1 (raw leaves) or 0 (kubo's default profile)")
+	cmd.Flags().StringVar(&output, "output", "", "json or yaml for machine-readable output")
+	return cmd
+}
+
+// addPath uploads a host file or directory tree.
+func addPath(cmd *cobra.Command, e *env, p string, cidVersion int) (api.AddResponse, error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return api.AddResponse{}, err
+	}
+	top := filepath.Base(filepath.Clean(p))
+	var entries []api.UploadEntry
+	if !st.IsDir() {
+		entries = append(entries, fileEntry(top, p))
+	} else {
+		err = filepath.WalkDir(p, func(fp string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(p, fp)
+			if err != nil {
+				return err
+			}
+			name := top
+			if rel != "." {
+				name = top + "/" + filepath.ToSlash(rel)
+			}
+			switch {
+			case d.IsDir():
+				entries = append(entries, api.UploadEntry{Path: name, Dir: true})
+			case d.Type().IsRegular():
+				entries = append(entries, fileEntry(name, fp))
+			default:
+				return fmt.Errorf("%s: only regular files and directories can be added", fp)
+			}
+			return nil
+		})
+		if err != nil {
+			return api.AddResponse{}, err
+		}
+	}
+	return e.client().Add(cmd.Context(), entries, cidVersion)
+}
+
+func fileEntry(name, hostPath string) api.UploadEntry {
+	return api.UploadEntry{Path: name, Open: func() (io.ReadCloser, error) { return os.Open(hostPath) }}
+}
+
+func newDataGet(e *env) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "get CID",
+		Short: "Download a file or directory by CID",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := job.ParseCID(args[0])
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = c.String()
+			}
+			return download(cmd, e, c.String(), out)
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "where to write it (default: the CID, in the current directory)")
+	return cmd
+}
+
+// download fetches a DAG as tar and writes its top entry at dst.
+func download(cmd *cobra.Command, e *env, cid, dst string) error {
+	return e.client().Download(cmd.Context(), cid, "tar", func(r io.Reader) error {
+		return extractTar(r, cid, dst)
+	})
+}
+
+// extractTar writes the tar entries named top or top/... at dst, refusing anything
+// that would land outside dst.
+func extractTar(r io.Reader, top, dst string) error {
+	tr := tar.NewReader(r)
+	seen := false
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			if !seen {
+				return errors.New("the download was empty")
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the download: %w", err)
+		}
+		name := strings.TrimSuffix(h.Name, "/")
+		rel := ""
+		switch {
+		case name == top:
+		case strings.HasPrefix(name, top+"/"):
+			rel = name[len(top)+1:]
+		default:
+			return fmt.Errorf("unexpected entry %q in the download", h.Name)
+		}
+		if rel != "" && (!fs.ValidPath(rel) || strings.Contains(rel, "\\")) {
+			return fmt.Errorf("refusing entry %q: not a clean relative path", h.Name)
+		}
+		target := filepath.Join(dst, filepath.FromSlash(rel))
+		seen = true
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			if err := writeFile(target, tr); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("refusing entry %q of type %c", h.Name, h.Typeflag)
+		}
+	}
+}
+
+func writeFile(p string, r io.Reader) error {
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func newCARExport(e *env) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "export CID",
+		Short: "Write the DAG under CID as a CARv1 file (like `ipfs dag export`)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := job.ParseCID(args[0])
+			if err != nil {
+				return err
+			}
+			w := e.stdout
+			if out != "" && out != "-" {
+				f, err := os.Create(out)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			return e.client().Download(cmd.Context(), c.String(), "car", func(r io.Reader) error {
+				_, err := io.Copy(w, r)
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "file to write (default: standard output)")
+	return cmd
+}
+
+func newCARImport(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import FILE.car",
+		Short: "Import the blocks of a CAR file; prints its roots",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			roots, err := e.client().ImportCAR(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			for _, r := range roots {
+				fmt.Fprintln(e.stdout, r)
+			}
+			return nil
+		},
+	}
+}
+

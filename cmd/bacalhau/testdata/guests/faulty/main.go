@@ -1,0 +1,77 @@
+// Command faulty misbehaves on purpose, one way per mode, for the end-to-end tests:
+//
+//	faulty spin | sleep | grow | flood | escape | exit CODE | tick N | write
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: faulty MODE")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "spin":
+		for {
+		}
+	case "sleep":
+		time.Sleep(time.Hour)
+		fmt.Println("woke up")
+	case "grow":
+		var keep [][]byte
+		for {
+			keep = append(keep, make([]byte, 1<<20))
+			keep[len(keep)-1][0] = 1
+		}
+	case "flood":
+		line := []byte("all work and no play makes jack a dull boy\n")
+		for {
+			os.Stdout.Write(line)
+		}
+	case "escape":
+		escape()
+	case "exit":
+		code, _ := strconv.Atoi(os.Args[2])
+		fmt.Println("partial output before failing")
+		fmt.Fprintln(os.Stderr, "something went wrong")
+		os.WriteFile("/outputs/partial.txt", []byte("kept\n"), 0o644)
+		os.Exit(code)
+	case "tick":
+		n, _ := strconv.Atoi(os.Args[2])
+		for i := 0; i < n; i++ {
+			fmt.Printf("tick %d\n", i)
+			time.Sleep(200 * time.Millisecond)
+		}
+	case "write":
+		os.WriteFile("/outputs/out.txt", []byte(os.Getenv("GREETING")+"\n"), 0o644)
+		fmt.Println(time.Now().UnixNano(), os.Args[2:])
+	}
+}
+
+// escape tries to get out of its mounts and prints what happened to each attempt.
+func escape() {
+	try := func(what string, err error) {
+		if err != nil {
+			fmt.Printf("%s: denied\n", what)
+		} else {
+			fmt.Printf("%s: ALLOWED\n", what)
+		}
+	}
+	_, err := os.ReadFile("/etc/passwd")
+	try("read /etc/passwd", err)
+	_, err = os.ReadFile("/inputs/../../etc/passwd")
+	try("read /inputs/../../etc/passwd", err)
+	_, err = os.ReadDir("../")
+	try("list ../", err)
+	err = os.WriteFile("/inputs/new.txt", []byte("x"), 0o644)
+	try("write /inputs/new.txt", err)
+	err = os.WriteFile("/outputs/../escaped.txt", []byte("x"), 0o644)
+	try("write /outputs/../escaped.txt", err)
+	err = os.Remove("/inputs/a.txt")
+	try("remove /inputs/a.txt", err)
+}

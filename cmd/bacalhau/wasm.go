@@ -1,0 +1,212 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+)
+
+func newWasm(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "wasm", Short: "Run WebAssembly (WASI) jobs"}
+	cmd.AddCommand(newWasmRun(e))
+	return cmd
+}
+
+type runFlags struct {
+	inputs     []string
+	env        []string
+	entryPoint string
+	timeout    string
+	memory     string
+	wait       bool
+	idOnly     bool
+	output     string
+}
+
+func newWasmRun(e *env) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run MODULE.wasm|CID [-- ARGS...]",
+		Short: "Run a WASI module against IPFS data; waits and prints the result",
+		Example: `  bacalhau wasm run hello.wasm
+  bacalhau wasm run wordcount.wasm -i bafy...
+  bacalhau wasm run main.wasm -i ipfs://bafy...:/data -i src=ipfs://bafy...,dst=/more -e K=V --timeout 30s --memory 256MB -- arg1 arg2`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := f.spec(args[1:])
+			if err != nil {
+				return err
+			}
+			if spec.Wasm.Module, err = moduleCID(cmd, e, args[0]); err != nil {
+				return err
+			}
+			return submitAndWait(cmd, e, spec, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.inputs, "input", "i", nil, "input: CID, ipfs://CID:/target or src=ipfs://CID,dst=/target (repeatable)")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable NAME=value (repeatable)")
+	fl.StringVar(&f.entryPoint, "entry-point", "_start", "exported function to call")
+	fl.StringVar(&f.timeout, "timeout", "", "wall-clock limit, e.g. 30s or 5m, or a number of seconds (default 30m)")
+	fl.StringVar(&f.memory, "memory", "", "memory limit, e.g. 64MB or 1GiB (default 256 MiB)")
+	fl.BoolVar(&f.wait, "wait", true, "wait for the job to finish")
+	fl.BoolVar(&f.idOnly, "id-only", false, "print only the job ID")
+	fl.StringVar(&f.output, "output", "", "json or yaml: print the job record instead of the summary")
+	return cmd
+}
+
+func (f runFlags) spec(args []string) (job.Spec, error) {
+	spec := job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{EntryPoint: f.entryPoint, Args: args}}
+	for _, s := range f.inputs {
+		in, err := job.ParseInput(s)
+		if err != nil {
+			return spec, err
+		}
+		spec.Inputs = append(spec.Inputs, in)
+	}
+	var err error
+	if spec.Env, err = job.ParseEnv(f.env); err != nil {
+		return spec, err
+	}
+	if f.timeout != "" {
+		d, err := parseTimeout(f.timeout)
+		if err != nil {
+			return spec, err
+		}
+		spec.Timeout = job.Duration(d)
+	}
+	if f.memory != "" {
+		if spec.Memory, err = job.ParseBytes(f.memory); err != nil {
+			return spec, err
+		}
+	}
+	if f.output != "" && f.output != outJSON && f.output != outYAML {
+		return spec, fmt.Errorf("--output %q: want json or yaml", f.output)
+	}
+	return spec, nil
+}
+
+// parseTimeout accepts a Go duration ("30s") or, as upstream Bacalhau does, seconds.
+func parseTimeout(s string) (time.Duration, error) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("--timeout %q: want a duration like 30s or 5m, or seconds", s)
+	}
+	return d, nil
+}
+
+// moduleCID uploads a local .wasm file, or takes the argument as the CID of a module
+// already in IPFS.
+func moduleCID(cmd *cobra.Command, e *env, arg string) (string, error) {
+	if _, err := os.Stat(arg); err == nil {
+		resp, err := addPath(cmd, e, arg, 1)
+		if err != nil {
+			return "", fmt.Errorf("uploading %s: %w", arg, err)
+		}
+		return resp.CID, nil
+	}
+	c, err := job.ParseCID(arg)
+	if err != nil {
+		return "", fmt.Errorf("%s is neither a file nor a CID", arg)
+	}
+	return c.String(), nil
+}
+
+// submitAndWait submits a spec, follows it with progress on a terminal, and prints the
+// outcome. A job that does not complete makes the command exit with 1.
+func submitAndWait(cmd *cobra.Command, e *env, spec job.Spec, f runFlags) error {
+	ctx := cmd.Context()
+	c := e.client()
+	j, err := c.Submit(ctx, spec)
+	if err != nil {
+		return err
+	}
+	if f.idOnly {
+		fmt.Fprintln(e.stdout, j.ID)
+	}
+	if !f.wait {
+		if !f.idOnly {
+			if f.output != "" {
+				return printData(e.stdout, f.output, j)
+			}
+			fmt.Fprintf(e.stdout, "Job ID: %s\nState:  %s\n", j.ID, j.State)
+		}
+		return nil
+	}
+	progress := isTerminal(e.stderr) && f.output == "" && !f.idOnly
+	if progress {
+		fmt.Fprintf(e.stderr, "Job %s submitted\n", j.ID)
+	}
+	shown := len(j.History)
+	j, err = c.Watch(ctx, j.ID, func(j *job.Job) bool {
+		if progress {
+			for _, ev := range j.History[min(shown, len(j.History)):] {
+				fmt.Fprintf(e.stderr, "  %s  %s\n", ev.Time.Local().Format("15:04:05.000"), ev.Message)
+			}
+		}
+		shown = len(j.History)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case f.idOnly:
+	case f.output != "":
+		if err := printData(e.stdout, f.output, j); err != nil {
+			return err
+		}
+	default:
+		printOutcome(e.stdout, j)
+	}
+	if j.State != job.StateCompleted {
+		if !f.idOnly && f.output == "" {
+			fmt.Fprintf(e.stderr, "Job %s %s: %s\n", j.ID, j.State, j.Reason)
+		}
+		return exitCode(1)
+	}
+	return nil
+}
+
+func printOutcome(w io.Writer, j *job.Job) {
+	fmt.Fprintf(w, "Job ID:     %s\nState:      %s\n", j.ID, j.State)
+	if j.Reason != "" {
+		fmt.Fprintf(w, "Reason:     %s\n", j.Reason)
+	}
+	ex := j.Latest()
+	if ex == nil {
+		return
+	}
+	if ex.ExitCode != nil {
+		fmt.Fprintf(w, "Exit code:  %d\n", *ex.ExitCode)
+	}
+	if ex.ResultCID != "" {
+		fmt.Fprintf(w, "Result CID: %s\n", ex.ResultCID)
+	}
+	if ex.Stdout != "" {
+		fmt.Fprintf(w, "Stdout:\n%s", indentTail(ex.Stdout))
+		if ex.StdoutTruncated || len(ex.Stdout) >= 4096 {
+			fmt.Fprintf(w, "(more: bacalhau logs %s)\n", job.ShortID(j.ID))
+		}
+	}
+	if ex.Stderr != "" {
+		fmt.Fprintf(w, "Stderr:\n%s", indentTail(ex.Stderr))
+	}
+}
+
+func indentTail(s string) string {
+	if !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	return s
+}
