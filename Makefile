@@ -1,0 +1,47 @@
+# Everything CI runs is `make test`; `make check` adds vet, gofmt and a go.mod tidiness check.
+GO       ?= go
+BIN      := bin/bacalhau
+EXAMPLES := $(patsubst examples/%/,build/examples/%.wasm,$(wildcard examples/*/))
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/bacalhau-project/bacalhau-wasm/internal/node.Version=$(VERSION)
+
+.PHONY: all build examples test test-short demo bench check fuzz clean FORCE
+all: build examples
+
+build: $(BIN)
+$(BIN): FORCE
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/bacalhau
+
+examples: $(EXAMPLES)
+build/examples/%.wasm: FORCE
+	@mkdir -p build/examples
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o $@ ./examples/$*
+
+# The race detector runs on the packages with concurrency of their own; the packages that
+# mostly run guests run without it (it slows wazero's compiler tenfold on two cores).
+RACE_PKGS := ./internal/... ./blockstore/...
+test: build examples
+	$(GO) mod download
+	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 30m ./wasi/... ./sandbox/... ./examples/... ./cmd/...
+
+test-short: build examples
+	$(GO) test -short -count=1 ./...
+
+demo: build examples
+	bash scripts/demo.sh
+
+bench: build examples
+	$(GO) run ./cmd/bacalhau-bench
+
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzParseInput -fuzztime 30s ./internal/job/
+	$(GO) test -run XXX -fuzz FuzzSpecDecode -fuzztime 30s ./internal/job/
+
+check:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) mod tidy && git diff --exit-code go.mod go.sum
+
+clean:
+	rm -rf bin build
