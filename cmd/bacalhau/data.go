@@ -235,4 +235,3 @@ func newCARImport(e *env) *cobra.Command {
 		},
 	}
 }
-

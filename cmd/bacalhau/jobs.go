@@ -228,4 +228,3 @@ func newID(e *env) *cobra.Command {
 	addOutputFlag(cmd, &output, outJSON)
 	return cmd
 }
-

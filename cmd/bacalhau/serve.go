@@ -78,4 +78,3 @@ func defaultRepo() (string, error) {
 	}
 	return filepath.Join(home, ".bacalhau"), nil
 }
-

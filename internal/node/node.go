@@ -30,17 +30,17 @@ import (
 var Version = "v0.1.0-dev"
 
 var (
-	ErrClosed      = errors.New("node: closed")
+	ErrClosed = errors.New("node: closed")
 	// ErrUnsupported wraps job.ErrInvalid: asking for what the node cannot do is a bad request.
 	ErrUnsupported = fmt.Errorf("%w: not supported by this node", job.ErrInvalid)
 )
 
 // Config configures a node. The zero value needs only Repo.
 type Config struct {
-	Repo        string        // holds blocks/, jobs.db, compile-cache/, executions/
-	Concurrency int           // jobs run at once; 0 means the number of CPUs
-	OutputLimit int64         // per-stream stdout/stderr cap; 0 means the sandbox default
-	Logger      *slog.Logger  // nil discards
+	Repo        string       // holds blocks/, jobs.db, compile-cache/, executions/
+	Concurrency int          // jobs run at once; 0 means the number of CPUs
+	OutputLimit int64        // per-stream stdout/stderr cap; 0 means the sandbox default
+	Logger      *slog.Logger // nil discards
 	Now         func() time.Time
 }
 

@@ -82,7 +82,7 @@ func (n *Node) runJob(id string) {
 		}
 		now := n.now()
 		j.Executions = append(j.Executions, job.Execution{
-			ID: fmt.Sprintf("e-%s-%d", j.ID[len(job.IDPrefix):len(job.IDPrefix)+8], len(j.Executions)+1),
+			ID:     fmt.Sprintf("e-%s-%d", j.ID[len(job.IDPrefix):len(job.IDPrefix)+8], len(j.Executions)+1),
 			NodeID: n.id, State: job.StateRunning, StartedAt: now,
 		})
 		return j.Transition(job.StateRunning, "running on node "+n.id, now)
