@@ -24,8 +24,11 @@ func startProcess(t *testing.T, repo string, port int) (*exec.Cmd, <-chan struct
 	}
 	exited, gone := make(chan int, 1), make(chan struct{})
 	go func() {
-		st, _ := cmd.Process.Wait()
-		exited <- st.ExitCode() // read by waitReady if the node dies before it is ready
+		code := -1
+		if st, err := cmd.Process.Wait(); err == nil {
+			code = st.ExitCode()
+		}
+		exited <- code // read by waitReady if the node dies before it is ready
 		close(gone)
 	}()
 	t.Cleanup(func() {
