@@ -44,6 +44,9 @@ func testMain(m *testing.M) int {
 	}
 	before := runtime.NumGoroutine()
 	code := m.Run()
+	if benchDir != "" {
+		os.RemoveAll(benchDir)
+	}
 	if code == 0 {
 		if err := checkGoroutines(before); err != nil {
 			fmt.Fprintln(os.Stderr, err)
