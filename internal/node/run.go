@@ -94,9 +94,12 @@ func (n *Node) runJob(id string) {
 		return
 	}
 
+	t0 := time.Now()
 	res, runErr := n.execute(ctx, j, dir, sink)
 	sink.close()
+	t1 := time.Now()
 	n.finish(ctx, j, dir, res, runErr)
+	n.log.Debug("job ended", "job", id, "run", t1.Sub(t0), "import and record", time.Since(t1))
 }
 
 // execute runs the task; a non-nil error means the guest could not be started.
