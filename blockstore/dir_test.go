@@ -173,7 +173,12 @@ func TestDirBuilderPaths(t *testing.T) {
 const hamtEntries = 5000
 
 func TestHAMTDirectory(t *testing.T) {
-	s := openTemp(t)
+	// NoSync: 5000 small adds would otherwise each wait for a flush.
+	s, err := Open(t.TempDir(), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	ctx := context.Background()
 	b := s.NewDirBuilder(ProfileV1)
 	want := map[string]string{}
