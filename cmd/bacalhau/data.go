@@ -57,11 +57,17 @@ func addPath(cmd *cobra.Command, e *env, p string, cidVersion int) (api.AddRespo
 	if err != nil {
 		return api.AddResponse{}, err
 	}
+	if !st.IsDir() {
+		f, err := os.Open(p)
+		if err != nil {
+			return api.AddResponse{}, err
+		}
+		defer f.Close()
+		return e.client().AddFile(cmd.Context(), f, cidVersion)
+	}
 	top := filepath.Base(filepath.Clean(p))
 	var entries []api.UploadEntry
-	if !st.IsDir() {
-		entries = append(entries, fileEntry(top, p))
-	} else {
+	{
 		err = filepath.WalkDir(p, func(fp string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err

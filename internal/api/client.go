@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strconv"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
@@ -54,9 +55,14 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ct
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
+	return c.send(req)
+}
+
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	method, path := req.Method, req.URL.Path
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the node at %s: %w", c.base, err)
+		return nil, fmt.Errorf("cannot reach the node at %s: %w", c.base, errors.Unwrap(err))
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
@@ -195,6 +201,27 @@ func (c *Client) Logs(ctx context.Context, id string, follow bool, fn func(LogCh
 			return err
 		}
 	}
+}
+
+// AddFile uploads one file as the raw request body and returns its CID.
+func (c *Client) AddFile(ctx context.Context, f *os.File, cidVersion int) (AddResponse, error) {
+	var out AddResponse
+	st, err := f.Stat()
+	if err != nil {
+		return out, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/v1/data?cid-version="+strconv.Itoa(cidVersion), f)
+	if err != nil {
+		return out, err
+	}
+	req.ContentLength = st.Size() // a sized body of an *os.File goes out with sendfile
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.send(req)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	return out, json.NewDecoder(resp.Body).Decode(&out)
 }
 
 // UploadEntry is one part of an upload: a file (Open set) or a directory.

@@ -37,7 +37,8 @@ type CARResponse struct {
 	Roots []string `json:"roots"`
 }
 
-// Part conventions of POST /api/v1/data, as kubo's /api/v0/add: a multipart/form-data
+// Body conventions of POST /api/v1/data. A single file may be the raw body
+// (application/octet-stream). Otherwise, as kubo's /api/v0/add: a multipart/form-data
 // body whose parts carry URL-escaped relative paths as filenames; a part with
 // Content-Type application/x-directory is a directory. One file part adds that file;
 // otherwise every path must share one top directory, whose CID is returned.
@@ -51,6 +52,15 @@ func (s *Server) addData(c echo.Context) error {
 	opts, err := addOptions(c)
 	if err != nil {
 		return err
+	}
+	if ct := c.Request().Header.Get(echo.HeaderContentType); strings.HasPrefix(ct, echo.MIMEOctetStream) {
+		// One file as the raw body: no multipart framing to scan, so large files stream
+		// at the speed of the import.
+		e, err := s.data.AddFile(ctx, c.Request().Body, opts)
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, AddResponse{CID: e.CID.String(), Size: e.Size})
 	}
 	mr, err := c.Request().MultipartReader()
 	if err != nil {
