@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -105,10 +106,18 @@ func parseTimeout(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// moduleCID uploads a local .wasm file, or takes the argument as the CID of a module
-// already in IPFS.
+// moduleCID uploads a local .wasm file (unless the node holds it already), or takes the
+// argument as the CID of a module already in IPFS.
 func moduleCID(cmd *cobra.Command, e *env, arg string) (string, error) {
-	if _, err := os.Stat(arg); err == nil {
+	if f, err := os.Open(arg); err == nil {
+		entry, err := blockstore.FileCID(cmd.Context(), f, blockstore.ProfileV1)
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("reading %s: %w", arg, err)
+		}
+		if ok, err := e.client().Has(cmd.Context(), entry.CID.String()); err == nil && ok {
+			return entry.CID.String(), nil
+		}
 		resp, err := addPath(cmd, e, arg, 1)
 		if err != nil {
 			return "", fmt.Errorf("uploading %s: %w", arg, err)
