@@ -5,7 +5,7 @@ EXAMPLES := $(patsubst examples/%/,build/examples/%.wasm,$(wildcard examples/*/)
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/bacalhau-project/bacalhau-wasm/internal/node.Version=$(VERSION)
 
-.PHONY: all build examples test test-short demo bench check fuzz clean FORCE
+.PHONY: all build examples kubo test test-short demo bench check fuzz clean FORCE
 all: build examples
 
 build: $(BIN)
@@ -31,8 +31,14 @@ test-short: build examples
 demo: build examples
 	bash scripts/demo.sh
 
-bench: build examples
-	$(GO) run ./cmd/bacalhau-bench
+# kubo, the reference IPFS implementation, built from its own module (tools/kubo): the
+# benchmarks compare against it.
+kubo: bin/ipfs
+bin/ipfs: tools/kubo/go.mod
+	cd tools/kubo && $(GO) build -trimpath -o ../../bin/ipfs github.com/ipfs/kubo/cmd/ipfs
+
+bench: build examples kubo
+	PATH="$(CURDIR)/bin:$$PATH" $(GO) run ./cmd/bacalhau-bench
 
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseInput -fuzztime 30s ./internal/job/
