@@ -18,6 +18,20 @@ import (
 
 func (b *bench) repo(name string) string { return filepath.Join(b.work, name) }
 
+// serveWith starts a node on a fresh repo and adds path to it.
+func (b *bench) serveWith(name, path string) (*proc, string, error) {
+	p, err := b.serve(b.repo(name))
+	if err != nil {
+		return nil, "", err
+	}
+	out, _, err := b.cli(p, "data", "add", path)
+	if err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, strings.TrimSpace(out), nil
+}
+
 // startup: exec to API ready, and idle RSS of a fresh node.
 func (b *bench) startup() ([]row, error) {
 	var ready []time.Duration
@@ -153,16 +167,11 @@ func (b *bench) sha256() ([]row, error) {
 	if err := makeFile(file, size, "sha"); err != nil {
 		return nil, err
 	}
-	p, err := b.serve(b.repo("sha"))
+	p, in, err := b.serveWith("sha", dir)
 	if err != nil {
 		return nil, err
 	}
 	defer p.stop()
-	out, _, err := b.cli(p, "data", "add", dir)
-	if err != nil {
-		return nil, err
-	}
-	in := strings.TrimSpace(out)
 	mod := filepath.Join(b.examples, "sha256.wasm")
 	var jobs []time.Duration
 	for i := 0; i < 4; i++ {
@@ -207,16 +216,11 @@ func (b *bench) read() ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := b.serve(b.repo("read"))
+	p, in, err := b.serveWith("read", dir)
 	if err != nil {
 		return nil, err
 	}
 	defer p.stop()
-	out, _, err := b.cli(p, "data", "add", dir)
-	if err != nil {
-		return nil, err
-	}
-	in := strings.TrimSpace(out)
 	var jobs []time.Duration
 	for i := 0; i < 3; i++ {
 		_, d, err := b.cli(p, "wasm", "run", b.readall, "-i", in)
