@@ -2,7 +2,10 @@ package blockstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/ipfs/boxo/datastore/dshelp"
@@ -46,6 +49,20 @@ var (
 func (localGetter) TrustedBlocks() bool { return true }
 
 func (g localGetter) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if c.Prefix().MhType != 0 {
+		if l, ok, err := g.locatePacked(c); err != nil {
+			return nil, err
+		} else if ok {
+			buf := make([]byte, l.n)
+			if _, err := g.s.packs.readAt(l, buf, 0); err != nil {
+				return nil, fmt.Errorf("blockstore: get %s: %w", c, err)
+			}
+			return blocks.NewBlockWithCid(buf, c)
+		}
+	}
 	var b blocks.Block
 	err := g.viewBlock(ctx, c, func(data []byte) error {
 		var err error
@@ -55,6 +72,22 @@ func (g localGetter) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, err
 	return b, err
 }
 
+// locatePacked finds c in the pack index. Raw blocks are looked for there
+// first; other codecs only after pebble missed (lookupPebble), as keys are
+// multihashes and any CID of a packed block's multihash names it.
+func (g localGetter) locatePacked(c cid.Cid) (packLoc, bool, error) {
+	if c.Type() != rawCodec {
+		return packLoc{}, false, nil
+	}
+	l, ok, err := g.s.locate(c.Hash())
+	if err != nil {
+		return packLoc{}, false, fmt.Errorf("blockstore: get %s: %w", c, err)
+	}
+	return l, ok, nil
+}
+
+var viewBufs = sync.Pool{New: func() any { return new([]byte) }}
+
 func (g localGetter) viewBlock(ctx context.Context, c cid.Cid, fn func([]byte) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -62,12 +95,35 @@ func (g localGetter) viewBlock(ctx context.Context, c cid.Cid, fn func([]byte) e
 	if c.Prefix().MhType == 0 { // identity: the data is the hash digest
 		return viewIdentity(c, fn)
 	}
-	v, closer, err := g.s.db.Get(blockKey(c))
+	l, ok, err := g.locatePacked(c)
 	if err != nil {
-		return fmt.Errorf("blockstore: get %s: %w", c, mapErr(err))
+		return err
 	}
-	defer closer.Close()
-	return fn(v)
+	if !ok {
+		v, closer, err := g.s.db.Get(blockKey(c))
+		if err == nil {
+			defer closer.Close()
+			return fn(v)
+		}
+		if !errors.Is(err, pebble.ErrNotFound) || c.Type() == rawCodec {
+			return fmt.Errorf("blockstore: get %s: %w", c, mapErr(err))
+		}
+		if l, ok, err = g.s.locate(c.Hash()); err != nil {
+			return fmt.Errorf("blockstore: get %s: %w", c, err)
+		} else if !ok {
+			return fmt.Errorf("blockstore: get %s: %w", c, ErrNotFound)
+		}
+	}
+	bp := viewBufs.Get().(*[]byte)
+	defer viewBufs.Put(bp)
+	if int64(cap(*bp)) < l.n {
+		*bp = make([]byte, l.n)
+	}
+	buf := (*bp)[:l.n]
+	if _, err := g.s.packs.readAt(l, buf, 0); err != nil {
+		return fmt.Errorf("blockstore: get %s: %w", c, err)
+	}
+	return fn(buf)
 }
 
 func viewIdentity(c cid.Cid, fn func([]byte) error) error {
@@ -129,6 +185,11 @@ func (g localGetter) blockSize(ctx context.Context, c cid.Cid) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if l, ok, err := g.locatePacked(c); err != nil {
+		return 0, err
+	} else if ok {
+		return int(l.n), nil
+	}
 	key := blockKey(c)
 	it, err := g.s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: key, UpperBound: append(key, 0)})
 	if err != nil {
@@ -139,8 +200,93 @@ func (g localGetter) blockSize(ctx context.Context, c cid.Cid) (int, error) {
 		if err := it.Error(); err != nil {
 			return 0, fmt.Errorf("blockstore: size %s: %w", c, mapErr(err))
 		}
+		if c.Type() != rawCodec {
+			if l, ok, err := g.s.locate(c.Hash()); err != nil {
+				return 0, fmt.Errorf("blockstore: size %s: %w", c, err)
+			} else if ok {
+				return int(l.n), nil
+			}
+		}
 		return 0, fmt.Errorf("blockstore: size %s: %w", c, ErrNotFound)
 	}
 	lv := it.LazyValue()
 	return lv.Len(), nil
+}
+
+// BlockReaderAt is an optional interface of a BlockGetter that reads part
+// of a block straight into the caller's buffer, without fetching the whole
+// block. The local store's getter implements it; NewFS uses it (for a
+// trusted getter) so that file reads become preads into the reader's
+// buffer.
+type BlockReaderAt interface {
+	// ReadBlockAt reads len(p) bytes of block c starting at byte off of the
+	// block, with io.ReaderAt's contract: n < len(p) only with an error,
+	// io.EOF when the block ends first.
+	ReadBlockAt(ctx context.Context, c cid.Cid, p []byte, off int64) (n int, err error)
+}
+
+// sizedReaderAt is BlockReaderAt that also returns the block's size, so
+// NewFS can check blocksizes without another lookup.
+type sizedReaderAt interface {
+	readBlockAt(ctx context.Context, c cid.Cid, p []byte, off int64) (n int, size int64, err error)
+}
+
+var (
+	_ BlockReaderAt = localGetter{}
+	_ sizedReaderAt = localGetter{}
+)
+
+// ReadBlockAt implements BlockReaderAt. A packed block is read with one
+// pread into p; a block kept in pebble is copied from its value.
+func (g localGetter) ReadBlockAt(ctx context.Context, c cid.Cid, p []byte, off int64) (int, error) {
+	n, _, err := g.readBlockAt(ctx, c, p, off)
+	return n, err
+}
+
+func (g localGetter) readBlockAt(ctx context.Context, c cid.Cid, p []byte, off int64) (int, int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	if off < 0 {
+		return 0, 0, fmt.Errorf("blockstore: read %s: negative offset", c)
+	}
+	if c.Prefix().MhType != 0 {
+		l, ok, err := g.locatePacked(c)
+		if err != nil {
+			return 0, 0, err
+		}
+		if ok {
+			if off >= l.n {
+				return 0, l.n, io.EOF
+			}
+			want := p
+			if rest := l.n - off; int64(len(want)) > rest {
+				want = want[:rest]
+			}
+			n, err := g.s.packs.readAt(l, want, off)
+			if err != nil {
+				return n, l.n, fmt.Errorf("blockstore: read %s: %w", c, err)
+			}
+			if n < len(p) {
+				return n, l.n, io.EOF
+			}
+			return n, l.n, nil
+		}
+	}
+	var n int
+	var size int64
+	err := g.viewBlock(ctx, c, func(data []byte) error {
+		size = int64(len(data))
+		if off < size {
+			n = copy(p, data[off:])
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	if n < len(p) {
+		return n, size, io.EOF
+	}
+	return n, size, nil
 }

@@ -41,7 +41,7 @@ type Store struct {
 	dir    string
 	ds     *pebbleds.Datastore
 	db     *pebble.DB
-	bs     bstore.Blockstore
+	packs  *packSet
 	cache  *pebble.Cache
 	noSync bool
 	memMax uint64
@@ -92,11 +92,17 @@ func Open(dir string, opts Options) (*Store, error) {
 		cache.Unref()
 		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
 	}
+	packs, err := openPacks(dir, opts.NoSync)
+	if err != nil {
+		d.Close()
+		cache.Unref()
+		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
+	}
 	return &Store{
 		dir:    dir,
 		ds:     d,
 		db:     d.DB,
-		bs:     bstore.NewBlockstore(d, bstore.WriteThrough(true)),
+		packs:  packs,
 		cache:  cache,
 		noSync: opts.NoSync,
 		memMax: opts.MemTableSize,
@@ -108,6 +114,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		err := s.ds.Close()
 		s.cache.Unref()
+		if perr := s.packs.close(); err == nil {
+			err = perr
+		}
 		if err != nil {
 			s.closeErr = fmt.Errorf("blockstore: close: %w", err)
 		}
@@ -117,23 +126,84 @@ func (s *Store) Close() error {
 
 // Has reports whether the block is stored locally.
 func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
-	ok, err := s.bs.Has(ctx, c)
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	ok, err := s.has(c)
 	if err != nil {
-		return false, fmt.Errorf("blockstore: has %s: %w", c, mapErr(err))
+		return false, fmt.Errorf("blockstore: has %s: %w", c, err)
 	}
 	return ok, nil
+}
+
+// has looks in the pack index and among pebble's blocks, in the order the
+// codec makes likely (keys are multihashes, so either may hold any block).
+func (s *Store) has(c cid.Cid) (bool, error) {
+	h := c.Hash()
+	packedFirst := c.Type() == rawCodec
+	for i := 0; i < 2; i++ {
+		var ok bool
+		var err error
+		if packedFirst == (i == 0) {
+			_, ok, err = s.locate(h)
+		} else {
+			ok, err = s.inPebble(blockKey(c))
+		}
+		if ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+func (s *Store) inPebble(key []byte) (bool, error) {
+	_, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, mapErr(err)
+	}
+	closer.Close()
+	return true, nil
+}
+
+// locate returns where a packed block is; ok is false if it is not packed.
+func (s *Store) locate(h []byte) (loc packLoc, ok bool, err error) {
+	if l, ok := s.packs.cache.get(h); ok {
+		return l, true, nil
+	}
+	v, closer, err := s.db.Get(packKey(h))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return packLoc{}, false, nil
+	}
+	if err != nil {
+		return packLoc{}, false, mapErr(err)
+	}
+	l, err := decodePackLoc(v)
+	closer.Close()
+	if err != nil {
+		return packLoc{}, false, err
+	}
+	s.packs.cache.put(h, l)
+	return l, true, nil
 }
 
 // Put stores one block after checking that it hashes to its CID, and makes
 // it durable before returning.
 func (s *Store) Put(ctx context.Context, b blocks.Block) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := verifyBlock(b.Cid(), b.RawData()); err != nil {
 		return err
 	}
-	if err := s.bs.Put(ctx, b); err != nil {
-		return fmt.Errorf("blockstore: put %s: %w", b.Cid(), mapErr(err))
+	w := s.newWriter()
+	if err := w.put(b.Cid(), b.RawData()); err != nil {
+		w.abort()
+		return err
 	}
-	return s.commit(len(b.RawData()))
+	return w.done()
 }
 
 // commit makes everything written so far durable. The store runs without a

@@ -15,30 +15,63 @@ const (
 	// batch. It is at least half the default memtable, so pebble hands the
 	// batch to a flush as is instead of copying it into a memtable.
 	batchBytes = 32 << 20
-	// batchesInFlight bounds the batches queued for the committer: memory
-	// held by one import is about (batchesInFlight+2) * batchBytes.
+	// packChunkBytes is how many bytes of packed blocks a writer buffers
+	// before the committer appends them to a pack (one write, one fsync).
+	packChunkBytes = 32 << 20
+	// batchesInFlight bounds the chunks queued for the committer: memory
+	// held by one import is about (batchesInFlight+2) * 32 MiB.
 	batchesInFlight = 1
+	// maxPendingLeaves bounds the set a writer keeps to skip leaves it has
+	// already buffered (e.g. a file of zeros).
+	maxPendingLeaves = 8192
 )
 
 // writer is the ipld.DAGService that boxo's importer and directory code
-// write into. Nodes go into a pebble batch; full batches are committed
-// (unsynced) by a goroutine, so hashing and storing overlap; done waits for
-// them and makes everything durable. Not safe for concurrent use.
+// write into. Raw blocks above packMinSize are copied into a pack buffer,
+// everything else into a pebble batch. Full chunks go to a committer
+// goroutine, so hashing and storing overlap: it appends the pack buffer to a
+// pack file and fsyncs it, then commits the batch with the pack index
+// entries for those bytes (unsynced). done waits for it and makes the
+// pebble writes durable. An index entry is thus never committed, let alone
+// flushed, before the bytes it points at are on disk. Not safe for
+// concurrent use.
 type writer struct {
 	s       *Store
 	batch   *pebble.Batch
+	pack    []byte       // packed blocks waiting for the committer
+	leaves  []packedLeaf // what pack holds
+	pending map[string]struct{}
 	written int
 	discard bool
 
-	queue chan *pebble.Batch
+	queue chan chunk
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	err   error // first commit error
 }
 
+type packedLeaf struct {
+	h   []byte // multihash
+	off int    // in the pack buffer
+	n   int
+}
+
+// chunk is one unit of work for the committer.
+type chunk struct {
+	batch  *pebble.Batch
+	pack   []byte
+	leaves []packedLeaf
+}
+
 var _ ipld.DAGService = (*writer)(nil)
 
 func (s *Store) newWriter() *writer { return &writer{s: s} }
+
+// packBufs recycles pack buffers between chunks and writers.
+var packBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, packChunkBytes+defaultChunkSize)
+	return &b
+}}
 
 func (w *writer) put(c cid.Cid, data []byte) error {
 	if w.discard {
@@ -46,6 +79,9 @@ func (w *writer) put(c cid.Cid, data []byte) error {
 	}
 	if err := w.failed(); err != nil {
 		return err
+	}
+	if packable(c.Type(), len(data)) {
+		return w.putPacked(c, data)
 	}
 	if w.batch == nil {
 		w.batch = w.s.db.NewBatch()
@@ -60,32 +96,94 @@ func (w *writer) put(c cid.Cid, data []byte) error {
 	return nil
 }
 
-// send hands the current batch to the committer goroutine.
+func (w *writer) putPacked(c cid.Cid, data []byte) error {
+	// Counted even when skipped: the entry found may be another writer's,
+	// committed but not yet durable, and done's flush makes it so.
+	w.written += len(data)
+	h := c.Hash()
+	if _, ok := w.pending[string(h)]; ok {
+		return nil
+	}
+	if _, ok, err := w.s.locate(h); err != nil {
+		return fmt.Errorf("blockstore: put %s: %w", c, err)
+	} else if ok {
+		return nil // packed already
+	}
+	if w.pack == nil {
+		w.pack = (*packBufs.Get().(*[]byte))[:0]
+	}
+	if w.pending == nil || len(w.pending) >= maxPendingLeaves {
+		w.pending = make(map[string]struct{})
+	}
+	w.pending[string(h)] = struct{}{}
+	w.leaves = append(w.leaves, packedLeaf{h: h, off: len(w.pack), n: len(data)})
+	w.pack = append(w.pack, data...)
+	if len(w.pack) >= packChunkBytes {
+		w.send()
+	}
+	return nil
+}
+
+// send hands the current batch and pack buffer to the committer goroutine.
 func (w *writer) send() {
-	if w.batch == nil {
+	if w.batch == nil && w.pack == nil {
 		return
 	}
 	if w.queue == nil {
-		w.queue = make(chan *pebble.Batch, batchesInFlight)
+		w.queue = make(chan chunk, batchesInFlight)
 		w.wg.Add(1)
 		go w.commitLoop()
 	}
-	w.queue <- w.batch
-	w.batch = nil
+	w.queue <- chunk{batch: w.batch, pack: w.pack, leaves: w.leaves}
+	w.batch, w.pack, w.leaves = nil, nil, nil
 }
 
 func (w *writer) commitLoop() {
 	defer w.wg.Done()
-	for b := range w.queue {
+	for ch := range w.queue {
 		if w.failed() == nil {
-			if err := b.Commit(pebble.NoSync); err != nil {
+			if err := w.commitChunk(ch); err != nil {
 				w.mu.Lock()
 				w.err = fmt.Errorf("blockstore: write: %w", mapErr(err))
 				w.mu.Unlock()
 			}
 		}
-		_ = b.Close()
+		if ch.batch != nil {
+			_ = ch.batch.Close()
+		}
+		if ch.pack != nil {
+			putPackBuf(ch.pack)
+		}
 	}
+}
+
+// commitChunk makes the chunk's packed bytes durable, then commits its
+// batch and their index entries.
+func (w *writer) commitChunk(ch chunk) error {
+	if len(ch.leaves) > 0 {
+		id, base, err := w.s.packs.write(ch.pack)
+		if err != nil {
+			return err
+		}
+		if ch.batch == nil {
+			ch.batch = w.s.db.NewBatch()
+		}
+		for _, l := range ch.leaves {
+			loc := packLoc{id: id, off: base + int64(l.off), n: int64(l.n)}
+			if err := ch.batch.Set(packKey(l.h), loc.encode(), nil); err != nil {
+				return err
+			}
+		}
+	}
+	if ch.batch == nil {
+		return nil
+	}
+	return ch.batch.Commit(pebble.NoSync)
+}
+
+func putPackBuf(b []byte) {
+	b = b[:0]
+	packBufs.Put(&b)
 }
 
 func (w *writer) failed() error {
@@ -94,7 +192,7 @@ func (w *writer) failed() error {
 	return w.err
 }
 
-// drain commits the current batch and waits for the committer.
+// drain commits the current chunk and waits for the committer.
 func (w *writer) drain() error {
 	w.send()
 	if w.queue != nil {
@@ -102,6 +200,7 @@ func (w *writer) drain() error {
 		w.wg.Wait()
 		w.queue = nil
 	}
+	w.pending = nil
 	return w.failed()
 }
 
@@ -121,6 +220,10 @@ func (w *writer) abort() {
 	if w.batch != nil {
 		_ = w.batch.Close()
 		w.batch = nil
+	}
+	if w.pack != nil {
+		putPackBuf(w.pack)
+		w.pack, w.leaves = nil, nil
 	}
 	_ = w.drain()
 }
