@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sort"
 
 	"github.com/ipfs/go-cid"
 )
@@ -26,6 +27,21 @@ type file struct {
 	leafOff    uint64 // file offset of leaf[0]
 	leafOK     bool
 	leafShared bool // leaf aliases a decoded node's data: do not reuse
+
+	// ra reads parts of raw leaves straight into the caller's buffer; set
+	// for a trusted getter that implements BlockReaderAt.
+	ra  BlockReaderAt
+	sra sizedReaderAt // ra, when it also reports block sizes
+	run leafRun       // the last node whose raw leaves were read
+}
+
+// leafRun caches the layout of the children of one file node: a read that
+// lands under it finds its leaf by binary search instead of a walk from the
+// root.
+type leafRun struct {
+	n     *dagNode
+	start uint64   // file offset of the first child
+	ends  []uint64 // file offset where each child ends
 }
 
 const maxInnerCache = 4 << 20 // bytes of intermediate nodes kept per file
@@ -37,13 +53,18 @@ var (
 )
 
 func (f *unixFS) newFile(n *dagNode, name string, depth int) *file {
-	return &file{fsys: f, root: n, name: name, depth: depth, inner: map[cid.Cid]*dagNode{}}
+	file := &file{fsys: f, root: n, name: name, depth: depth, inner: map[cid.Cid]*dagNode{}}
+	if f.trusted {
+		file.ra, _ = f.g.(BlockReaderAt)
+		file.sra, _ = f.g.(sizedReaderAt)
+	}
+	return file
 }
 
 func (f *file) Stat() (fs.FileInfo, error) { return fileInfo{name: f.name, n: f.root}, nil }
 
 func (f *file) Close() error {
-	f.leaf, f.inner = nil, nil
+	f.leaf, f.inner, f.run = nil, nil, leafRun{}
 	return nil
 }
 
@@ -96,7 +117,10 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 			done += copy(p[done:want], f.leaf[pos-f.leafOff:])
 			continue
 		}
-		n, err := f.readFrom(f.root, 0, f.depth, pos, p[done:want])
+		n, ok, err := f.readRun(pos, p[done:want])
+		if !ok && err == nil {
+			n, err = f.readFrom(f.root, 0, f.depth, pos, p[done:want])
+		}
 		if err != nil {
 			return done, &fs.PathError{Op: "read", Path: f.name, Err: err}
 		}
@@ -143,6 +167,7 @@ func (f *file) readFrom(n *dagNode, base uint64, depth int, pos uint64, p []byte
 			return 0, fmt.Errorf("%w: %s links to itself", ErrBadDAG, n.c)
 		}
 		if l.c.Prefix().Codec == rawCodec {
+			f.setRun(n, base+uint64(len(n.data)))
 			return f.readRawLeaf(l.c, childBase, want, pos, p)
 		}
 		child, err := f.innerNode(l.c)
@@ -160,11 +185,50 @@ func (f *file) readFrom(n *dagNode, base uint64, depth int, pos uint64, p []byte
 	}
 }
 
+// setRun makes n, whose children start at file offset start, the cached
+// leaf run.
+func (f *file) setRun(n *dagNode, start uint64) {
+	if f.run.n == n {
+		return
+	}
+	ends := f.run.ends[:0]
+	end := start
+	for _, sz := range n.sizes {
+		end += sz
+		ends = append(ends, end)
+	}
+	f.run = leafRun{n: n, start: start, ends: ends}
+}
+
+// readRun reads at pos from a raw leaf of the cached run; ok is false if
+// pos is not under a raw leaf of the run.
+func (f *file) readRun(pos uint64, p []byte) (int, bool, error) {
+	r := &f.run
+	if r.n == nil || pos < r.start || len(r.ends) == 0 || pos >= r.ends[len(r.ends)-1] {
+		return 0, false, nil
+	}
+	i := sort.Search(len(r.ends), func(i int) bool { return r.ends[i] > pos })
+	l := r.n.links[i]
+	if l.c.Prefix().Codec != rawCodec || l.c.Equals(r.n.c) {
+		return 0, false, nil
+	}
+	base := r.start
+	if i > 0 {
+		base = r.ends[i-1]
+	}
+	n, err := f.readRawLeaf(l.c, base, r.n.sizes[i], pos, p)
+	return n, true, err
+}
+
 // readRawLeaf reads from a raw leaf that should hold want bytes at base.
-// A read that covers the whole leaf copies straight into p; otherwise the
-// leaf is cached for the reads that follow.
+// With a BlockReaderAt the bytes go straight into p. Otherwise a read that
+// covers the whole leaf copies straight into p, and a partial one caches
+// the leaf for the reads that follow.
 func (f *file) readRawLeaf(c cid.Cid, base, want, pos uint64, p []byte) (int, error) {
 	rel := pos - base
+	if f.ra != nil {
+		return f.readLeafAt(c, want, rel, p)
+	}
 	direct := rel == 0 && uint64(len(p)) >= want
 	var n int
 	err := fetch(f.fsys.ctx, f.fsys.g, f.fsys.trusted, c, func(data []byte) error {
@@ -184,6 +248,31 @@ func (f *file) readRawLeaf(c cid.Cid, base, want, pos uint64, p []byte) (int, er
 		return nil
 	})
 	return n, err
+}
+
+// readLeafAt reads from offset rel of raw leaf c (want bytes long) into p
+// through the getter's BlockReaderAt.
+func (f *file) readLeafAt(c cid.Cid, want, rel uint64, p []byte) (int, error) {
+	if k := want - rel; uint64(len(p)) > k {
+		p = p[:k]
+	}
+	var n int
+	var err error
+	size := int64(-1)
+	if f.sra != nil {
+		n, size, err = f.sra.readBlockAt(f.fsys.ctx, c, p, int64(rel))
+	} else {
+		n, err = f.ra.ReadBlockAt(f.fsys.ctx, c, p, int64(rel))
+	}
+	switch {
+	case err != nil && !errors.Is(err, io.EOF):
+		return n, err
+	case size >= 0 && uint64(size) != want:
+		return 0, fmt.Errorf("%w: %s: blocksize %d, leaf holds %d", ErrBadDAG, c, want, size)
+	case n < len(p):
+		return 0, fmt.Errorf("%w: %s: blocksize %d, leaf is shorter", ErrBadDAG, c, want)
+	}
+	return n, nil
 }
 
 func (f *file) setLeaf(c cid.Cid, base uint64, data []byte) {
