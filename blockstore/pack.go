@@ -70,8 +70,9 @@ func decodePackLoc(b []byte) (packLoc, error) {
 // packSet is the store's pack files. Every file stays open (there are few:
 // one per GiB stored); a read is a pread on the shared handle.
 type packSet struct {
-	dir    string
-	noSync bool
+	dir      string
+	noSync   bool
+	maxBytes int64
 
 	mu     sync.RWMutex
 	files  map[uint32]*os.File
@@ -88,7 +89,7 @@ func packName(id uint32) string { return fmt.Sprintf("%06d%s", id, packExt) }
 // continue at the end of the newest pack: bytes a crash left there without
 // an index entry are unreferenced garbage, never read.
 func openPacks(dir string, noSync bool) (*packSet, error) {
-	p := &packSet{dir: filepath.Join(dir, packDirName), noSync: noSync, files: map[uint32]*os.File{}}
+	p := &packSet{dir: filepath.Join(dir, packDirName), noSync: noSync, maxBytes: packMaxBytes, files: map[uint32]*os.File{}}
 	if _, err := os.Stat(p.dir); errors.Is(err, os.ErrNotExist) {
 		if err := os.Mkdir(p.dir, 0o755); err != nil {
 			return nil, err
@@ -151,7 +152,7 @@ func (p *packSet) reserve(n int64) (uint32, int64, *os.File, error) {
 	if p.closed {
 		return 0, 0, nil, ErrClosed
 	}
-	if p.cur == 0 || (p.size > 0 && p.size+n > packMaxBytes) {
+	if p.cur == 0 || (p.size > 0 && p.size+n > p.maxBytes) {
 		id := p.cur + 1
 		f, err := os.OpenFile(filepath.Join(p.dir, packName(id)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {

@@ -29,6 +29,8 @@ type Options struct {
 	MemTableSize uint64
 	// Logger receives pebble's error messages; nil discards them.
 	Logger *slog.Logger
+
+	packMaxBytes int64 // tests: roll packs sooner (default packMaxBytes)
 }
 
 const (
@@ -93,6 +95,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
 	}
 	packs, err := openPacks(dir, opts.NoSync)
+	if err == nil && opts.packMaxBytes > 0 {
+		packs.maxBytes = opts.packMaxBytes
+	}
 	if err != nil {
 		d.Close()
 		cache.Unref()

@@ -165,6 +165,9 @@ func (w *writer) commitChunk(ch chunk) error {
 		if err != nil {
 			return err
 		}
+		if testHookPackWritten != nil {
+			testHookPackWritten()
+		}
 		if ch.batch == nil {
 			ch.batch = w.s.db.NewBatch()
 		}
@@ -180,6 +183,10 @@ func (w *writer) commitChunk(ch chunk) error {
 	}
 	return ch.batch.Commit(pebble.NoSync)
 }
+
+// testHookPackWritten, if set, runs between a pack write and the commit of
+// its index entries.
+var testHookPackWritten func()
 
 func putPackBuf(b []byte) {
 	b = b[:0]
