@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"sort"
+	"sync"
 
 	"github.com/ipfs/go-cid"
 )
@@ -19,6 +20,8 @@ type file struct {
 	name  string
 	depth int
 	off   int64
+
+	mu sync.Mutex // ReadAt may be called in parallel (io.ReaderAt)
 
 	inner      map[cid.Cid]*dagNode // decoded intermediate nodes
 	innerBytes int
@@ -64,6 +67,8 @@ func (f *unixFS) newFile(n *dagNode, name string, depth int) *file {
 func (f *file) Stat() (fs.FileInfo, error) { return fileInfo{name: f.name, n: f.root}, nil }
 
 func (f *file) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.leaf, f.inner, f.run = nil, nil, leafRun{}
 	return nil
 }
@@ -99,6 +104,8 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, &fs.PathError{Op: "read", Path: f.name, Err: fs.ErrInvalid}
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	size := f.root.size
 	if uint64(off) >= size {
 		if len(p) == 0 {

@@ -509,6 +509,25 @@ func TestMixedLeaves(t *testing.T) {
 			t.Fatalf("ReadAt(len %d, off %d): bytes differ", n, off)
 		}
 	}
+	// Parallel ReadAt on one file, as io.ReaderAt allows.
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 9))
+			for range 100 {
+				off, n := rng.IntN(size), rng.IntN(300000)
+				p := make([]byte, n)
+				got, _ := ra.ReadAt(p, int64(off))
+				if got != min(n, size-off) || !bytes.Equal(p[:got], want[off:off+got]) {
+					t.Errorf("parallel ReadAt(len %d, off %d) = %d bytes, differ", n, off, got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	// Small sequential reads, as a guest with a small buffer makes.
 	var seq bytes.Buffer
 	if _, err := io.CopyBuffer(&seq, struct{ io.Reader }{f}, make([]byte, 4093)); err != nil {
