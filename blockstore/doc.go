@@ -1,5 +1,7 @@
 // Package blockstore is the node's IPFS storage: content-addressed blocks in
-// an embedded, crash-safe pebble datastore, UnixFS import that reproduces the
+// an embedded, crash-safe pebble datastore (the bytes of raw leaves in
+// append-only pack files beside it, read with pread straight into the
+// reader's buffer), UnixFS import that reproduces the
 // CIDs of kubo's `ipfs add`, CAR import and export, tar export, and an io/fs.FS
 // that reads a UnixFS DAG lazily through any BlockGetter.
 //
