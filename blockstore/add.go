@@ -95,6 +95,12 @@ func (s *Store) AddFile(ctx context.Context, r io.Reader, opts AddOptions) (Entr
 }
 
 func (s *Store) addFile(ctx context.Context, w *writer, r io.Reader, opts AddOptions) (Entry, error) {
+	return buildFile(ctx, w, r, opts)
+}
+
+// buildFile chunks r and lays the chunks out as kubo's balanced importer does, handing
+// every node to dag.
+func buildFile(ctx context.Context, dag ipld.DAGService, r io.Reader, opts AddOptions) (Entry, error) {
 	prefix, err := opts.prefix()
 	if err != nil {
 		return Entry{}, err
@@ -108,7 +114,7 @@ func (s *Store) addFile(ctx context.Context, w *writer, r io.Reader, opts AddOpt
 		Maxlinks:   linksPerNode,
 		RawLeaves:  prefix.Version == 1,
 		CidBuilder: prefix,
-		Dagserv:    w,
+		Dagserv:    dag,
 	}
 	db, err := params.New(chunker.NewSizeSplitter(cr, int64(size)))
 	if err != nil {
