@@ -47,6 +47,7 @@ type Store struct {
 	cache  *pebble.Cache
 	noSync bool
 	memMax uint64
+	flush  syncGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -66,8 +67,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       opts.MemTableSize,
 		Logger:             quietLogger{l: opts.Logger},
-		// No WAL: every write call ends with a flush (see commit).
-		DisableWAL: true,
+		// Large leaves live in pack files, so pebble holds only small records: a
+		// synced write-ahead log makes them durable at the cost of one fsync
+		// (see commit), far cheaper than flushing a memtable per write call.
 		// Imports queue several flushable batches; do not stall on them.
 		MemTableStopWritesThreshold: 16,
 		L0CompactionThreshold:       8,
@@ -211,18 +213,22 @@ func (s *Store) Put(ctx context.Context, b blocks.Block) error {
 	return w.done()
 }
 
-// commit makes everything written so far durable. The store runs without a
-// write-ahead log (block data would reach the disk twice), so durability is
-// a memtable flush: blocks land once, in fsynced blob files.
+// commit makes everything written so far durable: one fsync of pebble's
+// write-ahead log, shared by concurrent callers. Packed leaves were fsynced
+// before their index entries were committed.
 func (s *Store) commit(written int) error {
 	if s.noSync || written == 0 {
 		return nil
 	}
-	if err := s.db.Flush(); err != nil {
+	if err := s.flush.sync(s.syncWAL); err != nil {
 		return fmt.Errorf("blockstore: sync: %w", mapErr(err))
 	}
 	return nil
 }
+
+// syncWAL makes every batch committed so far durable with one fsync of the write-ahead
+// log (pebble joins concurrent syncs into one as well).
+func (s *Store) syncWAL() error { return s.db.LogData(nil, pebble.Sync) }
 
 // blockKey is the pebble key of a block: the same key boxo's blockstore uses
 // ("/blocks/" + base32 of the multihash), so both paths see the same data.

@@ -12,8 +12,9 @@ import (
 
 const (
 	// batchBytes is how much a writer buffers before committing a pebble
-	// batch. It is at least half the default memtable, so pebble hands the
-	// batch to a flush as is instead of copying it into a memtable.
+	// batch. Above half the memtable pebble takes a batch as a flushable
+	// batch instead of copying it into a memtable. Large raw leaves never
+	// enter a batch (they are packed); dag-pb leaves of CIDv0 imports do.
 	batchBytes = 32 << 20
 	// packChunkBytes is how many bytes of packed blocks a writer buffers
 	// before the committer appends them to a pack (one write, one fsync).
@@ -98,7 +99,7 @@ func (w *writer) put(c cid.Cid, data []byte) error {
 
 func (w *writer) putPacked(c cid.Cid, data []byte) error {
 	// Counted even when skipped: the entry found may be another writer's,
-	// committed but not yet durable, and done's flush makes it so.
+	// committed but not yet durable, and done's log sync makes it so.
 	w.written += len(data)
 	h := c.Hash()
 	if _, ok := w.pending[string(h)]; ok {
