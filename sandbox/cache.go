@@ -11,10 +11,15 @@ import (
 
 // compiled is a module compiled once per ModuleKey and shared by its runs.
 type compiled struct {
-	done      chan struct{} // closed when mod or err is set
-	mod       wazero.CompiledModule
-	minMemory uint64 // bytes of linear memory the module starts with
-	err       error
+	done chan struct{} // closed when mod or err is set
+	mod  wazero.CompiledModule
+	// rt is the runtime mod was compiled by and must run in: Sandbox.rt if
+	// the module was instrumented, else Sandbox.checkedRT.
+	rt           wazero.Runtime
+	instrumented bool   // exports interruptGlobal
+	start        bool   // exports startExport, to call before the entry point
+	minMemory    uint64 // bytes of linear memory the module starts with
+	err          error
 }
 
 // Precompile loads and compiles a module into the cache ahead of its first
@@ -60,7 +65,7 @@ func (s *Sandbox) compiled(ctx context.Context, key string, load func(context.Co
 		delete(s.modules, key)
 		s.mu.Unlock()
 	} else {
-		c.mod, c.minMemory = got.mod, got.minMemory
+		c.mod, c.rt, c.instrumented, c.start, c.minMemory = got.mod, got.rt, got.instrumented, got.start, got.minMemory
 	}
 	close(c.done)
 	return c, err
@@ -71,19 +76,49 @@ func (s *Sandbox) compile(ctx context.Context, load func(context.Context) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: loading module: %w", err)
 	}
-	mod, err := s.rt.CompileModule(experimental.WithCompilationWorkers(ctx, s.workers), bin)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+	ctx = experimental.WithCompilationWorkers(ctx, s.workers)
+	c := s.compileInstrumented(ctx, bin)
+	if c == nil {
+		// Not instrumentable, or not valid once instrumented (then most
+		// likely not valid at all, and wazero says why on the original).
+		mod, err := s.checkedRT.CompileModule(ctx, bin)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
+		}
+		c = &compiled{mod: mod, rt: s.checkedRT}
 	}
-	if err := s.checkImports(mod); err != nil {
-		_ = mod.Close(ctx)
+	if err := s.checkImports(c.mod); err != nil {
+		_ = c.mod.Close(ctx)
 		return nil, err
 	}
-	c := &compiled{mod: mod}
-	for _, m := range mod.ExportedMemories() {
+	for _, m := range c.mod.ExportedMemories() {
 		c.minMemory = max(c.minMemory, uint64(m.Min())<<16)
 	}
 	return c, nil
+}
+
+// compileInstrumented instruments and compiles bin, or returns nil if
+// either fails.
+func (s *Sandbox) compileInstrumented(ctx context.Context, bin []byte) *compiled {
+	ibin, err := s.instrument(bin)
+	if err != nil {
+		return nil
+	}
+	mod, err := s.rt.CompileModule(ctx, ibin)
+	if err != nil {
+		return nil
+	}
+	c := &compiled{mod: mod, rt: s.rt, instrumented: true}
+	if f, ok := mod.ExportedFunctions()[startExport]; ok {
+		// The start section must name a () -> () function; the original
+		// fails to compile if it does not.
+		if len(f.ParamTypes()) != 0 || len(f.ResultTypes()) != 0 {
+			_ = mod.Close(ctx)
+			return nil
+		}
+		c.start = true
+	}
+	return c
 }
 
 // checkImports makes sure the module imports nothing but WASI preview 1

@@ -68,11 +68,16 @@ type Options struct {
 // its compiled modules are shared by all runs; each run gets a fresh
 // instance.
 type Sandbox struct {
-	rt      wazero.Runtime
-	cache   wazero.CompilationCache
-	wasiFns map[string]api.FunctionDefinition // what WASI provides
-	workers int
-	slots   chan struct{} // nil: no limit
+	// rt runs instrumented modules (see instrument): the sandbox stops them
+	// through their interrupt global. checkedRT runs, with wazero's
+	// WithCloseOnContextDone, the modules that could not be instrumented.
+	rt, checkedRT wazero.Runtime
+	// instrument is the module rewriter; tests replace it.
+	instrument func([]byte) ([]byte, error)
+	cache      wazero.CompilationCache
+	wasiFns    map[string]api.FunctionDefinition // what WASI provides
+	workers    int
+	slots      chan struct{} // nil: no limit
 
 	mu       sync.Mutex
 	modules  map[string]*compiled
@@ -125,22 +130,29 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 			return nil, fmt.Errorf("sandbox: compile cache: %w", err)
 		}
 	}
-	cfg := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
-		WithCompilationCache(cache)
+	// Both runtimes share the compile cache: wazero keys compiled code by
+	// the module's bytes and the WithCloseOnContextDone flag.
+	cfg := wazero.NewRuntimeConfig().WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	checkedRT := wazero.NewRuntimeWithConfig(ctx, cfg.WithCloseOnContextDone(true))
 	w, err := wasi_snapshot_preview1.Instantiate(ctx, rt)
+	if err == nil {
+		_, err = wasi_snapshot_preview1.Instantiate(ctx, checkedRT)
+	}
 	if err != nil {
 		_ = rt.Close(ctx)
+		_ = checkedRT.Close(ctx)
 		_ = cache.Close(ctx)
 		return nil, fmt.Errorf("sandbox: instantiating WASI: %w", err)
 	}
 	s := &Sandbox{
-		rt:      rt,
-		cache:   cache,
-		wasiFns: w.(api.Module).ExportedFunctionDefinitions(),
-		workers: opts.CompileWorkers,
-		modules: map[string]*compiled{},
+		rt:         rt,
+		checkedRT:  checkedRT,
+		instrument: instrument,
+		cache:      cache,
+		wasiFns:    w.(api.Module).ExportedFunctionDefinitions(),
+		workers:    opts.CompileWorkers,
+		modules:    map[string]*compiled{},
 	}
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
@@ -171,7 +183,7 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("sandbox: waiting for running guests: %w", ctx.Err())
 	}
-	return errors.Join(s.rt.Close(ctx), s.cache.Close(ctx))
+	return errors.Join(s.rt.Close(ctx), s.checkedRT.Close(ctx), s.cache.Close(ctx))
 }
 
 // Run runs t and reports how the guest ended. An error means the host
@@ -216,7 +228,7 @@ func (s *Sandbox) Run(ctx context.Context, t Task) (Result, error) {
 	if entry == "" {
 		entry = DefaultEntryPoint
 	}
-	if _, ok := c.mod.ExportedFunctions()[entry]; !ok {
+	if _, ok := c.mod.ExportedFunctions()[entry]; !ok || (c.instrumented && entry == startExport) {
 		return Result{}, fmt.Errorf("%w: no exported function %q", ErrInvalidModule, entry)
 	}
 	limit := t.MemoryLimit
@@ -227,10 +239,10 @@ func (s *Sandbox) Run(ctx context.Context, t Task) (Result, error) {
 	if c.minMemory > limit {
 		return Result{ExitCode: ExitCodeAbnormal, Reason: memoryReason(limit)}, nil
 	}
-	return s.run(ctx, c.mod, entry, limit, t)
+	return s.run(ctx, c, entry, limit, t)
 }
 
-func (s *Sandbox) run(ctx context.Context, mod wazero.CompiledModule, entry string, memLimit uint64, t Task) (res Result, err error) {
+func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit uint64, t Task) (res Result, err error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := context.AfterFunc(s.stopping, func() { cancel(ErrClosed) })
@@ -269,7 +281,7 @@ func (s *Sandbox) run(ctx context.Context, mod wazero.CompiledModule, entry stri
 	}
 
 	mem := &memoryLimiter{limit: memLimit}
-	inst, err := s.instantiate(experimental.WithMemoryAllocator(runCtx, mem), mod, cfg)
+	inst, err := instantiate(experimental.WithMemoryAllocator(runCtx, mem), c, cfg)
 	if err != nil {
 		if mem.refused.Load() {
 			return Result{ExitCode: ExitCodeAbnormal, Reason: memoryReason(memLimit)}, nil
@@ -280,8 +292,21 @@ func (s *Sandbox) run(ctx context.Context, mod wazero.CompiledModule, entry stri
 		return Result{}, fmt.Errorf("%w: instantiating: %w", ErrInvalidModule, err)
 	}
 	defer inst.Close(context.Background())
-
-	_, err = inst.ExportedFunction(entry).Call(runCtx)
+	if c.instrumented {
+		stopWatchdog, werr := watchdog(runCtx, inst)
+		if werr != nil {
+			return Result{}, werr
+		}
+		defer stopWatchdog()
+		if c.start {
+			_, err = inst.ExportedFunction(startExport).Call(runCtx)
+		}
+		if err == nil {
+			_, err = inst.ExportedFunction(entry).Call(runCtx)
+		}
+	} else {
+		_, err = inst.ExportedFunction(entry).Call(runCtx)
+	}
 	var exit *sys.ExitError
 	switch {
 	case err == nil:
@@ -302,15 +327,44 @@ func (s *Sandbox) run(ctx context.Context, mod wazero.CompiledModule, entry stri
 	}
 }
 
-// instantiate is InstantiateModule, turning a panic of the memory allocator
-// path (an initial memory the limiter refused) into an error.
-func (s *Sandbox) instantiate(ctx context.Context, mod wazero.CompiledModule, cfg wazero.ModuleConfig) (inst api.Module, err error) {
+// instantiate is InstantiateModule in c's runtime, turning a panic of the
+// memory allocator path (an initial memory the limiter refused) into an
+// error.
+func instantiate(ctx context.Context, c *compiled, cfg wazero.ModuleConfig) (inst api.Module, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			inst, err = nil, fmt.Errorf("instantiation panicked: %v", r)
 		}
 	}()
-	return s.rt.InstantiateModule(ctx, mod, cfg)
+	return c.rt.InstantiateModule(ctx, c.mod, cfg)
+}
+
+// watchdog interrupts inst, an instrumented module, once ctx is done: it
+// sets the interrupt global and empties the fuel, so that the guest yields
+// and traps at its next check (loop iteration or function call). The
+// returned stop waits for a watchdog already firing, so that the instance
+// may be closed after it returns.
+//
+// The guest's own decrement of fuel may overwrite the watchdog's 0; the
+// guest then yields when the fuel it had runs out, yieldEvery checks later
+// at most, and traps then.
+func watchdog(ctx context.Context, inst api.Module) (stop func(), err error) {
+	interrupt, ok1 := inst.ExportedGlobal(interruptGlobal).(api.MutableGlobal)
+	fuel, ok2 := inst.ExportedGlobal(fuelGlobal).(api.MutableGlobal)
+	if !ok1 || !ok2 {
+		return nil, errors.New("sandbox: instrumented module lacks its mutable globals")
+	}
+	fired := make(chan struct{})
+	stopAfter := context.AfterFunc(ctx, func() {
+		interrupt.Set(1)
+		fuel.Set(0)
+		close(fired)
+	})
+	return func() {
+		if !stopAfter() {
+			<-fired
+		}
+	}, nil
 }
 
 // sleep sleeps on clock until ns have passed or the run is over. In the
