@@ -1,8 +1,10 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +14,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/bacalhau-project/bacalhau-wasm/wasi"
 )
@@ -62,24 +68,40 @@ func benchInputs(b *testing.B) string {
 	return benchDir
 }
 
+// withoutInstrumentation makes s run every module the slow but safe way
+// (the fallback): uninstrumented, in the runtime with CloseOnContextDone.
+func withoutInstrumentation(s *Sandbox) {
+	s.instrument = func([]byte) ([]byte, error) { return nil, errors.New("instrumentation disabled by the test") }
+}
+
+// benchSha256 hashes the 100 MiB file through the sandbox, with the module
+// instrumented (as the sandbox runs it) and uninstrumented under
+// CloseOnContextDone (its fallback).
 func benchSha256(b *testing.B, inputs fs.FS) {
-	s := newSandbox(b, Options{})
-	task, stdout, stderr := guestTask(b, "sha256")
-	task.WASI.Mounts = []wasi.Mount{{FS: inputs, Target: "/inputs"}}
-	ctx := context.Background()
-	if _, err := s.Run(ctx, task); err != nil {
-		b.Fatal(err)
-	}
-	if want := nativeSum(b); stdout.String() != want+"  data.bin\n" {
-		b.Fatalf("guest printed %q, want %s", stdout.String(), want)
-	}
-	b.SetBytes(benchFileSize)
-	for b.Loop() {
-		stdout.Reset()
-		res, err := s.Run(ctx, task)
-		if err != nil || res.ExitCode != 0 || !strings.HasSuffix(stdout.String(), "  data.bin\n") {
-			b.Fatal(res, err, stdout.String(), stderr.String())
-		}
+	for _, mode := range []string{"instrumented", "closeOnContextDone"} {
+		b.Run(mode, func(b *testing.B) {
+			s := newSandbox(b, Options{})
+			if mode == "closeOnContextDone" {
+				withoutInstrumentation(s)
+			}
+			task, stdout, stderr := guestTask(b, "sha256")
+			task.WASI.Mounts = []wasi.Mount{{FS: inputs, Target: "/inputs"}}
+			ctx := context.Background()
+			if _, err := s.Run(ctx, task); err != nil {
+				b.Fatal(err)
+			}
+			if want := nativeSum(b); stdout.String() != want+"  data.bin\n" {
+				b.Fatalf("guest printed %q, want %s", stdout.String(), want)
+			}
+			b.SetBytes(benchFileSize)
+			for b.Loop() {
+				stdout.Reset()
+				res, err := s.Run(ctx, task)
+				if err != nil || res.ExitCode != 0 || !strings.HasSuffix(stdout.String(), "  data.bin\n") {
+					b.Fatal(res, err, stdout.String(), stderr.String())
+				}
+			}
+		})
 	}
 }
 
@@ -93,6 +115,45 @@ func BenchmarkSha256HostFile100MB(b *testing.B) {
 // interface, as an IPFS-backed fs.FS is mounted.
 func BenchmarkSha256FSMount100MB(b *testing.B) {
 	benchSha256(b, os.DirFS(benchInputs(b)))
+}
+
+// BenchmarkSha256Bare100MB hashes the same file with the same module on
+// wazero's default configuration, with none of the sandbox: no
+// instrumentation, no CloseOnContextDone, wazero's own directory mount. It
+// is the speed the sandbox aims for.
+func BenchmarkSha256Bare100MB(b *testing.B) {
+	dir := benchInputs(b)
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	bin, err := os.ReadFile(guests["sha256"])
+	if err != nil {
+		b.Fatal(err)
+	}
+	mod, err := rt.CompileModule(ctx, bin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	want := nativeSum(b) + "  data.bin\n"
+	var stdout bytes.Buffer
+	cfg := wazero.NewModuleConfig().WithName("").WithStdout(&stdout).
+		WithFSConfig(wazero.NewFSConfig().WithReadOnlyDirMount(dir, "/inputs"))
+	b.SetBytes(benchFileSize)
+	for b.Loop() {
+		stdout.Reset()
+		inst, err := rt.InstantiateModule(ctx, mod, cfg)
+		var exit *sys.ExitError
+		if err != nil && (!errors.As(err, &exit) || exit.ExitCode() != 0) {
+			b.Fatal(err)
+		}
+		if inst != nil {
+			inst.Close(ctx)
+		}
+		if stdout.String() != want {
+			b.Fatalf("guest printed %q, want %q", stdout.String(), want)
+		}
+	}
 }
 
 func nativeSum(b *testing.B) string {
