@@ -299,7 +299,13 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 		}
 		defer stopWatchdog()
 		if c.start {
+			// As when wazero runs a start function while instantiating, a
+			// start function that fails by itself makes the module invalid.
 			_, err = inst.ExportedFunction(startExport).Call(runCtx)
+			var exit *sys.ExitError
+			if err != nil && !errors.As(err, &exit) && runCtx.Err() == nil && !mem.refused.Load() {
+				return Result{}, fmt.Errorf("%w: instantiating: %w", ErrInvalidModule, err)
+			}
 		}
 		if err == nil {
 			_, err = inst.ExportedFunction(entry).Call(runCtx)
