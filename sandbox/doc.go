@@ -3,6 +3,13 @@
 // timeout, a memory limit and a cap on their output. Compiled modules are
 // cached per Task.ModuleKey in memory and, with Options.CacheDir, on disk.
 //
+// Before compiling, a module is instrumented: a check at the start of every
+// function and loop body lets the sandbox stop it (see RATIONALE.md), at
+// full speed, where wazero's WithCloseOnContextDone would slow loops down
+// several times. Modules the rewriter does not understand still run,
+// confined, but slower, under WithCloseOnContextDone (which stops loops but
+// not loop-free recursion).
+//
 // A run is deterministic by default: the guest sees a virtual clock, seeded
 // randomness, only the environment it is given, sorted directory listings
 // with host-independent metadata, and read-only inputs. The same Task gives
