@@ -307,3 +307,14 @@ func TestCancelAndFollowLogs(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestNotAModule(t *testing.T) {
+	n := startNode(t)
+	j := runFails(t, n, shared(t, "files", "hello.txt"))
+	if j.State != job.StateFailed || !strings.Contains(j.Reason, "invalid module") {
+		t.Fatalf("a text file as a module: %s %q", j.State, j.Reason)
+	}
+	if out := n.ok("wasm", "run", guestPath["hello"]); field(out, "State") != "completed" {
+		t.Fatal("node unhealthy after a bad module")
+	}
+}
