@@ -20,7 +20,7 @@ build/examples/%.wasm: FORCE
 # The race detector runs on the packages with concurrency of their own; the packages that
 # mostly run guests run without it (it slows wazero's compiler tenfold on two cores).
 RACE_PKGS := ./internal/... ./blockstore/...
-test: build examples
+test: build examples kubo
 	$(GO) mod download
 	$(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 	$(GO) test -count=1 -timeout 30m ./wasi/... ./sandbox/... ./examples/... ./cmd/...

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// kubo returns the path of the kubo binary `make kubo` builds. Under CI=true a missing
+// kubo fails the test; elsewhere it skips with what to run.
+func kubo(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("BACALHAU_KUBO")
+	if p == "" {
+		p, _ = filepath.Abs(filepath.Join("..", "..", "bin", "ipfs"))
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("kubo not found at %s: `make kubo` builds it (make test does)", p)
+		}
+		t.Skipf("kubo not found at %s: run `make kubo` to build it", p)
+	}
+	return p
+}
+
+// TestKuboSameCIDs adds trees kubo and our node must agree on, including a HAMT-sharded
+// directory, empty directories and multi-level files, in both CID profiles.
+func TestKuboSameCIDs(t *testing.T) {
+	ipfs := kubo(t)
+	repo := t.TempDir()
+	env := append(os.Environ(), "IPFS_PATH="+repo)
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(ipfs, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ipfs %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run("init", "--profile=test")
+
+	root := filepath.Join(t.TempDir(), "data")
+	sharded := filepath.Join(root, "sharded")
+	must(t, os.MkdirAll(sharded, 0o755))
+	for i := 0; i < 3000; i++ { // well past kubo's 256 KiB directory threshold
+		must(t, os.WriteFile(filepath.Join(sharded, fmt.Sprintf("entry-%04d.txt", i)), []byte(fmt.Sprintf("entry %d\n", i)), 0o644))
+	}
+	must(t, os.MkdirAll(filepath.Join(root, "nested", "empty"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "nested", "ünïcødé name.txt"), []byte("hi\n"), 0o644))
+	must(t, makeBigFile(filepath.Join(root, "nested", "big.bin"), 3<<20+17))
+	n := startNode(t)
+	for _, dir := range []string{sharded, filepath.Join(root, "nested"), root} {
+		for _, v := range []string{"1", "0"} {
+			want := run("add", "-r", "-Q", "--cid-version="+v, dir)
+			got := strings.TrimSpace(n.ok("data", "add", "--cid-version="+v, dir))
+			if got != want {
+				t.Errorf("%s --cid-version=%s: ours %s, kubo %s", dir, v, got, want)
+			}
+		}
+	}
+	// A result DAG can be exported by us and imported by kubo with the same root.
+	out := n.ok("wasm", "run", guestPath["wordcount"], "-i", strings.TrimSpace(n.ok("data", "add", root)))
+	result := field(out, "Result CID")
+	car := filepath.Join(t.TempDir(), "result.car")
+	n.ok("data", "car", "export", result, "-o", car)
+	if got := run("dag", "import", "--stats=false", car); !strings.Contains(got, result) {
+		t.Fatalf("kubo dag import of our result: %s (want root %s)", got, result)
+	}
+	got := filepath.Join(t.TempDir(), "got")
+	run("get", "-o", got, result)
+	if again := run("add", "-r", "-Q", "--cid-version=1", got); again != result {
+		t.Fatalf("kubo re-adds our result as %s, want %s", again, result)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func makeBigFile(path string, n int) error {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i>>9)
+	}
+	return os.WriteFile(path, b, 0o644)
+}
