@@ -1,0 +1,194 @@
+package dht
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// MaxStreamMessageSize bounds a request or a response on a direct stream.
+const MaxStreamMessageSize = 64 << 10
+
+// DefaultRequestTimeout bounds a Request whose ctx has no deadline, and the time a
+// handler gets to read, answer and write.
+const DefaultRequestTimeout = 10 * time.Second
+
+const maxRemoteError = 1024
+
+// frame is one message on a stream: the request, or the response or an error.
+type frame struct {
+	V     int             `json:"v"`
+	Body  json.RawMessage `json:"body,omitempty"`
+	Error string          `json:"error,omitempty"`
+}
+
+// Handler answers one request from peer from. An error is sent back to the requester
+// as its text, wrapped in ErrRemote there: keep it fit for another node to read.
+type Handler[Req, Resp any] func(ctx context.Context, from peer.ID, req *Req) (*Resp, error)
+
+// validator is implemented by request and response types that can check themselves.
+type validator interface{ Validate() error }
+
+// Handle serves request/response exchanges of protocol proto on n: one JSON request,
+// one JSON response per stream, each at most MaxStreamMessageSize, within
+// DefaultRequestTimeout. A Req with a Validate method is validated before h sees it.
+func Handle[Req, Resp any](n *Node, proto protocol.ID, h Handler[Req, Resp]) {
+	n.host.SetStreamHandler(proto, func(s network.Stream) {
+		if !n.goTrack(func() { serve(n, s, h) }) {
+			s.Reset()
+		}
+	})
+}
+
+func serve[Req, Resp any](n *Node, s network.Stream, h Handler[Req, Resp]) {
+	ctx, cancel := context.WithTimeout(n.ctx, DefaultRequestTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	_ = s.SetDeadline(time.Now().Add(DefaultRequestTimeout))
+
+	reply := func(body any, herr error) {
+		f := frame{V: WireVersion}
+		if herr != nil {
+			f.Error = herr.Error()
+			if len(f.Error) > maxRemoteError {
+				f.Error = strings.ToValidUTF8(f.Error[:maxRemoteError], "")
+			}
+		} else if b, err := json.Marshal(body); err != nil {
+			f.Error = "cannot encode response"
+		} else {
+			f.Body = b
+		}
+		if err := writeFrame(s, f); err != nil {
+			s.Reset()
+			return
+		}
+		s.Close()
+	}
+	req := new(Req)
+	if err := readFrame(s, req); err != nil {
+		reply(nil, err)
+		return
+	}
+	resp, err := h(ctx, s.Conn().RemotePeer(), req)
+	if err == nil && resp == nil {
+		err = errors.New("no response")
+	}
+	reply(resp, err)
+}
+
+// Request sends req to peer to over a new stream of protocol proto and returns the
+// answer. The exchange is bound by ctx, or DefaultRequestTimeout if ctx has no deadline.
+// A Resp with a Validate method is validated before it is returned.
+func Request[Req, Resp any](ctx context.Context, n *Node, to peer.ID, proto protocol.ID, req *Req) (*Resp, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultRequestTimeout)
+		defer cancel()
+	}
+	if v, ok := any(req).(validator); ok {
+		if err := v.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	s, err := n.host.NewStream(ctx, to, proto)
+	if err != nil {
+		return nil, fmt.Errorf("dht: stream to %s: %w", to, err)
+	}
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	if d, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(d)
+	}
+	if err := writeFrame(s, frame{V: WireVersion, Body: body}); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("dht: request to %s: %w", to, ctxErr(ctx, err))
+	}
+	resp := new(Resp)
+	if err := readFrame(s, resp); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("dht: response from %s: %w", to, ctxErr(ctx, err))
+	}
+	s.Close()
+	return resp, nil
+}
+
+// ctxErr prefers the context's error, since a reset by the AfterFunc hides it.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func writeFrame(s network.Stream, f frame) error {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if len(b) > MaxStreamMessageSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxStreamMessageSize)
+	}
+	if _, err := s.Write(b); err != nil {
+		return err
+	}
+	return s.CloseWrite()
+}
+
+// readFrame reads one frame up to EOF and decodes its body into v; a frame carrying an
+// error comes back as ErrRemote.
+func readFrame(s network.Stream, v any) error {
+	b, err := io.ReadAll(io.LimitReader(s, MaxStreamMessageSize+1))
+	if err != nil {
+		return err
+	}
+	f, err := decodeFrame(b)
+	if err != nil {
+		return err
+	}
+	if f.Error != "" {
+		return fmt.Errorf("%w: %s", ErrRemote, f.Error)
+	}
+	if err := strictUnmarshal(f.Body, v); err != nil {
+		return fmt.Errorf("%w: body: %v", ErrMalformed, err)
+	}
+	if val, ok := v.(validator); ok {
+		return val.Validate()
+	}
+	return nil
+}
+
+// decodeFrame parses a stream frame: size, shape, version, and an error text that is
+// short UTF-8.
+func decodeFrame(b []byte) (frame, error) {
+	var f frame
+	if len(b) > MaxStreamMessageSize {
+		return f, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, MaxStreamMessageSize)
+	}
+	if err := strictUnmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("%w: frame: %v", ErrMalformed, err)
+	}
+	if f.V != WireVersion {
+		return f, fmt.Errorf("%w: %d (this node speaks %d)", ErrVersion, f.V, WireVersion)
+	}
+	if len(f.Error) > maxRemoteError || !utf8.ValidString(f.Error) {
+		return f, fmt.Errorf("%w: error text is not UTF-8 of at most %d bytes", ErrMalformed, maxRemoteError)
+	}
+	if f.Error == "" && len(f.Body) == 0 {
+		return f, fmt.Errorf("%w: frame with neither body nor error", ErrMalformed)
+	}
+	return f, nil
+}
