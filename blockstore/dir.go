@@ -21,7 +21,10 @@ func (f *unixFS) listDir(n *dagNode, depth int) ([]fs.DirEntry, error) {
 	}
 	ents := make([]fs.DirEntry, 0, len(links))
 	seen := make(map[string]struct{}, len(links))
-	for _, l := range links {
+	ahead := dirPrefetch{}
+	ahead.pf, _ = f.g.(prefetcher)
+	for i, l := range links {
+		ahead.at(f, links, i)
 		if !validName(l.name) {
 			return nil, fmt.Errorf("%w: %s: entry name %q", ErrBadDAG, n.c, l.name)
 		}

@@ -36,6 +36,12 @@ type file struct {
 	ra  BlockReaderAt
 	sra sizedReaderAt // ra, when it also reports block sizes
 	run leafRun       // the last node whose raw leaves were read
+
+	// Read-ahead through a getter that prefetches (prefetch.go).
+	pf     prefetcher
+	raEnd  uint64 // where the last read ended
+	raWin  uint64 // read-ahead window after it (0: not sequential)
+	raDone uint64 // blocks are requested up to here
 }
 
 // leafRun caches the layout of the children of one file node: a read that
@@ -61,6 +67,7 @@ func (f *unixFS) newFile(n *dagNode, name string, depth int) *file {
 		file.ra, _ = f.g.(BlockReaderAt)
 		file.sra, _ = f.g.(sizedReaderAt)
 	}
+	file.pf, _ = f.g.(prefetcher)
 	return file
 }
 
@@ -116,6 +123,9 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 	want := len(p)
 	if rest := size - uint64(off); uint64(want) > rest {
 		want = int(rest)
+	}
+	if f.pf != nil && f.inner != nil {
+		f.readAhead(uint64(off), uint64(want))
 	}
 	done := 0
 	for done < want {

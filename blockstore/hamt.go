@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"strconv"
 
+	"github.com/ipfs/go-cid"
 	"github.com/spaolacci/murmur3"
 )
 
@@ -78,6 +79,17 @@ func (f *unixFS) hamtEntries(n *dagNode, depth, consumed int, out *[]dagLink) er
 	}
 	if depth > MaxDepth {
 		return fmt.Errorf("%w: deeper than %d", ErrBadDAG, MaxDepth)
+	}
+	if pf, ok := f.g.(prefetcher); ok {
+		var shards []cid.Cid
+		for _, l := range n.links {
+			if len(l.name) == padLen {
+				shards = append(shards, l.c)
+			}
+		}
+		if len(shards) > 0 {
+			pf.prefetch(f.ctx, shards)
+		}
 	}
 	for _, l := range n.links {
 		if len(l.name) < padLen {

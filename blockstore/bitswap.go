@@ -1,0 +1,185 @@
+package blockstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ipfs/boxo/bitswap"
+	"github.com/ipfs/boxo/bitswap/network/bsnet"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/routing"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// Bitswap tuning; see RATIONALE.md ("Bitswap") for how they were chosen.
+var (
+	// bsEngineTaskWorkers is how many goroutines of the server pack blocks
+	// into messages (boxo's default is 8).
+	bsEngineTaskWorkers = 8
+	// bsMaxOutstandingBytes is how many bytes the server has queued to one
+	// peer before it waits for them to be sent (boxo's default is 1 MiB).
+	bsMaxOutstandingBytes = 16 << 20
+	// bsTargetMessageSize is the size the server fills messages up to
+	// (boxo's default is 16 KiB).
+	bsTargetMessageSize = 1 << 20
+	// bsProviderSearchDelay is how long a session waits for connected peers
+	// before it asks the content router (boxo's default is 1 s).
+	bsProviderSearchDelay = 100 * time.Millisecond
+)
+
+// Exchange moves blocks between this store and peers with bitswap, on a
+// libp2p host: it serves every block the store holds (pebble and pack
+// files) to peers that want it, and fetches missing blocks through
+// Getter. Fetched blocks are stored through the store's durable write path
+// in the background (Sync waits for them).
+type Exchange struct {
+	s   *Store
+	r   routing.ContentRouting
+	bs  *bitswap.Bitswap
+	st  *storer
+	ctx context.Context
+
+	cancel    context.CancelFunc
+	mu        sync.Mutex
+	closed    bool
+	fetches   sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// ErrExchangeClosed: the Exchange was used after Close.
+var ErrExchangeClosed = errors.New("blockstore: exchange closed")
+
+// StartBitswap starts bitswap on h, serving s's blocks and fetching missing
+// ones from peers. r finds providers of blocks no connected peer has and
+// announces this node's blocks (Provide); it may be nil, and then only
+// connected peers are asked. The exchange runs until Close or until ctx is
+// done; it does not close the store or the host.
+func (s *Store) StartBitswap(ctx context.Context, h host.Host, r routing.ContentRouting) (*Exchange, error) {
+	if h == nil {
+		return nil, errors.New("blockstore: bitswap: nil host")
+	}
+	if s.packs.isClosed() {
+		return nil, ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ex := &Exchange{s: s, r: r, ctx: ctx, cancel: cancel}
+	ex.st = newStorer(s, ex.notifyServer)
+	var disc routing.ContentDiscovery // a nil r must stay a nil interface
+	if r != nil {
+		disc = r
+	}
+	ex.bs = bitswap.New(ctx, bsnet.NewFromIpfsHost(h), disc, bsView{s: s, st: ex.st},
+		bitswap.EngineTaskWorkerCount(bsEngineTaskWorkers),
+		bitswap.MaxOutstandingBytesPerPeer(bsMaxOutstandingBytes),
+		bitswap.WithTargetMessageSize(bsTargetMessageSize),
+		bitswap.ProviderSearchDelay(bsProviderSearchDelay),
+	)
+	ex.st.start()
+	return ex, nil
+}
+
+// notifyServer tells bitswap's server that fetched blocks are now stored,
+// so peers that asked this node for them get them.
+func (ex *Exchange) notifyServer(bs []blocks.Block) {
+	if ex.bs.Server != nil {
+		_ = ex.bs.Server.NotifyNewBlocks(ex.ctx, bs...)
+	}
+}
+
+// Provide announces on the content router that this node holds the DAG
+// rooted at each c (call it with the roots of added or fetched DAGs). It is
+// a no-op without a router. Peers fetch the rest of a DAG from the same
+// node through bitswap sessions, so only roots need announcing.
+func (ex *Exchange) Provide(ctx context.Context, cs ...cid.Cid) error {
+	if ex.r == nil {
+		return nil
+	}
+	for _, c := range cs {
+		if err := ex.r.Provide(ctx, c, true); err != nil {
+			return fmt.Errorf("blockstore: provide %s: %w", c, err)
+		}
+	}
+	return nil
+}
+
+// Sync waits until every block fetched so far is durable in the store, and
+// returns the first error met storing fetched blocks.
+func (ex *Exchange) Sync(ctx context.Context) error { return ex.st.sync(ctx) }
+
+// ExchangeStat counts what bitswap moved since the exchange started.
+type ExchangeStat struct {
+	BlocksReceived, DataReceived       uint64 // from peers, duplicates included
+	DupBlocksReceived, DupDataReceived uint64 // received but already held
+	BlocksSent, DataSent               uint64 // served to peers
+	Peers                              int    // peers with a ledger
+}
+
+// Stat returns bitswap's counters.
+func (ex *Exchange) Stat() (ExchangeStat, error) {
+	st, err := ex.bs.Stat()
+	if err != nil {
+		return ExchangeStat{}, fmt.Errorf("blockstore: bitswap stat: %w", err)
+	}
+	return ExchangeStat{
+		BlocksReceived: st.BlocksReceived, DataReceived: st.DataReceived,
+		DupBlocksReceived: st.DupBlksReceived, DupDataReceived: st.DupDataReceived,
+		BlocksSent: st.BlocksSent, DataSent: st.DataSent, Peers: len(st.Peers),
+	}, nil
+}
+
+// Close stops bitswap, waits for fetches to end and makes the blocks
+// fetched so far durable. It does not close the store or the host. It is
+// safe to call more than once.
+func (ex *Exchange) Close() error {
+	ex.closeOnce.Do(func() {
+		ex.mu.Lock()
+		ex.closed = true
+		ex.mu.Unlock()
+		ex.cancel()
+		ex.fetches.Wait()
+		ex.bs.Close()
+		ex.closeErr = ex.st.close()
+	})
+	return ex.closeErr
+}
+
+// startFetch registers a fetch goroutine unless the exchange is closed.
+func (ex *Exchange) startFetch() bool {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.closed || ex.ctx.Err() != nil {
+		return false
+	}
+	ex.fetches.Add(1)
+	return true
+}
+
+// local returns a block held locally: waiting to be stored, or stored.
+func (ex *Exchange) local(ctx context.Context, c cid.Cid) (blocks.Block, bool, error) {
+	if b, ok := ex.st.pendingGet(c); ok {
+		return b, true, nil
+	}
+	b, err := localGetter{ex.s}.GetBlock(ctx, c)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return b, true, nil
+}
+
+// haveLocal reports whether c is held locally (an error counts as no).
+func (ex *Exchange) haveLocal(c cid.Cid) bool {
+	if c.Prefix().MhType == mh.IDENTITY || ex.st.pendingHas(c) {
+		return true
+	}
+	ok, err := ex.s.has(c)
+	return ok && err == nil
+}

@@ -1,0 +1,269 @@
+package blockstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ipfs/boxo/exchange"
+	"github.com/ipfs/boxo/verifcid"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+)
+
+// sessionIdle is how long a network getter keeps its bitswap session with
+// nothing waiting on it before closing it (a later fetch opens a new one).
+const sessionIdle = 30 * time.Second
+
+// prefetcher is an optional interface of a BlockGetter that can fetch
+// blocks ahead of need. NewFS uses it for read-ahead and to fetch the
+// children of a directory together.
+type prefetcher interface {
+	// prefetch starts fetching the blocks not held locally; it does not
+	// wait for them. ctx bounds the fetch.
+	prefetch(ctx context.Context, cs []cid.Cid)
+	// haveLocal reports whether c can be read without the network.
+	haveLocal(c cid.Cid) bool
+}
+
+// Getter returns a BlockGetter that reads the local store first and
+// fetches missing blocks from peers through one bitswap session: wants go
+// first to the peers that sent the session's earlier blocks. Use one getter
+// per DAG read (NewFS). Fetched blocks are stored (see Sync).
+//
+// Its blocks are verified: a block from a peer is accepted only for a CID
+// whose hash function verifcid allows, and bitswap builds a received
+// block's CID by hashing its bytes (so a block is delivered for a want only
+// if it hashes to it); local blocks were verified when stored. NewFS
+// therefore does not hash them again.
+func (ex *Exchange) Getter() BlockGetter {
+	return &netGetter{ex: ex, inflight: map[cid.Cid]*want{}}
+}
+
+type netGetter struct {
+	ex *Exchange
+
+	mu         sync.Mutex
+	inflight   map[cid.Cid]*want
+	sess       exchange.Fetcher // nil until needed, and after idling
+	sessCtx    context.Context
+	sessCancel context.CancelFunc
+	idle       *time.Timer
+	waiters    int
+	lastUse    time.Time
+}
+
+// want is one block being fetched.
+type want struct {
+	c    cid.Cid
+	done chan struct{}
+	blk  blocks.Block
+	err  error
+}
+
+var (
+	_ BlockGetter   = (*netGetter)(nil)
+	_ TrustedGetter = (*netGetter)(nil)
+	_ prefetcher    = (*netGetter)(nil)
+)
+
+// TrustedBlocks reports true: see Getter.
+func (g *netGetter) TrustedBlocks() bool { return true }
+
+// GetBlock returns block c from the store, or from peers.
+func (g *netGetter) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, c); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadBlock, c, err)
+	}
+	for retried := false; ; retried = true {
+		if b, ok, err := g.ex.local(ctx, c); err != nil || ok {
+			return b, err
+		}
+		w, err := g.start(ctx, []cid.Cid{c}, c)
+		if err != nil {
+			return nil, err
+		}
+		if w == nil {
+			continue // stored meanwhile
+		}
+		g.wait(1)
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+		}
+		g.wait(-1)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if w.err == nil {
+			return w.blk, nil
+		}
+		// A fetch started under another context (a prefetch, an idle
+		// session) ended: fetch again under ours, once.
+		if !retried && isCtxErr(w.err) {
+			continue
+		}
+		return nil, fmt.Errorf("blockstore: fetch %s: %w", c, w.err)
+	}
+}
+
+func isCtxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func (g *netGetter) wait(d int) {
+	g.mu.Lock()
+	g.waiters += d
+	g.lastUse = time.Now()
+	g.mu.Unlock()
+}
+
+func (g *netGetter) prefetch(ctx context.Context, cs []cid.Cid) {
+	if ctx.Err() != nil {
+		return
+	}
+	ok := cs[:0:0]
+	for _, c := range cs {
+		if verifcid.ValidateCid(verifcid.DefaultAllowlist, c) == nil {
+			ok = append(ok, c)
+		}
+	}
+	_, _ = g.start(ctx, ok, cid.Undef)
+}
+
+func (g *netGetter) haveLocal(c cid.Cid) bool { return g.ex.haveLocal(c) }
+
+// start fetches the blocks of cs that are neither held locally nor being
+// fetched, in one GetBlocks call on the session, and returns the want for
+// target (nil if it is held locally).
+func (g *netGetter) start(ctx context.Context, cs []cid.Cid, target cid.Cid) (*want, error) {
+	g.mu.Lock()
+	var news []*want
+	var tw *want
+	for _, c := range cs {
+		if w := g.inflight[c]; w != nil {
+			if c == target {
+				tw = w
+			}
+			continue
+		}
+		// Checked under g.mu: a fetch adds its block to the storer before
+		// it leaves inflight, so a block is never missed in between.
+		if g.ex.haveLocal(c) {
+			continue
+		}
+		w := &want{c: c, done: make(chan struct{})}
+		news = append(news, w)
+		if c == target {
+			tw = w
+		}
+	}
+	if len(news) == 0 {
+		g.mu.Unlock()
+		return tw, nil
+	}
+	if !g.ex.startFetch() {
+		g.mu.Unlock()
+		return nil, ErrExchangeClosed
+	}
+	for _, w := range news {
+		g.inflight[w.c] = w
+	}
+	sess, sctx := g.session()
+	g.lastUse = time.Now()
+	g.mu.Unlock()
+	go g.fetch(ctx, sess, sctx, news)
+	return tw, nil
+}
+
+// session returns the getter's session, opening one if needed. g.mu held.
+func (g *netGetter) session() (exchange.Fetcher, context.Context) {
+	if g.sess == nil {
+		g.sessCtx, g.sessCancel = context.WithCancel(g.ex.ctx)
+		g.sess = g.ex.bs.NewSession(g.sessCtx)
+		if g.idle == nil {
+			g.idle = time.AfterFunc(sessionIdle, g.idleCheck)
+		} else {
+			g.idle.Reset(sessionIdle)
+		}
+	}
+	return g.sess, g.sessCtx
+}
+
+// idleCheck closes the session when nothing has used it for sessionIdle.
+// Prefetches nobody waits for end with it.
+func (g *netGetter) idleCheck() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.sess == nil {
+		return
+	}
+	if since := time.Since(g.lastUse); g.waiters > 0 || since < sessionIdle {
+		g.idle.Reset(sessionIdle - min(since, sessionIdle-time.Second))
+		return
+	}
+	g.sessCancel()
+	g.sess, g.sessCtx, g.sessCancel = nil, nil, nil
+}
+
+// fetch runs one GetBlocks call. Each block delivered is stored (in the
+// background) and handed to its want; wants still open when the call ends
+// fail with the reason.
+func (g *netGetter) fetch(ctx context.Context, sess exchange.Fetcher, sctx context.Context, ws []*want) {
+	defer g.ex.fetches.Done()
+	fctx, cancel := context.WithCancel(sctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	keys := make([]cid.Cid, len(ws))
+	byCID := make(map[cid.Cid]*want, len(ws))
+	for i, w := range ws {
+		keys[i] = w.c
+		byCID[w.c] = w
+	}
+	ch, err := sess.GetBlocks(fctx, keys)
+	if err == nil {
+		for b := range ch {
+			// Bitswap delivers a block to the wants of b.Cid(), which it
+			// computed by hashing the received bytes with the wanted
+			// CID's prefix: b hashes to w.c.
+			w := byCID[b.Cid()]
+			if w == nil {
+				continue
+			}
+			delete(byCID, w.c)
+			// Stored in the background; if that cannot start (closing,
+			// cancelled), the reader still gets the block.
+			_ = g.ex.st.add(fctx, b)
+			g.finish(w, b, nil)
+		}
+	}
+	if err == nil {
+		switch {
+		case ctx.Err() != nil:
+			err = ctx.Err()
+		case fctx.Err() != nil:
+			err = fctx.Err()
+		default:
+			err = ErrNotFound
+		}
+	}
+	for _, w := range byCID {
+		g.finish(w, nil, err)
+	}
+}
+
+func (g *netGetter) finish(w *want, b blocks.Block, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w.blk, w.err = b, err
+	close(w.done)
+	if g.inflight[w.c] == w {
+		delete(g.inflight, w.c)
+	}
+}
