@@ -68,9 +68,13 @@ func validateMessage(t Topic, m *pubsub.Message, g *replayGuard, now time.Time) 
 
 // rejectCounter counts dropped messages by reason: this package's reasons from the
 // validator, and pubsub's own (missing or invalid signature, ...) from its tracer.
+// It also follows the GossipSub mesh, which tells when a topic is ready to carry
+// messages: a message published in the instant after two peers exchange subscriptions,
+// before the first mesh heartbeat, can be lost (seen with go-libp2p-pubsub v0.19.0).
 type rejectCounter struct {
-	mu sync.Mutex
-	by map[string]uint64
+	mu   sync.Mutex
+	by   map[string]uint64
+	mesh map[string]map[peer.ID]bool // topic -> grafted peers
 }
 
 var sentinels = []error{ErrTooLarge, ErrMalformed, ErrVersion, ErrInvalid, ErrWrongTopic,
@@ -99,7 +103,15 @@ func (r *rejectCounter) inc(reason string) {
 // Trace implements pubsub.EventTracer for the rejections pubsub makes before our
 // validator runs; the validator's own are already counted by add.
 func (r *rejectCounter) Trace(evt *pb.TraceEvent) {
-	if evt.GetType() != pb.TraceEvent_REJECT_MESSAGE {
+	switch evt.GetType() {
+	case pb.TraceEvent_GRAFT:
+		r.graft(evt.GetGraft().GetTopic(), peer.ID(evt.GetGraft().GetPeerID()), true)
+		return
+	case pb.TraceEvent_PRUNE:
+		r.graft(evt.GetPrune().GetTopic(), peer.ID(evt.GetPrune().GetPeerID()), false)
+		return
+	case pb.TraceEvent_REJECT_MESSAGE:
+	default:
 		return
 	}
 	switch reason := evt.GetRejectMessage().GetReason(); reason {
@@ -118,3 +130,27 @@ func (r *rejectCounter) snapshot() map[string]uint64 {
 // Rejected counts the pubsub messages this node dropped, by reason ("author mismatch",
 // "replayed message", "missing signature", ...). For operators and tests.
 func (n *Node) Rejected() map[string]uint64 { return n.rejects.snapshot() }
+
+func (r *rejectCounter) graft(topic string, p peer.ID, in bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mesh == nil {
+		r.mesh = map[string]map[peer.ID]bool{}
+	}
+	if r.mesh[topic] == nil {
+		r.mesh[topic] = map[peer.ID]bool{}
+	}
+	if in {
+		r.mesh[topic][p] = true
+	} else {
+		delete(r.mesh[topic], p)
+	}
+}
+
+// MeshPeers counts the peers this node is grafted to in topic's GossipSub mesh. A topic
+// with mesh peers is ready to carry messages.
+func (n *Node) MeshPeers(t Topic) int {
+	n.rejects.mu.Lock()
+	defer n.rejects.mu.Unlock()
+	return len(n.rejects.mesh[string(t)])
+}
