@@ -65,6 +65,8 @@ func serve[Req, Resp any](n *Node, s network.Stream, h Handler[Req, Resp]) {
 			}
 		} else if b, err := json.Marshal(body); err != nil {
 			f.Error = "cannot encode response"
+		} else if len(b) > MaxStreamMessageSize-64 {
+			f.Error = fmt.Sprintf("response too large: %d bytes, limit %d", len(b), MaxStreamMessageSize)
 		} else {
 			f.Body = b
 		}
