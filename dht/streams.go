@@ -129,9 +129,13 @@ func Request[Req, Resp any](ctx context.Context, n *Node, to peer.ID, proto prot
 }
 
 // ctxErr prefers the context's error, since a reset by the AfterFunc hides it.
+// The stream deadline is the ctx deadline, and may fire first: count it as the ctx's.
 func ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
 	}
 	return err
 }
