@@ -16,21 +16,10 @@ import (
 	mh "github.com/multiformats/go-multihash"
 )
 
-// Bitswap tuning; see RATIONALE.md ("Bitswap") for how they were chosen.
-var (
-	// bsEngineTaskWorkers is how many goroutines of the server pack blocks
-	// into messages (boxo's default is 8).
-	bsEngineTaskWorkers = 8
-	// bsMaxOutstandingBytes is how many bytes the server has queued to one
-	// peer before it waits for them to be sent (boxo's default is 1 MiB).
-	bsMaxOutstandingBytes = 16 << 20
-	// bsTargetMessageSize is the size the server fills messages up to
-	// (boxo's default is 16 KiB).
-	bsTargetMessageSize = 1 << 20
-	// bsProviderSearchDelay is how long a session waits for connected peers
-	// before it asks the content router (boxo's default is 1 s).
-	bsProviderSearchDelay = 100 * time.Millisecond
-)
+// bsProviderSearchDelay is how long a session waits for connected peers
+// before it asks the content router (boxo's default is 1 s). The server's
+// options keep boxo's defaults: see RATIONALE.md ("Bitswap").
+var bsProviderSearchDelay = 100 * time.Millisecond
 
 // Exchange moves blocks between this store and peers with bitswap, on a
 // libp2p host: it serves every block the store holds (pebble and pack
@@ -75,9 +64,6 @@ func (s *Store) StartBitswap(ctx context.Context, h host.Host, r routing.Content
 		disc = r
 	}
 	ex.bs = bitswap.New(ctx, bsnet.NewFromIpfsHost(h), disc, bsView{s: s, st: ex.st},
-		bitswap.EngineTaskWorkerCount(bsEngineTaskWorkers),
-		bitswap.MaxOutstandingBytesPerPeer(bsMaxOutstandingBytes),
-		bitswap.WithTargetMessageSize(bsTargetMessageSize),
 		bitswap.ProviderSearchDelay(bsProviderSearchDelay),
 	)
 	ex.st.start()

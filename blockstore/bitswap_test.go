@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -126,7 +127,8 @@ func TestBitswapFetchTreeAndFile(t *testing.T) {
 	if testing.Short() {
 		size = 8 << 20
 	}
-	data := genBytes("bitswap", size)
+	data := make([]byte, size)
+	rand.NewChaCha8([32]byte{1}).Read(data)
 	file, err := a.s.AddFile(ctx, bytes.NewReader(data), ProfileV1)
 	if err != nil {
 		t.Fatal(err)
