@@ -3,7 +3,9 @@
 // append-only pack files beside it, read with pread straight into the
 // reader's buffer), UnixFS import that reproduces the
 // CIDs of kubo's `ipfs add`, CAR import and export, tar export, and an io/fs.FS
-// that reads a UnixFS DAG lazily through any BlockGetter.
+// that reads a UnixFS DAG lazily through any BlockGetter, and an Exchange
+// that serves and fetches blocks with bitswap on a libp2p host
+// (StartBitswap; NewFS(ctx, ex.Getter(), root) reads from peers).
 //
 //	s, err := blockstore.Open(dir, blockstore.Options{})
 //	e, err := s.AddFile(ctx, r, blockstore.AddOptions{})
