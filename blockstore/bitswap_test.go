@@ -192,8 +192,11 @@ func TestBitswapFetchTreeAndFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.DataReceived < uint64(size) || st.DupBlocksReceived != 0 {
-			t.Errorf("stat %+v: want >= %d bytes received, no duplicates", st, size)
+		// Bitswap re-sends wants that are slow to be answered, so a loaded machine
+		// (the race detector on two cores) sees a few blocks twice; the data must still
+		// arrive once, not once per want.
+		if st.DataReceived < uint64(size) || st.DupDataReceived > st.DataReceived/20 {
+			t.Errorf("stat %+v: want >= %d bytes received, duplicates under 5%%", st, size)
 		}
 	})
 	t.Run("C from B after A closed", func(t *testing.T) {
