@@ -102,7 +102,6 @@ func TestBitswapLazyReadAt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 1 MiB spans at most five 256 KiB leaves; inner nodes are ~7 KiB.
 	// The bound: a 1 MiB read moves at most 2 MiB (5 leaves and 2 inner nodes
 	// when no want is re-sent; a loaded machine may see a leaf twice).
 	if st.DataReceived > 2<<20 || st.DataReceived < 1<<20 {
