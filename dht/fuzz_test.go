@@ -93,7 +93,7 @@ func FuzzStreamFrame(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fr, err := decodeFrame(b)
+		fr, err := decodeFrame(b, MaxStreamMessageSize)
 		if err == nil && fr.Error == "" && len(fr.Body) == 0 {
 			t.Fatalf("accepted an empty frame %q", b)
 		}

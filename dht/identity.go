@@ -14,6 +14,10 @@ import (
 // KeyFile is the name of the identity key file inside Config.Dir.
 const KeyFile = "identity.key"
 
+// LoadIdentity reads the node's identity key from dir (creating it on first start), for
+// code that signs as the node without starting the network.
+func LoadIdentity(dir string) (crypto.PrivKey, error) { return loadIdentity(dir) }
+
 // loadIdentity reads the node's Ed25519 key from dir, creating it on first start. The
 // file is written atomically with mode 0600; one readable by others is refused, as ssh
 // refuses such keys, because whoever reads it can sign as this node.

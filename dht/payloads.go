@@ -21,6 +21,7 @@ const (
 	maxEngines     = 8
 	maxReasonBytes = 1024
 	maxSlots       = 1 << 16
+	maxExclude     = 64
 )
 
 // JobAnnouncement is published on TopicJobs by the requester of a new job; compute
@@ -30,6 +31,7 @@ type JobAnnouncement struct {
 	Spec      job.Spec          `json:"spec"`
 	Requester peer.ID           `json:"requester"`
 	Selector  map[string]string `json:"selector,omitempty"` // labels a node must have to bid
+	Exclude   []peer.ID         `json:"exclude,omitempty"`  // nodes that must not bid (ran it already)
 }
 
 func (a *JobAnnouncement) Kind() Kind      { return KindJobAnnouncement }
@@ -47,6 +49,14 @@ func (a *JobAnnouncement) Validate() error {
 	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("%w: spec: %v", ErrInvalid, err)
 	}
+	if len(a.Exclude) > maxExclude {
+		return fmt.Errorf("%w: %d excluded nodes, at most %d", ErrInvalid, len(a.Exclude), maxExclude)
+	}
+	for _, p := range a.Exclude {
+		if err := validPeer("exclude", p); err != nil {
+			return err
+		}
+	}
 	return validLabels("selector", a.Selector)
 }
 
@@ -59,6 +69,7 @@ type JobEvent struct {
 	Node      peer.ID   `json:"node"` // who reports it
 	Reason    string    `json:"reason,omitempty"`
 	ResultCID string    `json:"resultCid,omitempty"`
+	Rev       uint64    `json:"rev,omitempty"` // the job record's revision after the change
 }
 
 func (e *JobEvent) Kind() Kind      { return KindJobEvent }

@@ -15,8 +15,20 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// MaxStreamMessageSize bounds a request or a response on a direct stream.
+// MaxStreamMessageSize bounds a request or a response on a direct stream, except the
+// responses of ProtoJobPull, which MaxJobPullSize bounds.
 const MaxStreamMessageSize = 64 << 10
+
+// MaxJobPullSize bounds a JobRecords response.
+const MaxJobPullSize = 8 << 20
+
+// limitFor is the frame size limit of a protocol's responses.
+func limitFor(proto protocol.ID) int {
+	if proto == ProtoJobPull {
+		return MaxJobPullSize
+	}
+	return MaxStreamMessageSize
+}
 
 // DefaultRequestTimeout bounds a Request whose ctx has no deadline, and the time a
 // handler gets to read, answer and write.
@@ -50,6 +62,7 @@ func Handle[Req, Resp any](n *Node, proto protocol.ID, h Handler[Req, Resp]) {
 }
 
 func serve[Req, Resp any](n *Node, s network.Stream, h Handler[Req, Resp]) {
+	limit := limitFor(s.Protocol())
 	ctx, cancel := context.WithTimeout(n.ctx, DefaultRequestTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
@@ -65,19 +78,19 @@ func serve[Req, Resp any](n *Node, s network.Stream, h Handler[Req, Resp]) {
 			}
 		} else if b, err := json.Marshal(body); err != nil {
 			f.Error = "cannot encode response"
-		} else if len(b) > MaxStreamMessageSize-64 {
-			f.Error = fmt.Sprintf("response too large: %d bytes, limit %d", len(b), MaxStreamMessageSize)
+		} else if len(b) > limit-64 {
+			f.Error = fmt.Sprintf("response too large: %d bytes, limit %d", len(b), limit)
 		} else {
 			f.Body = b
 		}
-		if err := writeFrame(s, f); err != nil {
+		if err := writeFrame(s, f, limit); err != nil {
 			s.Reset()
 			return
 		}
 		s.Close()
 	}
 	req := new(Req)
-	if err := readFrame(s, req); err != nil {
+	if err := readFrame(s, req, MaxStreamMessageSize); err != nil {
 		reply(nil, err)
 		return
 	}
@@ -115,12 +128,12 @@ func Request[Req, Resp any](ctx context.Context, n *Node, to peer.ID, proto prot
 	if d, ok := ctx.Deadline(); ok {
 		_ = s.SetDeadline(d)
 	}
-	if err := writeFrame(s, frame{V: WireVersion, Body: body}); err != nil {
+	if err := writeFrame(s, frame{V: WireVersion, Body: body}, MaxStreamMessageSize); err != nil {
 		s.Reset()
 		return nil, fmt.Errorf("dht: request to %s: %w", to, ctxErr(ctx, err))
 	}
 	resp := new(Resp)
-	if err := readFrame(s, resp); err != nil {
+	if err := readFrame(s, resp, limitFor(proto)); err != nil {
 		s.Reset()
 		return nil, fmt.Errorf("dht: response from %s: %w", to, ctxErr(ctx, err))
 	}
@@ -140,13 +153,13 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-func writeFrame(s network.Stream, f frame) error {
+func writeFrame(s network.Stream, f frame, limit int) error {
 	b, err := json.Marshal(f)
 	if err != nil {
 		return err
 	}
-	if len(b) > MaxStreamMessageSize {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxStreamMessageSize)
+	if len(b) > limit {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), limit)
 	}
 	if _, err := s.Write(b); err != nil {
 		return err
@@ -156,12 +169,12 @@ func writeFrame(s network.Stream, f frame) error {
 
 // readFrame reads one frame up to EOF and decodes its body into v; a frame carrying an
 // error comes back as ErrRemote.
-func readFrame(s network.Stream, v any) error {
-	b, err := io.ReadAll(io.LimitReader(s, MaxStreamMessageSize+1))
+func readFrame(s network.Stream, v any, limit int) error {
+	b, err := io.ReadAll(io.LimitReader(s, int64(limit)+1))
 	if err != nil {
 		return err
 	}
-	f, err := decodeFrame(b)
+	f, err := decodeFrame(b, limit)
 	if err != nil {
 		return err
 	}
@@ -179,10 +192,10 @@ func readFrame(s network.Stream, v any) error {
 
 // decodeFrame parses a stream frame: size, shape, version, and an error text that is
 // short UTF-8.
-func decodeFrame(b []byte) (frame, error) {
+func decodeFrame(b []byte, limit int) (frame, error) {
 	var f frame
-	if len(b) > MaxStreamMessageSize {
-		return f, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, MaxStreamMessageSize)
+	if len(b) > limit {
+		return f, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
 	}
 	if err := strictUnmarshal(b, &f); err != nil {
 		return f, fmt.Errorf("%w: frame: %v", ErrMalformed, err)

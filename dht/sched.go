@@ -1,0 +1,213 @@
+package dht
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+)
+
+// Direct-stream protocols of the scheduler. Each carries one request and one response
+// (see Handle and Request); the version is in the name.
+const (
+	ProtoBid     protocol.ID = "/bacalhau/bid/1"    // compute -> requester: Bid, Ack
+	ProtoAccept  protocol.ID = "/bacalhau/accept/1" // requester -> compute: Accept, Ack
+	ProtoUpdate  protocol.ID = "/bacalhau/update/1" // compute -> requester: ExecutionUpdate, Ack
+	ProtoCancel  protocol.ID = "/bacalhau/cancel/1" // requester -> compute, or any node -> requester: Cancel, Ack
+	ProtoJobPull protocol.ID = "/bacalhau/jobs/1"   // any -> requester: JobPull, JobRecords
+)
+
+// Bid is a compute node's offer to run an announced job.
+type Bid struct {
+	JobID     string `json:"jobId"`
+	FreeSlots int    `json:"freeSlots"` // idle workers
+	Queued    int    `json:"queued"`    // executions waiting for a worker
+	HasInputs bool   `json:"hasInputs"` // holds the module and the input roots already
+}
+
+// Validate checks the job ID and the counters.
+func (b *Bid) Validate() error {
+	if err := validJobID(b.JobID); err != nil {
+		return err
+	}
+	if b.FreeSlots < 0 || b.FreeSlots > maxSlots || b.Queued < 0 {
+		return fmt.Errorf("%w: bid counters out of range", ErrInvalid)
+	}
+	return nil
+}
+
+// Ack answers a request that needs no data back.
+type Ack struct {
+	OK bool `json:"ok"`
+}
+
+// Accept tells a compute node to run the job; ExecutionID names this run.
+type Accept struct {
+	JobID       string   `json:"jobId"`
+	ExecutionID string   `json:"executionId"`
+	Spec        job.Spec `json:"spec"`
+}
+
+// Validate checks the IDs and the spec.
+func (a *Accept) Validate() error {
+	if err := validJobID(a.JobID); err != nil {
+		return err
+	}
+	if err := validExecutionID(a.ExecutionID); err != nil {
+		return err
+	}
+	spec := a.Spec
+	if err := spec.Validate(); err != nil {
+		return fmt.Errorf("%w: spec: %v", ErrInvalid, err)
+	}
+	return nil
+}
+
+// ExecutionUpdate reports an execution's progress to its requester: running, or how it
+// ended (with the signed receipt when it produced a result).
+type ExecutionUpdate struct {
+	JobID       string        `json:"jobId"`
+	ExecutionID string        `json:"executionId"`
+	Execution   job.Execution `json:"execution"`
+}
+
+// Validate checks IDs, state, result CID, text sizes and the receipt's signature: a
+// receipt must be signed by the node the execution names, for the same job and result.
+func (u *ExecutionUpdate) Validate() error {
+	if err := validJobID(u.JobID); err != nil {
+		return err
+	}
+	if err := validExecutionID(u.ExecutionID); err != nil {
+		return err
+	}
+	e := &u.Execution
+	if e.ID != u.ExecutionID {
+		return fmt.Errorf("%w: execution ID %q does not match %q", ErrInvalid, truncate(e.ID), u.ExecutionID)
+	}
+	if !slices.Contains(job.States, e.State) || e.State == job.StatePending {
+		return fmt.Errorf("%w: execution state %q", ErrInvalid, e.State)
+	}
+	for _, s := range []string{e.Error, e.Stdout, e.Stderr} {
+		if len(s) > maxSummary || !utf8.ValidString(s) {
+			return fmt.Errorf("%w: execution text is not UTF-8 of at most %d bytes", ErrInvalid, maxSummary)
+		}
+	}
+	if e.ResultCID != "" {
+		if _, err := job.ParseCID(e.ResultCID); err != nil {
+			return fmt.Errorf("%w: result CID: %v", ErrInvalid, err)
+		}
+	}
+	if r := e.Receipt; r != nil {
+		if r.JobID != u.JobID || r.ExecutionID != u.ExecutionID || r.ResultCID != e.ResultCID || r.Node != e.NodeID {
+			return fmt.Errorf("%w: receipt does not match the execution it comes with", ErrInvalid)
+		}
+		if err := VerifyReceipt(r); err != nil {
+			return fmt.Errorf("%w: %v", ErrInvalid, err)
+		}
+	}
+	return nil
+}
+
+// Cancel asks to stop a job (sent to its requester) or one execution of it (sent to
+// the compute node running it, with ExecutionID set).
+type Cancel struct {
+	JobID       string `json:"jobId"`
+	ExecutionID string `json:"executionId,omitempty"`
+}
+
+// Validate checks the IDs.
+func (c *Cancel) Validate() error {
+	if err := validJobID(c.JobID); err != nil {
+		return err
+	}
+	if c.ExecutionID != "" {
+		return validExecutionID(c.ExecutionID)
+	}
+	return nil
+}
+
+// MaxPullJobs bounds how many job records one JobPull returns.
+const MaxPullJobs = 64
+
+// JobPull asks a requester for its job records: the ones named, or, with no IDs, those
+// with UpdatedAt at or after Since (in UpdatedAt order, at most MaxPullJobs; page with
+// the last one's time and ID in After).
+type JobPull struct {
+	IDs   []string `json:"ids,omitempty"`
+	Since int64    `json:"since,omitempty"` // Unix nanoseconds
+	After string   `json:"after,omitempty"` // job ID at Since already seen
+}
+
+// Validate checks the IDs.
+func (p *JobPull) Validate() error {
+	if len(p.IDs) > MaxPullJobs {
+		return fmt.Errorf("%w: %d job IDs, at most %d", ErrInvalid, len(p.IDs), MaxPullJobs)
+	}
+	for _, id := range p.IDs {
+		if err := validJobID(id); err != nil {
+			return err
+		}
+	}
+	if p.After != "" {
+		return validJobID(p.After)
+	}
+	return nil
+}
+
+// JobRecords answers a JobPull. Records are raw JSON, decoded and checked by DecodeJob.
+type JobRecords struct {
+	Jobs []json.RawMessage `json:"jobs"`
+	More bool              `json:"more,omitempty"`
+}
+
+// Validate bounds the number of records.
+func (r *JobRecords) Validate() error {
+	if len(r.Jobs) > MaxPullJobs {
+		return fmt.Errorf("%w: %d job records, at most %d", ErrInvalid, len(r.Jobs), MaxPullJobs)
+	}
+	return nil
+}
+
+// DecodeJob decodes a job record received from requester from: it must parse, carry a
+// valid job ID, spec and state, and name from as its requester (only a job's requester
+// speaks for it).
+func DecodeJob(b []byte, from peer.ID) (*job.Job, error) {
+	var j job.Job
+	if err := strictUnmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("%w: job record: %v", ErrMalformed, err)
+	}
+	if err := validJobID(j.ID); err != nil {
+		return nil, err
+	}
+	if j.Requester != from.String() {
+		return nil, fmt.Errorf("%w: job %s belongs to %s, not to %s who sent it", ErrAuthorMismatch, j.ID, truncate(j.Requester), from)
+	}
+	if !slices.Contains(job.States, j.State) {
+		return nil, fmt.Errorf("%w: job %s: unknown state %q", ErrInvalid, j.ID, j.State)
+	}
+	spec := j.Spec
+	if err := spec.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: job %s: %v", ErrInvalid, j.ID, err)
+	}
+	return &j, nil
+}
+
+const maxSummary = 8 << 10
+
+// validExecutionID accepts e-<8 hex>-<n>, as the requester makes them.
+func validExecutionID(id string) error {
+	if len(id) < 4 || len(id) > 32 || id[:2] != "e-" {
+		return fmt.Errorf("%w: execution ID %q", ErrInvalid, truncate(id))
+	}
+	for _, r := range id[2:] {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r == '-') {
+			return fmt.Errorf("%w: execution ID %q", ErrInvalid, truncate(id))
+		}
+	}
+	return nil
+}
