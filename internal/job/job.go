@@ -44,6 +44,10 @@ type Job struct {
 	UpdatedAt  time.Time   `json:"updatedAt"`
 	History    []Event     `json:"history"`
 	Executions []Execution `json:"executions,omitempty"`
+	// Requester is the node the job was submitted to; it schedules the job and is the
+	// only writer of its record. Other nodes hold copies, newest Rev wins.
+	Requester string `json:"requester,omitempty"`
+	Rev       uint64 `json:"rev,omitempty"` // bumped by every change
 }
 
 // Event is one line of a job's history.
@@ -67,6 +71,10 @@ type Execution struct {
 	Stderr          string    `json:"stderr,omitempty"`
 	StdoutTruncated bool      `json:"stdoutTruncated,omitempty"`
 	StderrTruncated bool      `json:"stderrTruncated,omitempty"`
+	Receipt         *Receipt  `json:"receipt,omitempty"` // signed by the node that ran it
+	// Lost marks an execution given up without a result (its node went silent or never
+	// started it); the job was scheduled again elsewhere.
+	Lost bool `json:"lost,omitempty"`
 }
 
 // New makes a pending job with a fresh ID. The spec should already be validated.
@@ -110,6 +118,17 @@ func (j *Job) Transition(to State, reason string, now time.Time) error {
 func (j *Job) Log(now time.Time, st State, msg string) {
 	j.History = append(j.History, Event{Time: now, State: st, Message: msg})
 	j.UpdatedAt = now
+}
+
+// Outcome is the execution whose result the job reports: the newest one with a result,
+// else the newest one, else nil.
+func (j *Job) Outcome() *Execution {
+	for i := len(j.Executions) - 1; i >= 0; i-- {
+		if j.Executions[i].ResultCID != "" {
+			return &j.Executions[i]
+		}
+	}
+	return j.Latest()
 }
 
 // Latest returns the newest execution, or nil.

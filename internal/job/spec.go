@@ -32,6 +32,8 @@ const (
 	maxArgBytes        = 64 << 10
 	maxEnv             = 256
 	maxInputs          = 64
+	MaxVerify          = 16
+	maxSelector        = 32
 )
 
 // ErrInvalid is wrapped by every validation error, so callers can map it to a 4xx.
@@ -47,6 +49,11 @@ type Spec struct {
 	Env     map[string]string `json:"env,omitempty"`
 	Timeout Duration          `json:"timeout,omitempty"`
 	Memory  uint64            `json:"memory,omitempty"` // bytes
+	// Verify is how many distinct nodes run the job; with more than one the job
+	// completes only if their result CIDs agree. 0 means 1.
+	Verify int `json:"verify,omitempty"`
+	// Selector holds labels a node must carry (key=value) to run the job.
+	Selector map[string]string `json:"selector,omitempty"`
 }
 
 // WasmTask runs a WASI module held in IPFS.
@@ -82,6 +89,9 @@ func (s *Spec) Normalize() {
 		if s.Inputs[i].Target == "" {
 			s.Inputs[i].Target = DefaultInputsPath
 		}
+	}
+	if s.Verify == 0 {
+		s.Verify = 1
 	}
 	if s.Wasm != nil && s.Wasm.EntryPoint == "" {
 		s.Wasm.EntryPoint = "_start"
@@ -131,6 +141,17 @@ func (s *Spec) Validate() error {
 		}
 		if strings.ContainsRune(v, 0) {
 			return invalid("environment variable %s holds a NUL byte", k)
+		}
+	}
+	if s.Verify < 0 || s.Verify > MaxVerify {
+		return invalid("verify %d is out of range (1 to %d nodes)", s.Verify, MaxVerify)
+	}
+	if len(s.Selector) > maxSelector {
+		return invalid("%d selector labels, at most %d allowed", len(s.Selector), maxSelector)
+	}
+	for k, v := range s.Selector {
+		if err := ValidateLabel(k, v); err != nil {
+			return invalid("selector: %v", err)
 		}
 	}
 	if len(s.Inputs) > maxInputs {

@@ -38,9 +38,20 @@ type Store struct {
 
 // entry is what List filters and sorts on without reading the job.
 type entry struct {
-	id      string
-	created time.Time
-	state   job.State
+	id        string
+	created   time.Time
+	updated   time.Time
+	state     job.State
+	rev       uint64
+	requester string
+}
+
+func newEntry(id string, h header) *entry {
+	return &entry{id: id, created: h.CreatedAt, updated: h.UpdatedAt, state: h.State, rev: h.Rev, requester: h.Requester}
+}
+
+func headerOf(j *job.Job) header {
+	return header{State: j.State, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, Rev: j.Rev, Requester: j.Requester}
 }
 
 // Open opens or creates the store file and loads its index.
@@ -63,7 +74,7 @@ func Open(path string) (*Store, error) {
 			if err := json.Unmarshal(v, &h); err != nil {
 				return fmt.Errorf("job %s: %w", k, err)
 			}
-			s.index[string(k)] = &entry{id: string(k), created: h.CreatedAt, state: h.State}
+			s.index[string(k)] = newEntry(string(k), h)
 			return nil
 		})
 	})
@@ -78,6 +89,9 @@ func Open(path string) (*Store, error) {
 type header struct {
 	State     job.State `json:"state"`
 	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	Rev       uint64    `json:"rev"`
+	Requester string    `json:"requester"`
 }
 
 // Close closes the file.
@@ -100,9 +114,79 @@ func (s *Store) Create(j *job.Job) error {
 		return err
 	}
 	s.mu.Lock()
-	s.index[j.ID] = &entry{id: j.ID, created: j.CreatedAt, state: j.State}
+	s.index[j.ID] = newEntry(j.ID, headerOf(j))
 	s.mu.Unlock()
 	return nil
+}
+
+// Put stores a copy of a job another node owns, unless the store holds the same or a
+// newer revision already. It reports whether it wrote.
+func (s *Store) Put(j *job.Job) (bool, error) {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return false, fmt.Errorf("store: encode %s: %w", j.ID, err)
+	}
+	wrote := false
+	err = s.db.Batch(func(tx *bolt.Tx) error {
+		wrote = false // Batch may run the function again
+		bk := tx.Bucket(jobsBucket)
+		if v := bk.Get([]byte(j.ID)); v != nil {
+			var h header
+			if err := json.Unmarshal(v, &h); err == nil && h.Rev >= j.Rev {
+				return nil
+			}
+		}
+		wrote = true
+		return bk.Put([]byte(j.ID), b)
+	})
+	if err != nil || !wrote {
+		return false, err
+	}
+	s.mu.Lock()
+	if e := s.index[j.ID]; e == nil || e.rev < j.Rev {
+		s.index[j.ID] = newEntry(j.ID, headerOf(j))
+	}
+	s.mu.Unlock()
+	return true, nil
+}
+
+// Rev is the revision of the stored job, 0 if there is none.
+func (s *Store) Rev(id string) uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if e := s.index[id]; e != nil {
+		return e.rev
+	}
+	return 0
+}
+
+// UpdatedSince returns up to limit IDs of the jobs requester owns that changed at or
+// after since, in (update time, ID) order, skipping those at since up to and including
+// after. more says whether more follow.
+func (s *Store) UpdatedSince(requester string, since time.Time, after string, limit int) (ids []string, last time.Time, more bool) {
+	s.mu.RLock()
+	var es []*entry
+	for _, e := range s.index {
+		if e.requester != requester || e.updated.Before(since) || e.updated.Equal(since) && after != "" && e.id <= after {
+			continue
+		}
+		es = append(es, e)
+	}
+	s.mu.RUnlock()
+	sort.Slice(es, func(i, k int) bool {
+		if !es[i].updated.Equal(es[k].updated) {
+			return es[i].updated.Before(es[k].updated)
+		}
+		return es[i].id < es[k].id
+	})
+	if len(es) > limit {
+		es, more = es[:limit], true
+	}
+	for _, e := range es {
+		ids = append(ids, e.id)
+		last = e.updated
+	}
+	return ids, last, more
 }
 
 // Get reads one job by its full ID.
@@ -178,9 +262,7 @@ func (s *Store) Update(id string, fn func(*job.Job) error) (*job.Job, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	if e := s.index[id]; e != nil {
-		e.state = out.State
-	}
+	s.index[id] = newEntry(id, headerOf(out))
 	s.mu.Unlock()
 	return out, nil
 }
