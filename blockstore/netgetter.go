@@ -267,3 +267,48 @@ func (g *netGetter) finish(w *want, b blocks.Block, err error) {
 		delete(g.inflight, w.c)
 	}
 }
+
+// FetchDAG makes every block of the DAG at root local, fetching the missing ones from
+// peers level by level (each level's blocks are wanted together). It does not wait for
+// them to be durable: call Sync for that.
+func (ex *Exchange) FetchDAG(ctx context.Context, root cid.Cid) error {
+	g := ex.Getter().(*netGetter)
+	seen := map[cid.Cid]struct{}{root: {}}
+	level := []cid.Cid{root}
+	for depth := 0; len(level) > 0; depth++ {
+		if depth > MaxDepth {
+			return fmt.Errorf("%w: deeper than %d", ErrBadDAG, MaxDepth)
+		}
+		var missing []cid.Cid
+		for _, c := range level {
+			if !g.haveLocal(c) {
+				missing = append(missing, c)
+			}
+		}
+		if len(missing) > 0 {
+			g.prefetch(ctx, missing)
+		}
+		var next []cid.Cid
+		for _, c := range level {
+			if c.Type() == cid.Raw && g.haveLocal(c) {
+				continue // a leaf held already: nothing to read or follow
+			}
+			b, err := g.GetBlock(ctx, c)
+			if err != nil {
+				return fmt.Errorf("blockstore: fetch %s: %w", c, err)
+			}
+			links, err := blockLinks(c, b.RawData())
+			if err != nil {
+				return fmt.Errorf("blockstore: fetch %s: %w", c, err)
+			}
+			for _, l := range links {
+				if _, ok := seen[l]; !ok {
+					seen[l] = struct{}{}
+					next = append(next, l)
+				}
+			}
+		}
+		level = next
+	}
+	return nil
+}
