@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -12,7 +13,7 @@ import (
 
 // ReadFile reads a whole UnixFS file from the node's store.
 func (n *Node) ReadFile(ctx context.Context, c cid.Cid) ([]byte, error) {
-	fsys, err := blockstore.NewFS(ctx, n.blocks.Blocks(), c)
+	fsys, err := blockstore.NewFS(ctx, n.getter(), c)
 	if err != nil {
 		return nil, err
 	}
@@ -40,4 +41,91 @@ func (n *Node) ReadFile(ctx context.Context, c cid.Cid) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// getter reads blocks for one DAG read: from the store, and through bitswap for blocks
+// the store lacks when the node is on a network.
+func (n *Node) getter() blockstore.BlockGetter {
+	if n.ex != nil {
+		return n.ex.Getter()
+	}
+	return n.blocks.Blocks()
+}
+
+// provide announces on the DHT, in the background, that this node holds the DAG at c.
+func (n *Node) provide(c cid.Cid) {
+	if n.ex == nil {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(n.ctx, time.Minute)
+		defer cancel()
+		if err := n.ex.Provide(ctx, c); err != nil && n.ctx.Err() == nil {
+			n.log.Debug("provide", "cid", c, "err", err)
+		}
+	}()
+}
+
+// Data is the node's blockstore as the API sees it: what it holds, plus, on a network,
+// DAGs other nodes hold, fetched through bitswap when they are asked for.
+type Data struct {
+	*blockstore.Store
+	n *Node
+}
+
+// Data returns the API's view of the node's blocks.
+func (n *Node) Data() *Data { return &Data{Store: n.blocks, n: n} }
+
+// Added announces a DAG the API added, so other nodes find it.
+func (d *Data) Added(c cid.Cid) { d.n.provide(c) }
+
+// Has reports whether the DAG root is here or, on a network, can be fetched from a peer
+// within FetchTimeout.
+func (d *Data) Has(ctx context.Context, c cid.Cid) (bool, error) {
+	ok, err := d.Store.Has(ctx, c)
+	if ok || err != nil || d.n.ex == nil {
+		return ok, err
+	}
+	return d.fetchRoot(ctx, c), nil
+}
+
+// HasLocal reports whether the node holds the root itself.
+func (d *Data) HasLocal(ctx context.Context, c cid.Cid) (bool, error) { return d.Store.Has(ctx, c) }
+
+// FetchTimeout bounds the wait for a peer to send the root of a DAG asked for.
+const FetchTimeout = 10 * time.Second
+
+func (d *Data) fetchRoot(ctx context.Context, c cid.Cid) bool {
+	ctx, cancel := context.WithTimeout(ctx, FetchTimeout)
+	defer cancel()
+	_, err := d.n.ex.Getter().GetBlock(ctx, c)
+	return err == nil
+}
+
+// ExportTar fetches the DAG (if it is elsewhere) and writes it as a tar stream.
+func (d *Data) ExportTar(ctx context.Context, root cid.Cid, name string, w io.Writer) error {
+	if err := d.fetchDAG(ctx, root); err != nil {
+		return err
+	}
+	return d.Store.ExportTar(ctx, root, name, w)
+}
+
+// ExportCAR fetches the DAG (if it is elsewhere) and writes it as a CAR.
+func (d *Data) ExportCAR(ctx context.Context, root cid.Cid, w io.Writer) error {
+	if err := d.fetchDAG(ctx, root); err != nil {
+		return err
+	}
+	return d.Store.ExportCAR(ctx, root, w)
+}
+
+func (d *Data) fetchDAG(ctx context.Context, root cid.Cid) error {
+	if d.n.ex == nil {
+		return nil
+	}
+	if err := d.n.ex.FetchDAG(ctx, root); err != nil {
+		return err
+	}
+	return d.n.ex.Sync(ctx)
 }

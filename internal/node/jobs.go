@@ -2,17 +2,19 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
 
-func readRandom(b []byte) (int, error) { return rand.Read(b) }
-
-// Submit validates a spec, stores the job and queues it. The job is on disk when Submit
-// returns: a crash after that loses nothing.
+// Submit validates a spec, stores the job with this node as its requester and starts
+// scheduling it. The job is on disk when Submit returns: a crash after that loses nothing.
 func (n *Node) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	spec.Normalize()
 	if err := spec.Validate(); err != nil {
@@ -21,18 +23,16 @@ func (n *Node) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	if spec.Engine != job.EngineWasm {
 		return nil, fmt.Errorf("%w: engine %q (this node runs %q jobs; the docker engine is not built yet)", ErrUnsupported, spec.Engine, job.EngineWasm)
 	}
+	if n.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
 	j := job.New(spec, n.now())
+	j.Requester, j.Rev = n.id, 1
 	if err := n.jobs.Create(j); err != nil {
 		return nil, err
 	}
-	select {
-	case n.queue <- j.ID:
-	case <-ctx.Done():
-		// Stored but not queued: it is queued again at the next start.
-		return j, nil
-	case <-n.ctx.Done():
-		return nil, ErrClosed
-	}
+	n.publishEvent(j)
+	n.startDrive(j.ID)
 	return j, nil
 }
 
@@ -50,26 +50,38 @@ func (n *Node) List(ctx context.Context, q store.Query) (store.Page, error) {
 	return n.jobs.List(q)
 }
 
-// Cancel stops a pending or running job.
+// Cancel stops a pending or running job. A job another node owns is cancelled through
+// that node.
 func (n *Node) Cancel(ctx context.Context, idOrPrefix string) (*job.Job, error) {
 	id, err := n.jobs.Resolve(idOrPrefix)
 	if err != nil {
 		return nil, err
 	}
-	j, err := n.update(id, func(j *job.Job) error {
-		if j.State == job.StateRunning {
-			return nil // the worker records the end when the guest has stopped
-		}
-		return j.Transition(job.StateCancelled, "cancelled by the user", n.now())
-	})
+	j, err := n.jobs.Get(id)
 	if err != nil {
 		return nil, err
 	}
-	if e, ok := n.running.Load(id); ok {
-		e.(*execution).cancel()
-		return n.Wait(ctx, id)
+	if j.Requester == "" || j.Requester == n.id {
+		return n.cancelOwned(id)
 	}
-	return j, nil
+	if j.State.Terminal() {
+		return nil, fmt.Errorf("%w: %s is %s already, cannot become %s", job.ErrTransition, id, j.State, job.StateCancelled)
+	}
+	owner, err := peer.Decode(j.Requester)
+	if err != nil || n.net == nil {
+		return nil, fmt.Errorf("node: job %s belongs to node %s, which this node cannot reach", id, j.Requester)
+	}
+	if _, err := dht.Request[dht.Cancel, dht.Ack](ctx, n.net, owner, dht.ProtoCancel, &dht.Cancel{JobID: id}); err != nil {
+		return nil, fmt.Errorf("node: cancel through the job's requester %s: %w", owner, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var last *job.Job
+	_ = n.Watch(wctx, id, func(k *job.Job) bool { last = k; return !k.State.Terminal() })
+	if last == nil {
+		return n.jobs.Get(id)
+	}
+	return last, nil
 }
 
 // Wait blocks until the job is in a terminal state or ctx ends, and returns it.
@@ -113,11 +125,22 @@ func (n *Node) Watch(ctx context.Context, idOrPrefix string, fn func(*job.Job) b
 	}
 }
 
-// update changes a stored job and wakes its watchers.
+// update changes a job this node owns, bumps its revision, wakes its watchers and
+// tells the network. An error from fn leaves the job as it was.
 func (n *Node) update(id string, fn func(*job.Job) error) (*job.Job, error) {
-	j, err := n.jobs.Update(id, fn)
+	j, err := n.jobs.Update(id, func(j *job.Job) error {
+		if err := fn(j); err != nil {
+			return err
+		}
+		j.Rev++
+		if now := n.now(); now.After(j.UpdatedAt) {
+			j.UpdatedAt = now
+		}
+		return nil
+	})
 	if err == nil {
 		n.watch.publish(id)
+		n.publishEvent(j)
 	}
 	return j, err
 }

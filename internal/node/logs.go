@@ -157,7 +157,7 @@ func (n *Node) followSink(ctx context.Context, s *logSink, follow bool, fn func(
 
 // resultLogs reads stdout and stderr from a finished job's result DAG.
 func (n *Node) resultLogs(ctx context.Context, j *job.Job, fn func(string, []byte) error) error {
-	e := j.Latest()
+	e := j.Outcome()
 	if e == nil || e.ResultCID == "" {
 		return nil
 	}
@@ -165,7 +165,7 @@ func (n *Node) resultLogs(ctx context.Context, j *job.Job, fn func(string, []byt
 	if err != nil {
 		return err
 	}
-	fsys, err := blockstore.NewFS(ctx, n.blocks.Blocks(), c)
+	fsys, err := blockstore.NewFS(ctx, n.getter(), c)
 	if err != nil {
 		return err
 	}

@@ -9,18 +9,21 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
@@ -42,25 +45,70 @@ type Config struct {
 	OutputLimit int64        // per-stream stdout/stderr cap; 0 means the sandbox default
 	Logger      *slog.Logger // nil discards
 	Now         func() time.Time
+	Labels      map[string]string // what selectors (-s k=v) match against
+	// Network makes the node a libp2p peer (DHT, GossipSub, bitswap). Without it the
+	// node is a network of one that still signs its receipts.
+	Network *NetConfig
+}
+
+// NetConfig says how a node joins the network.
+type NetConfig struct {
+	Listen []string        // multiaddrs; default dht.DefaultListenAddrs
+	Peers  []peer.AddrInfo // bootstrap peers; none starts a new network
+	// Grace is how long a compute node may stay silent (no heartbeat) before its
+	// executions are given to another node. Default 10 s.
+	Grace time.Duration
+	// Heartbeat is the interval of heartbeats. Default 1 s.
+	Heartbeat time.Duration
+	// BidWindow is how long a requester waits for bids from the nodes it knows of
+	// before it picks among those that came. Default 300 ms.
+	BidWindow time.Duration
 }
 
 // Node is one node. Its methods are safe for concurrent use.
 type Node struct {
 	cfg    Config
-	id     string
+	id     string // peer ID of key, as text
+	peerID peer.ID
+	key    crypto.PrivKey
 	log    *slog.Logger
 	blocks *blockstore.Store
 	jobs   *store.Store
 	box    *sandbox.Sandbox
 	now    func() time.Time
 
-	queue   chan string // job IDs waiting for a worker
+	queue   chan *task // executions waiting for a worker
 	watch   *broker
-	running sync.Map // job ID -> *execution
+	running sync.Map // job ID -> *execution (running here)
+	tasks   sync.Map // execution ID -> *task (queued or running here)
+	busy    sync.WaitGroup
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	net     *dht.Node           // nil without Config.Network
+	ex      *blockstore.Exchange // nil without Config.Network
+	peers   *peerTable
+	bidMu   sync.Mutex
+	bids    map[string]chan bidFrom // job ID -> bids of the scheduling round under way
+	pullMu  sync.Mutex
+	pulling map[string]peer.ID // job ID -> requester to pull it from again
+	marks   map[peer.ID]pullMark
+	driving sync.Map           // job ID -> struct{}: a drive loop owns it
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	goMu    sync.Mutex // guards closing and wg.Add against Close
+	closing bool
+	wg      sync.WaitGroup
+}
+
+// goTrack runs f in a goroutine Close waits for; false if the node is closing.
+func (n *Node) goTrack(f func()) bool {
+	n.goMu.Lock()
+	defer n.goMu.Unlock()
+	if n.closing {
+		return false
+	}
+	n.wg.Go(f)
+	return true
 }
 
 // Open opens the repo (creating it if needed), recovers jobs a crash interrupted, and
@@ -83,11 +131,16 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: repo: %w", err)
 		}
 	}
-	id, err := nodeID(cfg.Repo)
+	key, err := dht.LoadIdentity(cfg.Repo)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, id: id, log: cfg.Logger, now: cfg.Now, watch: newBroker()}
+	pid, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("node: identity: %w", err)
+	}
+	n := &Node{cfg: cfg, id: pid.String(), peerID: pid, key: key, log: cfg.Logger, now: cfg.Now, watch: newBroker(),
+		bids: map[string]chan bidFrom{}, pulling: map[string]peer.ID{}, marks: map[peer.ID]pullMark{}, peers: newPeerTable()}
 	if n.blocks, err = blockstore.Open(filepath.Join(cfg.Repo, "blocks"), blockstore.Options{Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
@@ -101,53 +154,96 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	pending, err := n.recover()
+	owned, err := n.recover()
 	if err != nil {
 		n.Close()
 		return nil, err
 	}
-	// The queue holds every accepted job that has not started: it never drops one, so
-	// it is sized for what is pending now plus a generous burst; Submit blocks (it does
-	// not fail) while it is full.
-	n.queue = make(chan string, len(pending)+queueBurst)
-	for _, id := range pending {
-		n.queue <- id
-	}
+	// The queue holds every accepted execution that has not started: it never drops
+	// one; an accept blocks (it does not fail) while it is full.
+	n.queue = make(chan *task, queueBurst)
 	for i := 0; i < cfg.Concurrency; i++ {
 		n.wg.Add(1)
 		go n.worker()
+	}
+	if cfg.Network != nil {
+		if err := n.startNetwork(ctx); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	for _, id := range owned {
+		n.startDrive(id)
 	}
 	return n, nil
 }
 
 const queueBurst = 100_000
 
-// recover fails the jobs that were running when the process died and returns the
-// pending ones, oldest first, to queue again.
+// recover settles what a crash interrupted and returns the unfinished jobs this node
+// owns, oldest first, to drive again. An execution that was running here ends as
+// failed, and so does its job: the guest may have had effects halfway. One that was
+// accepted here but had not started is given up (the job is scheduled again).
 func (n *Node) recover() ([]string, error) {
-	for _, id := range n.jobs.InState(job.StateRunning) {
-		_, err := n.jobs.Update(id, func(j *job.Job) error {
+	ids := n.jobs.InState(job.StatePending, job.StateRunning)
+	var owned []string
+	for _, id := range ids {
+		j, err := n.jobs.Get(id)
+		if err != nil {
+			return nil, fmt.Errorf("node: recover %s: %w", id, err)
+		}
+		if j.Requester != "" && j.Requester != n.id {
+			continue // another node's job: its requester drives it
+		}
+		_, err = n.update(id, func(j *job.Job) error {
 			now := n.now()
-			if e := j.Latest(); e != nil && !e.State.Terminal() {
-				e.State, e.EndedAt, e.Error = job.StateFailed, now, "node stopped while the job was running"
+			j.Requester = n.id
+			interrupted := false
+			for i := range j.Executions {
+				e := &j.Executions[i]
+				if e.NodeID != n.id || e.State.Terminal() {
+					continue
+				}
+				if e.State == job.StateRunning {
+					e.State, e.EndedAt, e.Error = job.StateFailed, now, reasonNodeStopped
+					interrupted = true
+				} else {
+					e.State, e.EndedAt, e.Error, e.Lost = job.StateFailed, now, "node restarted before the execution started", true
+				}
 			}
-			return j.Transition(job.StateFailed, "node stopped while the job was running", now)
+			if interrupted {
+				return j.Transition(job.StateFailed, reasonNodeStopped, now)
+			}
+			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("node: recover %s: %w", id, err)
 		}
-		_ = os.RemoveAll(n.execDir(id))
+		owned = append(owned, id)
 	}
-	return n.jobs.InState(job.StatePending), nil
+	entries, _ := os.ReadDir(filepath.Join(n.cfg.Repo, "executions"))
+	for _, e := range entries {
+		_ = os.RemoveAll(filepath.Join(n.cfg.Repo, "executions", e.Name()))
+	}
+	return owned, nil
 }
 
 // Close stops the workers (running jobs end as failed with a reason) and closes storage.
 func (n *Node) Close() error {
+	n.goMu.Lock()
+	n.closing = true
+	n.goMu.Unlock()
 	if n.cancel != nil {
 		n.cancel()
 	}
 	n.wg.Wait()
 	var errs []error
+	if n.ex != nil {
+		errs = append(errs, n.ex.Close())
+	}
+	if n.net != nil {
+		errs = append(errs, n.net.Close())
+	}
 	if n.box != nil {
 		errs = append(errs, n.box.Close(context.Background()))
 	}
@@ -162,46 +258,38 @@ func (n *Node) Close() error {
 
 // Info describes the node for `bacalhau id` and the API.
 type Info struct {
-	ID          string   `json:"id"`
-	Version     string   `json:"version"`
-	Engines     []string `json:"engines"`
-	Concurrency int      `json:"concurrency"`
-	Queued      int      `json:"queued"`
-	Running     int      `json:"running"`
+	ID          string            `json:"id"` // libp2p peer ID
+	Addrs       []string          `json:"addrs,omitempty"` // listen multiaddrs with /p2p/<id>
+	Labels      map[string]string `json:"labels,omitempty"`
+	Version     string            `json:"version"`
+	Engines     []string          `json:"engines"`
+	Concurrency int               `json:"concurrency"`
+	Queued      int               `json:"queued"`
+	Running     int               `json:"running"`
+	Peers       int               `json:"peers"` // nodes seen within the grace period
 }
 
 // Info reports what the node is and how busy it is.
 func (n *Node) Info() Info {
 	running := 0
 	n.running.Range(func(any, any) bool { running++; return true })
-	return Info{
+	info := Info{
 		ID:          n.id,
+		Labels:      maps.Clone(n.cfg.Labels),
 		Version:     Version,
 		Engines:     []string{string(job.EngineWasm)},
 		Concurrency: n.cfg.Concurrency,
 		Queued:      len(n.queue),
 		Running:     running,
 	}
+	if n.net != nil {
+		for _, a := range n.net.Addrs() {
+			info.Addrs = append(info.Addrs, a.String())
+		}
+		info.Peers = len(n.peers.live(n.now(), n.grace()))
+	}
+	return info
 }
 
 // Blocks is the node's blockstore, for data add/get.
 func (n *Node) Blocks() *blockstore.Store { return n.blocks }
-
-// nodeID reads the node's ID from the repo, making one the first time. The network
-// issue replaces it with the libp2p peer ID of a persisted key.
-func nodeID(repo string) (string, error) {
-	p := filepath.Join(repo, "node-id")
-	if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
-		return string(b), nil
-	}
-	seed := make([]byte, 32)
-	if _, err := readRandom(seed); err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(seed)
-	id := "n-" + hex.EncodeToString(sum[:8])
-	if err := os.WriteFile(p, []byte(id), 0o600); err != nil {
-		return "", fmt.Errorf("node: write node id: %w", err)
-	}
-	return id, nil
-}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,7 +10,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
 	"github.com/bacalhau-project/bacalhau-wasm/wasi"
@@ -27,7 +29,6 @@ const (
 	reasonCancelled   = "cancelled by the user"
 )
 
-var errNotPending = errors.New("node: job is not pending")
 
 // execution is a job while a worker runs it.
 type execution struct {
@@ -35,76 +36,98 @@ type execution struct {
 	logs   *logSink
 }
 
+// task is an execution this node accepted to run, for its own job or another node's.
+type task struct {
+	jobID, execID string
+	spec          job.Spec
+	requester     peer.ID
+	ctx           context.Context
+	cancel        context.CancelFunc
+}
+
 func (n *Node) worker() {
 	defer n.wg.Done()
 	for {
 		select {
-		case id := <-n.queue:
-			n.runJob(id)
+		case t := <-n.queue:
+			n.runTask(t)
 		case <-n.ctx.Done():
 			return
 		}
 	}
 }
 
-func (n *Node) execDir(id string) string { return filepath.Join(n.cfg.Repo, "executions", id) }
+func (n *Node) execDir(execID string) string {
+	return filepath.Join(n.cfg.Repo, "executions", execID)
+}
 
-// runJob takes one queued job through running to a terminal state.
-func (n *Node) runJob(id string) {
-	if n.ctx.Err() != nil {
-		return // shutting down: the job stays pending and is queued again at the next start
-	}
+// enqueue accepts an execution: a worker runs it when one is free.
+func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) error {
 	ctx, cancel := context.WithCancel(n.ctx)
-	defer cancel()
-	dir := n.execDir(id)
+	t := &task{jobID: jobID, execID: execID, spec: spec, requester: requester, ctx: ctx, cancel: cancel}
+	if _, dup := n.tasks.LoadOrStore(execID, t); dup {
+		cancel()
+		return nil // accepted already (a retried accept)
+	}
+	select {
+	case n.queue <- t:
+		return nil
+	case <-n.ctx.Done():
+		n.tasks.Delete(execID)
+		cancel()
+		return ErrClosed
+	}
+}
+
+// runTask takes one execution through running to its end and reports both to the
+// requester.
+func (n *Node) runTask(t *task) {
+	defer n.tasks.Delete(t.execID)
+	defer t.cancel()
+	if t.ctx.Err() != nil {
+		if n.ctx.Err() == nil {
+			n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateCancelled, EndedAt: n.now(), Error: reasonCancelled})
+		}
+		return // cancelled while queued, or shutting down: the requester reschedules
+	}
+	started := n.now()
+	fail := func(reason string) {
+		n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateFailed, StartedAt: started, EndedAt: n.now(), Error: reason})
+	}
+	dir := n.execDir(t.execID)
 	if err := os.RemoveAll(dir); err != nil {
-		n.fail(id, fmt.Sprintf("preparing the job directory: %v", err))
+		fail(fmt.Sprintf("preparing the job directory: %v", err))
 		return
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "outputs"), 0o700); err != nil {
-		n.fail(id, fmt.Sprintf("preparing the job directory: %v", err))
+		fail(fmt.Sprintf("preparing the job directory: %v", err))
 		return
 	}
 	defer os.RemoveAll(dir)
 	sink, err := newLogSink(dir)
 	if err != nil {
-		n.fail(id, fmt.Sprintf("preparing the job directory: %v", err))
+		fail(fmt.Sprintf("preparing the job directory: %v", err))
 		return
 	}
 	defer sink.close()
-	ex := &execution{cancel: cancel, logs: sink}
-	n.running.Store(id, ex)
-	defer n.running.Delete(id)
-
-	j, err := n.update(id, func(j *job.Job) error {
-		if j.State != job.StatePending {
-			return errNotPending // cancelled while queued
-		}
-		now := n.now()
-		j.Executions = append(j.Executions, job.Execution{
-			ID:     fmt.Sprintf("e-%s-%d", j.ID[len(job.IDPrefix):len(job.IDPrefix)+8], len(j.Executions)+1),
-			NodeID: n.id, State: job.StateRunning, StartedAt: now,
-		})
-		return j.Transition(job.StateRunning, "running on node "+n.id, now)
-	})
-	if err != nil {
-		if !errors.Is(err, errNotPending) {
-			n.log.Error("start job", "job", id, "err", err)
-		}
-		return
+	n.running.Store(t.jobID, &execution{cancel: t.cancel, logs: sink})
+	defer n.running.Delete(t.jobID)
+	if !n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateRunning, StartedAt: started}) {
+		return // the requester gave the execution up (cancelled, or lost it)
 	}
 
 	t0 := time.Now()
-	res, runErr := n.execute(ctx, j, dir, sink)
+	res, runErr := n.execute(t.ctx, t.spec, dir, sink)
 	sink.close()
 	t1 := time.Now()
-	n.finish(ctx, j, dir, res, runErr)
-	n.log.Debug("job ended", "job", id, "run", t1.Sub(t0), "import and record", time.Since(t1))
+	e := n.outcome(t, dir, res, runErr)
+	e.StartedAt = started
+	n.report(t, e)
+	n.log.Debug("execution ended", "job", t.jobID, "execution", t.execID, "run", t1.Sub(t0), "import and report", time.Since(t1))
 }
 
 // execute runs the task; a non-nil error means the guest could not be started.
-func (n *Node) execute(ctx context.Context, j *job.Job, dir string, sink *logSink) (sandbox.Result, error) {
-	spec := j.Spec
+func (n *Node) execute(ctx context.Context, spec job.Spec, dir string, sink *logSink) (sandbox.Result, error) {
 	mounts := make([]wasi.Mount, 0, len(spec.Inputs))
 	for _, in := range spec.Inputs {
 		fsys, err := n.inputFS(ctx, in)
@@ -148,7 +171,7 @@ func (n *Node) inputFS(ctx context.Context, in job.Input) (fs.FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	fsys, err := blockstore.NewFS(ctx, n.blocks.Blocks(), c)
+	fsys, err := blockstore.NewFS(ctx, n.getter(), c)
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", in.CID, err)
 	}
@@ -160,54 +183,46 @@ func (n *Node) inputFS(ctx context.Context, in job.Input) (fs.FS, error) {
 	return fsys, nil
 }
 
-// finish imports the result and records how the job ended.
-func (n *Node) finish(ctx context.Context, j *job.Job, dir string, res sandbox.Result, runErr error) {
-	state, reason := job.StateCompleted, ""
+// outcome imports the result and describes how the execution ended, with a signed
+// receipt when there is a result.
+func (n *Node) outcome(t *task, dir string, res sandbox.Result, runErr error) job.Execution {
+	e := job.Execution{ID: t.execID, NodeID: n.id, State: job.StateCompleted}
 	switch {
 	case runErr != nil:
-		state, reason = job.StateFailed, runErr.Error()
+		e.State, e.Error = job.StateFailed, runErr.Error()
 	case res.Reason == sandbox.ReasonCancelled && n.ctx.Err() != nil:
-		state, reason = job.StateFailed, reasonNodeStopped
+		e.State, e.Error = job.StateFailed, reasonNodeStopped
 	case res.Reason == sandbox.ReasonCancelled:
-		state, reason = job.StateCancelled, reasonCancelled
+		e.State, e.Error = job.StateCancelled, reasonCancelled
 	case res.Reason != "":
-		state, reason = job.StateFailed, res.Reason
+		e.State, e.Error = job.StateFailed, res.Reason
 	case res.ExitCode != 0:
-		state, reason = job.StateFailed, "exit code "+strconv.Itoa(res.ExitCode)
+		e.State, e.Error = job.StateFailed, "exit code "+strconv.Itoa(res.ExitCode)
 	}
-	var resultCID string
-	var stdout, stderr string
 	if runErr == nil {
-		stdout, stderr = head(filepath.Join(dir, "stdout")), head(filepath.Join(dir, "stderr"))
+		e.Stdout, e.Stderr = head(filepath.Join(dir, "stdout")), head(filepath.Join(dir, "stderr"))
+		e.StdoutTruncated, e.StderrTruncated = res.StdoutTruncated, res.StderrTruncated
+		code := res.ExitCode
+		e.ExitCode = &code
+		lie(dir)
 		c, err := n.importResult(dir, res.ExitCode)
 		if err != nil {
-			state, reason = job.StateFailed, "storing the result: "+err.Error()
+			e.State, e.Error = job.StateFailed, "storing the result: "+err.Error()
 		} else {
-			resultCID = c
-		}
-	}
-	_, err := n.update(j.ID, func(j *job.Job) error {
-		now := n.now()
-		if e := j.Latest(); e != nil {
-			e.State, e.EndedAt, e.ResultCID = state, now, resultCID
-			e.Stdout, e.Stderr = stdout, stderr
-			e.StdoutTruncated, e.StderrTruncated = res.StdoutTruncated, res.StderrTruncated
-			if runErr == nil {
-				code := res.ExitCode
-				e.ExitCode = &code
+			e.ResultCID = c
+			r := job.NewReceipt(&job.Job{ID: t.jobID, Spec: t.spec}, t.execID, c, code)
+			if err := dht.SignReceipt(n.key, r, n.now()); err != nil {
+				n.log.Error("sign receipt", "job", t.jobID, "err", err)
+			} else {
+				e.Receipt = r
 			}
-			if state != job.StateCompleted {
-				e.Error = reason
+			if rc, err := job.ParseCID(c); err == nil {
+				n.provide(rc)
 			}
 		}
-		if res.StdoutTruncated || res.StderrTruncated {
-			j.Log(now, "", "output truncated at the per-stream cap")
-		}
-		return j.Transition(state, reason, now)
-	})
-	if err != nil {
-		n.log.Error("finish job", "job", j.ID, "err", err)
 	}
+	e.EndedAt = n.now()
+	return e
 }
 
 // importResult adds the job directory (outputs/, stdout, stderr, exitCode) as one UnixFS
@@ -222,14 +237,6 @@ func (n *Node) importResult(dir string, exitCode int) (string, error) {
 		return "", err
 	}
 	return e.CID.String(), nil
-}
-
-// fail ends a job that could not even start.
-func (n *Node) fail(id, reason string) {
-	_, err := n.update(id, func(j *job.Job) error { return j.Transition(job.StateFailed, reason, n.now()) })
-	if err != nil {
-		n.log.Error("fail job", "job", id, "err", err)
-	}
 }
 
 // head returns the first summaryBytes of a file.

@@ -1,0 +1,419 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+)
+
+// Network defaults (NetConfig's zero values).
+const (
+	DefaultGrace     = 10 * time.Second
+	DefaultHeartbeat = time.Second
+	DefaultBidWindow = 300 * time.Millisecond
+)
+
+// startNetwork starts the libp2p peer, bitswap on it, the topic subscriptions, the
+// stream handlers and the heartbeats.
+func (n *Node) startNetwork(ctx context.Context) error {
+	nc := n.cfg.Network
+	if nc.Grace <= 0 {
+		nc.Grace = DefaultGrace
+	}
+	if nc.Heartbeat <= 0 {
+		nc.Heartbeat = DefaultHeartbeat
+	}
+	if nc.BidWindow <= 0 {
+		nc.BidWindow = DefaultBidWindow
+	}
+	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	n.net = dn
+	if n.ex, err = n.blocks.StartBitswap(n.ctx, dn.Host(), dn.DHT()); err != nil {
+		return err
+	}
+	dht.Handle(dn, dht.ProtoBid, n.handleBid)
+	dht.Handle(dn, dht.ProtoAccept, n.handleAccept)
+	dht.Handle(dn, dht.ProtoUpdate, n.handleUpdate)
+	dht.Handle(dn, dht.ProtoCancel, n.handleCancel)
+	dht.Handle(dn, dht.ProtoJobPull, n.handleJobPull)
+	for t, f := range map[dht.Topic]func(dht.Message){
+		dht.TopicJobs:       n.onAnnouncement,
+		dht.TopicJobEvents:  n.onJobEvent,
+		dht.TopicHeartbeats: n.onHeartbeat,
+	} {
+		ch, err := dn.Subscribe(n.ctx, t)
+		if err != nil {
+			return err
+		}
+		n.goTrack(func() {
+			for m := range ch {
+				f(m)
+			}
+		})
+	}
+	n.goTrack(n.heartbeats)
+	return nil
+}
+
+// heartbeats publishes this node's heartbeat every interval.
+func (n *Node) heartbeats() {
+	t := time.NewTicker(n.cfg.Network.Heartbeat)
+	defer t.Stop()
+	for {
+		hb := n.net.NewHeartbeat([]job.Engine{job.EngineWasm}, dht.Capacity{Slots: n.cfg.Concurrency, Memory: totalMemory()})
+		if err := n.net.Publish(n.ctx, dht.TopicHeartbeats, hb); err != nil && n.ctx.Err() == nil {
+			n.log.Debug("heartbeat", "err", err)
+		}
+		select {
+		case <-t.C:
+		case <-n.ctx.Done():
+			return
+		}
+	}
+}
+
+func (n *Node) onHeartbeat(m dht.Message) {
+	hb, ok := m.Payload.(*dht.Heartbeat)
+	if !ok || m.From == n.peerID {
+		return
+	}
+	if n.peers.saw(hb, n.now(), 3*n.cfg.Network.Heartbeat) {
+		// New, or back after a silence (a restart, a healed partition): catch up on
+		// the jobs it owns.
+		n.goTrack(func() { n.catchUp(hb.Node) })
+	}
+}
+
+// onAnnouncement bids for another node's job this node can run.
+func (n *Node) onAnnouncement(m dht.Message) {
+	a, ok := m.Payload.(*dht.JobAnnouncement)
+	if !ok || m.From == n.peerID || slices.Contains(a.Exclude, n.peerID) || !n.eligible(a.Spec) {
+		return
+	}
+	b := n.bid(a.JobID, a.Spec)
+	n.goTrack(func() {
+		ctx, cancel := context.WithTimeout(n.ctx, acceptTimout)
+		defer cancel()
+		if _, err := dht.Request[dht.Bid, dht.Ack](ctx, n.net, a.Requester, dht.ProtoBid, &b); err != nil {
+			n.log.Debug("bid", "job", a.JobID, "err", err)
+		}
+	})
+}
+
+func (n *Node) handleBid(_ context.Context, from peer.ID, b *dht.Bid) (*dht.Ack, error) {
+	n.bidMu.Lock()
+	ch := n.bids[b.JobID]
+	n.bidMu.Unlock()
+	if ch == nil {
+		return &dht.Ack{OK: false}, nil // the round is over
+	}
+	select {
+	case ch <- bidFrom{node: from, bid: *b}:
+		return &dht.Ack{OK: true}, nil
+	default:
+		return &dht.Ack{OK: false}, nil
+	}
+}
+
+func (n *Node) handleAccept(_ context.Context, from peer.ID, a *dht.Accept) (*dht.Ack, error) {
+	if !n.eligible(a.Spec) {
+		return nil, errors.New("this node does not run such jobs (engine or labels)")
+	}
+	if err := n.enqueue(a.JobID, a.ExecutionID, a.Spec, from); err != nil {
+		return nil, err
+	}
+	return &dht.Ack{OK: true}, nil
+}
+
+func (n *Node) handleUpdate(_ context.Context, from peer.ID, u *dht.ExecutionUpdate) (*dht.Ack, error) {
+	if err := n.applyUpdate(from, u); err != nil {
+		if errors.Is(err, errGivenUp) {
+			return nil, fmt.Errorf("%s: %v", givenUpText, err)
+		}
+		return nil, err
+	}
+	return &dht.Ack{OK: true}, nil
+}
+
+func (n *Node) handleCancel(_ context.Context, from peer.ID, c *dht.Cancel) (*dht.Ack, error) {
+	if c.ExecutionID != "" { // the requester stops one execution here
+		v, ok := n.tasks.Load(c.ExecutionID)
+		if !ok {
+			return &dht.Ack{OK: false}, nil
+		}
+		t := v.(*task)
+		if t.requester != from || t.jobID != c.JobID {
+			return nil, errors.New("only the job's requester can stop its executions")
+		}
+		t.cancel()
+		return &dht.Ack{OK: true}, nil
+	}
+	j, err := n.jobs.Get(c.JobID)
+	if err != nil {
+		return nil, err
+	}
+	if j.Requester != n.id {
+		return nil, errors.New("this node is not the job's requester")
+	}
+	if _, err := n.cancelOwned(c.JobID); err != nil {
+		return nil, err
+	}
+	return &dht.Ack{OK: true}, nil
+}
+
+// maxPullBytes keeps a JobRecords answer under dht.MaxJobPullSize.
+const maxPullBytes = dht.MaxJobPullSize * 3 / 4
+
+func (n *Node) handleJobPull(_ context.Context, _ peer.ID, p *dht.JobPull) (*dht.JobRecords, error) {
+	ids := p.IDs
+	more := false
+	if len(ids) == 0 {
+		ids, _, more = n.jobs.UpdatedSince(n.id, time.Unix(0, p.Since), p.After, dht.MaxPullJobs)
+	}
+	out := &dht.JobRecords{More: more}
+	size := 0
+	for _, id := range ids {
+		j, err := n.jobs.Get(id)
+		if err != nil || j.Requester != n.id {
+			continue
+		}
+		b, err := json.Marshal(j)
+		if err != nil {
+			continue
+		}
+		if size+len(b) > maxPullBytes {
+			out.More = true
+			break
+		}
+		size += len(b)
+		out.Jobs = append(out.Jobs, b)
+	}
+	return out, nil
+}
+
+// onJobEvent pulls a job record from its requester when the event says it is newer
+// than this node's copy.
+func (n *Node) onJobEvent(m dht.Message) {
+	ev, ok := m.Payload.(*dht.JobEvent)
+	if !ok || m.From == n.peerID || n.jobs.Rev(ev.JobID) >= ev.Rev {
+		return
+	}
+	n.pullMu.Lock()
+	if _, busy := n.pulling[ev.JobID]; busy {
+		n.pulling[ev.JobID] = ev.Node // pull once more when the current pull ends
+		n.pullMu.Unlock()
+		return
+	}
+	n.pulling[ev.JobID] = ""
+	n.pullMu.Unlock()
+	n.goTrack(func() {
+		from := ev.Node
+		for {
+			n.pullIDs(from, []string{ev.JobID})
+			n.pullMu.Lock()
+			again := n.pulling[ev.JobID]
+			if again == "" {
+				delete(n.pulling, ev.JobID)
+				n.pullMu.Unlock()
+				return
+			}
+			n.pulling[ev.JobID] = ""
+			n.pullMu.Unlock()
+			from = again
+		}
+	})
+}
+
+func (n *Node) pullIDs(from peer.ID, ids []string) {
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	recs, err := dht.Request[dht.JobPull, dht.JobRecords](ctx, n.net, from, dht.ProtoJobPull, &dht.JobPull{IDs: ids})
+	if err != nil {
+		n.log.Debug("pull job", "from", from, "err", err)
+		return
+	}
+	n.storeCopies(from, recs)
+}
+
+// catchUp pulls every job record from owns that changed since the last catch-up.
+func (n *Node) catchUp(from peer.ID) {
+	n.pullMu.Lock()
+	mark := n.marks[from]
+	n.pullMu.Unlock()
+	for n.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+		recs, err := dht.Request[dht.JobPull, dht.JobRecords](ctx, n.net, from, dht.ProtoJobPull,
+			&dht.JobPull{Since: mark.since.UnixNano(), After: mark.after})
+		cancel()
+		if err != nil {
+			n.log.Debug("catch up", "from", from, "err", err)
+			return
+		}
+		last := n.storeCopies(from, recs)
+		if last != nil {
+			mark = pullMark{since: last.UpdatedAt, after: last.ID}
+			n.pullMu.Lock()
+			n.marks[from] = mark
+			n.pullMu.Unlock()
+		}
+		if !recs.More || last == nil {
+			return
+		}
+	}
+}
+
+// pullMark is how far a catch-up from one requester got.
+type pullMark struct {
+	since time.Time
+	after string
+}
+
+// storeCopies stores the valid records of jobs from owns and returns the last one.
+func (n *Node) storeCopies(from peer.ID, recs *dht.JobRecords) *job.Job {
+	var last *job.Job
+	for _, b := range recs.Jobs {
+		j, err := dht.DecodeJob(b, from)
+		if err != nil {
+			n.log.Warn("job record refused", "from", from, "err", err)
+			continue
+		}
+		last = j
+		if j.Requester == n.id {
+			continue
+		}
+		if wrote, err := n.jobs.Put(j); err != nil {
+			n.log.Error("store job copy", "job", j.ID, "err", err)
+		} else if wrote {
+			n.watch.publish(j.ID)
+		}
+	}
+	return last
+}
+
+// publishEvent tells the network that a job this node owns changed.
+func (n *Node) publishEvent(j *job.Job) {
+	if n.net == nil {
+		return
+	}
+	ev := &dht.JobEvent{JobID: j.ID, State: j.State, Time: j.UpdatedAt, Node: n.peerID, Rev: j.Rev, Reason: truncateText(j.Reason, 1000)}
+	if e := j.Outcome(); e != nil && j.State == job.StateCompleted {
+		ev.ResultCID = e.ResultCID
+	}
+	if err := n.net.Publish(n.ctx, dht.TopicJobEvents, ev); err != nil && n.ctx.Err() == nil {
+		n.log.Debug("publish job event", "job", j.ID, "err", err)
+	}
+}
+
+func truncateText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && s[max]&0xc0 == 0x80 {
+		max--
+	}
+	return s[:max]
+}
+
+// PeerStatus is one node as `node list` shows it.
+type PeerStatus struct {
+	ID       string            `json:"id"`
+	Addrs    []string          `json:"addrs"`
+	Engines  []job.Engine      `json:"engines"`
+	Capacity dht.Capacity      `json:"capacity"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	LastSeen time.Time         `json:"lastSeen"`
+	Self     bool              `json:"self,omitempty"`
+	Live     bool              `json:"live"` // seen within the grace period
+}
+
+// Nodes lists this node and every node it has heard from, by peer ID.
+func (n *Node) Nodes() []PeerStatus {
+	now := n.now()
+	self := PeerStatus{ID: n.id, Engines: []job.Engine{job.EngineWasm}, Capacity: dht.Capacity{Slots: n.cfg.Concurrency, Memory: totalMemory()},
+		Labels: maps.Clone(n.cfg.Labels), LastSeen: now, Self: true, Live: true}
+	if n.net != nil {
+		for _, a := range n.net.Addrs() {
+			self.Addrs = append(self.Addrs, a.String())
+		}
+	}
+	out := []PeerStatus{self}
+	for _, p := range n.peers.all() {
+		out = append(out, PeerStatus{ID: p.ID.String(), Addrs: p.Addrs, Engines: p.Engines, Capacity: p.Capacity,
+			Labels: p.Labels, LastSeen: p.LastSeen, Live: now.Sub(p.LastSeen) <= n.grace()})
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].ID < out[k].ID })
+	return out
+}
+
+// peerTable holds the last heartbeat of every node heard from.
+type peerTable struct {
+	mu sync.Mutex
+	m  map[peer.ID]*peerEntry
+}
+
+type peerEntry struct {
+	ID       peer.ID
+	Addrs    []string
+	Engines  []job.Engine
+	Capacity dht.Capacity
+	Labels   map[string]string
+	LastSeen time.Time
+}
+
+func newPeerTable() *peerTable { return &peerTable{m: map[peer.ID]*peerEntry{}} }
+
+// saw records a heartbeat; it reports whether the node is new or was silent for stale.
+func (t *peerTable) saw(hb *dht.Heartbeat, now time.Time, stale time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.m[hb.Node]
+	fresh := e == nil || now.Sub(e.LastSeen) > stale
+	t.m[hb.Node] = &peerEntry{ID: hb.Node, Addrs: hb.Addrs, Engines: hb.Engines, Capacity: hb.Capacity, Labels: hb.Labels, LastSeen: now}
+	return fresh
+}
+
+func (t *peerTable) lastSeen(p peer.ID) (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.m[p]; e != nil {
+		return e.LastSeen, true
+	}
+	return time.Time{}, false
+}
+
+// live returns the nodes seen within grace.
+func (t *peerTable) live(now time.Time, grace time.Duration) []peerEntry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []peerEntry
+	for _, e := range t.m {
+		if now.Sub(e.LastSeen) <= grace {
+			out = append(out, *e)
+		}
+	}
+	return out
+}
+
+func (t *peerTable) all() []peerEntry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]peerEntry, 0, len(t.m))
+	for _, e := range t.m {
+		out = append(out, *e)
+	}
+	return out
+}

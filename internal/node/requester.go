@@ -1,0 +1,613 @@
+package node
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+)
+
+// The requester side: every job submitted to this node is driven by one goroutine that
+// announces it, collects bids, accepts the best, watches the executions' nodes, gives
+// up on silent ones and schedules again, and settles the job when enough executions
+// have ended (comparing their result CIDs when the job asks for verification).
+
+// errGivenUp answers an update for an execution the requester no longer waits for.
+var errGivenUp = errors.New("execution given up by the requester")
+
+// givenUpText is how errGivenUp reads on the wire, where it is only text.
+const givenUpText = "execution given up"
+
+// Timing of the drive loop.
+const (
+	driveTick    = 250 * time.Millisecond
+	retryMin     = 500 * time.Millisecond
+	retryMax     = 10 * time.Second
+	acceptTimout = 5 * time.Second
+)
+
+// bidFrom is a bid and the node that made it.
+type bidFrom struct {
+	node peer.ID
+	bid  dht.Bid
+}
+
+// startDrive starts the drive loop of a job this node owns, unless one runs already.
+func (n *Node) startDrive(id string) {
+	if _, loaded := n.driving.LoadOrStore(id, struct{}{}); loaded {
+		return
+	}
+	if !n.goTrack(func() {
+		defer n.driving.Delete(id)
+		n.drive(id)
+	}) {
+		n.driving.Delete(id)
+	}
+}
+
+func (n *Node) drive(id string) {
+	sub := n.watch.subscribe(id)
+	defer n.watch.unsubscribe(id, sub)
+	tick := time.NewTicker(driveTick)
+	defer tick.Stop()
+	backoff := retryMin
+	var retryAt time.Time
+	for {
+		if n.ctx.Err() != nil {
+			return
+		}
+		j, err := n.jobs.Get(id)
+		if err != nil || j.State.Terminal() {
+			return
+		}
+		if n.checkLive(j) {
+			continue
+		}
+		live, done := tally(j)
+		need := wanted(j) - live - done
+		if need > 0 && !time.Now().Before(retryAt) {
+			got, why := n.scheduleRound(j, need)
+			if got < need {
+				n.waiting(id, need-got, why)
+				retryAt = time.Now().Add(backoff)
+				backoff = min(2*backoff, retryMax)
+			} else {
+				backoff = retryMin
+			}
+			continue
+		}
+		select {
+		case <-sub:
+		case <-tick.C:
+		case <-n.ctx.Done():
+			return
+		}
+	}
+}
+
+func wanted(j *job.Job) int { return max(1, j.Spec.Verify) }
+
+// tally counts the executions under way and those that ended with an outcome.
+func tally(j *job.Job) (live, done int) {
+	for _, e := range j.Executions {
+		switch {
+		case e.Lost:
+		case e.State.Terminal():
+			done++
+		default:
+			live++
+		}
+	}
+	return live, done
+}
+
+// waiting records, once per distinct reason, why a job is still pending.
+func (n *Node) waiting(id string, missing int, why string) {
+	msg := fmt.Sprintf("waiting for %d more node(s): %s", missing, why)
+	_, _ = n.update(id, func(j *job.Job) error {
+		if j.State.Terminal() {
+			return errGivenUp
+		}
+		if h := j.History[len(j.History)-1]; h.Message == msg {
+			return errUnchanged
+		}
+		j.Log(n.now(), "", msg)
+		return nil
+	})
+}
+
+var errUnchanged = errors.New("unchanged")
+
+// scheduleRound announces the job, collects bids for up to the bid window (less when
+// every live node that could bid has), and accepts the best need of them.
+func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
+	exclude := map[peer.ID]bool{}
+	var excluded []peer.ID
+	for _, e := range j.Executions {
+		if p, err := peer.Decode(e.NodeID); err == nil && !exclude[p] {
+			exclude[p] = true
+			excluded = append(excluded, p)
+		}
+	}
+	ch := make(chan bidFrom, 64)
+	n.bidMu.Lock()
+	n.bids[j.ID] = ch
+	n.bidMu.Unlock()
+	defer func() {
+		n.bidMu.Lock()
+		delete(n.bids, j.ID)
+		n.bidMu.Unlock()
+	}()
+
+	var bids []bidFrom
+	if !exclude[n.peerID] && n.eligible(j.Spec) {
+		bids = append(bids, bidFrom{node: n.peerID, bid: n.bid(j.ID, j.Spec)})
+	}
+	if n.net != nil && len(excluded) < 64 {
+		expected := 0
+		for _, p := range n.peers.live(n.now(), n.grace()) {
+			if p.ID != n.peerID && !exclude[p.ID] && job.Matches(j.Spec.Selector, p.Labels) && slices.Contains(p.Engines, j.Spec.Engine) {
+				expected++
+			}
+		}
+		ann := &dht.JobAnnouncement{JobID: j.ID, Spec: j.Spec, Requester: n.peerID, Selector: j.Spec.Selector, Exclude: excluded}
+		if err := n.net.Publish(n.ctx, dht.TopicJobs, ann); err != nil {
+			n.log.Warn("announce job", "job", j.ID, "err", err)
+			expected = 0
+		}
+		timer := time.NewTimer(n.cfg.Network.BidWindow)
+		defer timer.Stop()
+	collect:
+		for remote := 0; remote < expected; {
+			select {
+			case b := <-ch:
+				if exclude[b.node] || slices.ContainsFunc(bids, func(x bidFrom) bool { return x.node == b.node }) {
+					continue
+				}
+				bids = append(bids, b)
+				remote++
+			case <-timer.C:
+				break collect
+			case <-n.ctx.Done():
+				return 0, "node shutting down"
+			}
+		}
+	drain:
+		for {
+			select {
+			case b := <-ch:
+				if !exclude[b.node] && !slices.ContainsFunc(bids, func(x bidFrom) bool { return x.node == b.node }) {
+					bids = append(bids, b)
+				}
+			default:
+				break drain
+			}
+		}
+	}
+	if len(bids) == 0 {
+		why := "no node can run it"
+		if len(j.Spec.Selector) > 0 {
+			why = "no node has the labels " + formatLabels(j.Spec.Selector)
+		}
+		if len(excluded) > 0 {
+			why += fmt.Sprintf(" (besides the %d that ran it already)", len(excluded))
+		}
+		return 0, why
+	}
+	self := n.peerID
+	slices.SortStableFunc(bids, func(a, b bidFrom) int {
+		if a.bid.HasInputs != b.bid.HasInputs {
+			if a.bid.HasInputs {
+				return -1
+			}
+			return 1
+		}
+		if c := cmp.Compare(b.bid.FreeSlots, a.bid.FreeSlots); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.bid.Queued, b.bid.Queued); c != 0 {
+			return c
+		}
+		if (a.node == self) != (b.node == self) {
+			if a.node == self {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
+	got := 0
+	var refusals []string
+	for _, b := range bids {
+		if got == need {
+			break
+		}
+		if err := n.acceptOn(j.ID, j.Spec, b.node); err != nil {
+			if errors.Is(err, errGivenUp) {
+				return got, "job ended"
+			}
+			refusals = append(refusals, err.Error())
+			continue
+		}
+		got++
+	}
+	why := fmt.Sprintf("only %d node(s) bid", len(bids))
+	if len(refusals) > 0 {
+		why += "; " + strings.Join(refusals, "; ")
+	}
+	return got, why
+}
+
+// eligible says whether this node would run spec at all.
+func (n *Node) eligible(spec job.Spec) bool {
+	return spec.Engine == job.EngineWasm && job.Matches(spec.Selector, n.cfg.Labels)
+}
+
+// bid is this node's offer for spec.
+func (n *Node) bid(jobID string, spec job.Spec) dht.Bid {
+	running := 0
+	n.running.Range(func(any, any) bool { running++; return true })
+	queued := len(n.queue)
+	b := dht.Bid{JobID: jobID, Queued: queued, FreeSlots: max(0, n.cfg.Concurrency-running-queued)}
+	b.HasInputs = n.holds(spec)
+	return b
+}
+
+// holds reports whether the module and every input root are in the local store.
+func (n *Node) holds(spec job.Spec) bool {
+	ctx := n.ctx
+	if spec.Wasm != nil {
+		c, err := job.ParseCID(spec.Wasm.Module)
+		if ok, _ := n.blocks.Has(ctx, c); err != nil || !ok {
+			return false
+		}
+	}
+	for _, in := range spec.Inputs {
+		c, err := job.ParseCID(in.CID)
+		if ok, _ := n.blocks.Has(ctx, c); err != nil || !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// acceptOn records an execution of the job on node and hands it over. If the node does
+// not take it, the execution is marked lost at once.
+func (n *Node) acceptOn(jobID string, spec job.Spec, node peer.ID) error {
+	var execID string
+	_, err := n.update(jobID, func(j *job.Job) error {
+		if j.State.Terminal() {
+			return errGivenUp
+		}
+		now := n.now()
+		execID = fmt.Sprintf("e-%s-%d", j.ID[len(job.IDPrefix):len(job.IDPrefix)+8], len(j.Executions)+1)
+		j.Executions = append(j.Executions, job.Execution{ID: execID, NodeID: node.String(), State: job.StatePending, StartedAt: now})
+		j.Log(now, "", "accepted the bid of node "+node.String())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if node == n.peerID {
+		err = n.enqueue(jobID, execID, spec, n.peerID)
+	} else {
+		ctx, cancel := context.WithTimeout(n.ctx, acceptTimout)
+		_, err = dht.Request[dht.Accept, dht.Ack](ctx, n.net, node, dht.ProtoAccept, &dht.Accept{JobID: jobID, ExecutionID: execID, Spec: spec})
+		cancel()
+	}
+	if err != nil {
+		err = fmt.Errorf("node %s did not take the job: %v", node, err)
+		n.markLost(jobID, map[string]string{execID: err.Error()})
+		return err
+	}
+	return nil
+}
+
+// markLost gives executions up (execution ID -> reason) so that the drive loop
+// schedules the job again.
+func (n *Node) markLost(jobID string, reasons map[string]string) {
+	_, err := n.update(jobID, func(j *job.Job) error {
+		now := n.now()
+		changed := false
+		for i := range j.Executions {
+			e := &j.Executions[i]
+			why, ok := reasons[e.ID]
+			if !ok || e.Lost || e.State.Terminal() {
+				continue
+			}
+			e.State, e.EndedAt, e.Error, e.Lost = job.StateFailed, now, why, true
+			j.Log(now, "", fmt.Sprintf("execution %s given up: %s", e.ID, why))
+			changed = true
+		}
+		if !changed {
+			return errUnchanged
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		n.log.Warn("give up execution", "job", jobID, "err", err)
+	}
+}
+
+// checkLive gives up the executions whose nodes went silent for the grace period, or
+// that ran past the job's timeout plus the grace period. It reports whether it did.
+func (n *Node) checkLive(j *job.Job) bool {
+	if n.net == nil {
+		return false
+	}
+	now, grace := n.now(), n.grace()
+	reasons := map[string]string{}
+	for _, e := range j.Executions {
+		if e.Lost || e.State.Terminal() || e.NodeID == n.id {
+			continue
+		}
+		p, err := peer.Decode(e.NodeID)
+		if err != nil {
+			reasons[e.ID] = "unknown node"
+			continue
+		}
+		last, _ := n.peers.lastSeen(p)
+		if last.Before(e.StartedAt) {
+			last = e.StartedAt
+		}
+		switch {
+		case now.Sub(last) > grace:
+			reasons[e.ID] = fmt.Sprintf("node %s silent for %s", p, now.Sub(last).Round(time.Millisecond))
+		case e.State == job.StateRunning && now.Sub(e.StartedAt) > time.Duration(j.Spec.Timeout)+grace:
+			reasons[e.ID] = fmt.Sprintf("no result from node %s within the timeout", p)
+		}
+	}
+	if len(reasons) == 0 {
+		return false
+	}
+	n.markLost(j.ID, reasons)
+	for execID := range reasons { // best effort: a node behind a partition may still run it
+		for _, e := range j.Executions {
+			if e.ID == execID {
+				n.cancelRemote(j.ID, e)
+			}
+		}
+	}
+	return true
+}
+
+// applyUpdate records what a compute node reports about an execution of a job this node
+// owns, and settles the job when enough executions have ended.
+func (n *Node) applyUpdate(from peer.ID, u *dht.ExecutionUpdate) error {
+	_, err := n.update(u.JobID, func(j *job.Job) error {
+		if j.Requester != n.id {
+			return fmt.Errorf("job %s is not this node's to update", j.ID)
+		}
+		var e *job.Execution
+		for i := range j.Executions {
+			if j.Executions[i].ID == u.ExecutionID {
+				e = &j.Executions[i]
+			}
+		}
+		switch {
+		case e == nil:
+			return fmt.Errorf("%w: no execution %s", errGivenUp, u.ExecutionID)
+		case e.NodeID != from.String():
+			return fmt.Errorf("execution %s belongs to another node", e.ID)
+		case e.Lost || e.State.Terminal() || j.State.Terminal():
+			return fmt.Errorf("%w: %s", errGivenUp, e.ID)
+		}
+		now := n.now()
+		in := u.Execution
+		if in.State == job.StateRunning {
+			e.State = job.StateRunning
+			if !in.StartedAt.IsZero() {
+				e.StartedAt = in.StartedAt
+			}
+			if j.State == job.StatePending {
+				return j.Transition(job.StateRunning, "running on node "+e.NodeID, now)
+			}
+			j.Log(now, "", "also running on node "+e.NodeID)
+			return nil
+		}
+		id, node := e.ID, e.NodeID
+		*e = in
+		e.ID, e.NodeID = id, node
+		if e.EndedAt.IsZero() {
+			e.EndedAt = now
+		}
+		if e.State == job.StateCancelled { // the node stopped it on its own: run it elsewhere
+			e.State, e.Lost = job.StateFailed, true
+			if e.Error == "" {
+				e.Error = "stopped by its node"
+			}
+		}
+		msg := fmt.Sprintf("execution %s on node %s %s", e.ID, e.NodeID, e.State)
+		if e.ResultCID != "" {
+			msg += ", result " + e.ResultCID
+		}
+		if e.Error != "" {
+			msg += ": " + e.Error
+		}
+		j.Log(now, "", msg)
+		return settle(j, now)
+	})
+	return err
+}
+
+// settle ends the job once wanted(j) executions have ended: with their common outcome
+// when their result CIDs agree, as failed naming the dissenting nodes when they do not.
+func settle(j *job.Job, now time.Time) error {
+	var done []*job.Execution
+	for i := range j.Executions {
+		if e := &j.Executions[i]; e.State.Terminal() && !e.Lost {
+			done = append(done, e)
+		}
+	}
+	want := wanted(j)
+	if len(done) < want {
+		return nil
+	}
+	done = done[:want]
+	first := done[0]
+	agree := true
+	for _, e := range done[1:] {
+		if e.ResultCID != first.ResultCID {
+			agree = false
+		}
+	}
+	if j.State == job.StatePending {
+		if err := j.Transition(job.StateRunning, "", now); err != nil {
+			return err
+		}
+	}
+	switch {
+	case agree && first.State == job.StateCompleted && first.ResultCID != "":
+		msg := ""
+		if want > 1 {
+			msg = fmt.Sprintf("verified: %d nodes returned result %s", want, first.ResultCID)
+		}
+		return j.Transition(job.StateCompleted, msg, now)
+	case agree:
+		reason := first.Error
+		if reason == "" {
+			reason = "execution " + string(first.State)
+		}
+		return j.Transition(job.StateFailed, reason, now)
+	}
+	groups := map[string][]string{}
+	var order []string
+	for _, e := range done {
+		if _, ok := groups[e.ResultCID]; !ok {
+			order = append(order, e.ResultCID)
+		}
+		groups[e.ResultCID] = append(groups[e.ResultCID], e.NodeID)
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(len(groups[b]), len(groups[a])) })
+	majority := len(order) == 1 || len(groups[order[0]]) > len(groups[order[1]])
+	var parts, dissent []string
+	for i, c := range order {
+		name := c
+		if name == "" {
+			name = "no result"
+		}
+		parts = append(parts, fmt.Sprintf("%s from %s", name, strings.Join(groups[c], ", ")))
+		if i > 0 || !majority {
+			dissent = append(dissent, groups[c]...)
+		}
+	}
+	return j.Transition(job.StateFailed, fmt.Sprintf("verification failed: result CIDs disagree (%s); dissenting nodes: %s",
+		strings.Join(parts, "; "), strings.Join(dissent, ", ")), now)
+}
+
+// report tells the requester how an execution goes. It returns false when the requester
+// has given the execution up (the worker then stops). A terminal report to another node
+// is retried in the background until it is taken or refused.
+func (n *Node) report(t *task, e job.Execution) bool {
+	u := &dht.ExecutionUpdate{JobID: t.jobID, ExecutionID: t.execID, Execution: e}
+	if t.requester == n.peerID {
+		err := n.applyUpdate(n.peerID, u)
+		if err != nil && !errors.Is(err, errGivenUp) {
+			n.log.Error("record execution", "job", t.jobID, "execution", t.execID, "err", err)
+		}
+		return !errors.Is(err, errGivenUp)
+	}
+	send := func() error {
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		defer cancel()
+		_, err := dht.Request[dht.ExecutionUpdate, dht.Ack](ctx, n.net, t.requester, dht.ProtoUpdate, u)
+		return err
+	}
+	if !e.State.Terminal() {
+		err := send()
+		return err == nil || !strings.Contains(err.Error(), givenUpText)
+	}
+	n.goTrack(func() {
+		wait := 250 * time.Millisecond
+		deadline := time.Now().Add(reportPatience)
+		for {
+			err := send()
+			if err == nil || strings.Contains(err.Error(), givenUpText) || time.Now().After(deadline) {
+				if err != nil {
+					n.log.Warn("report execution", "job", t.jobID, "execution", t.execID, "err", err)
+				}
+				return
+			}
+			select {
+			case <-time.After(wait):
+				wait = min(2*wait, 10*time.Second)
+			case <-n.ctx.Done():
+				return
+			}
+		}
+	})
+	return true
+}
+
+// reportPatience is how long a compute node keeps trying to deliver a result.
+const reportPatience = 10 * time.Minute
+
+// cancelOwned cancels a job this node owns and stops its executions.
+func (n *Node) cancelOwned(id string) (*job.Job, error) {
+	var stop []job.Execution
+	j, err := n.update(id, func(j *job.Job) error {
+		stop = stop[:0]
+		now := n.now()
+		if err := j.Transition(job.StateCancelled, reasonCancelled, now); err != nil {
+			return err
+		}
+		for i := range j.Executions {
+			e := &j.Executions[i]
+			if !e.Lost && !e.State.Terminal() {
+				e.State, e.EndedAt, e.Error = job.StateCancelled, now, reasonCancelled
+				stop = append(stop, *e)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range stop {
+		if e.NodeID == n.id {
+			if t, ok := n.tasks.Load(e.ID); ok {
+				t.(*task).cancel()
+			}
+			continue
+		}
+		n.cancelRemote(id, e)
+	}
+	return j, nil
+}
+
+// cancelRemote asks the node of an execution to stop it, in the background.
+func (n *Node) cancelRemote(jobID string, e job.Execution) {
+	p, err := peer.Decode(e.NodeID)
+	if err != nil || n.net == nil {
+		return
+	}
+	n.goTrack(func() {
+		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+		defer cancel()
+		_, _ = dht.Request[dht.Cancel, dht.Ack](ctx, n.net, p, dht.ProtoCancel, &dht.Cancel{JobID: jobID, ExecutionID: e.ID})
+	})
+}
+
+func (n *Node) grace() time.Duration {
+	if n.cfg.Network == nil {
+		return 0
+	}
+	return n.cfg.Network.Grace
+}
+
+func formatLabels(m map[string]string) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
