@@ -7,7 +7,7 @@ BIN=bin/bacalhau
 repo=$(mktemp -d -t bacalhau-demo-XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 12345)
 export BACALHAU_API_HOST=127.0.0.1 BACALHAU_API_PORT=$port
-"$BIN" serve --repo "$repo/node" --log-level warn >"$repo/node.log" 2>&1 &
+"$BIN" serve --repo "$repo/node" --swarm-host 127.0.0.1 --swarm-port 0 --log-level warn >"$repo/node.log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$repo"; }
 trap cleanup EXIT

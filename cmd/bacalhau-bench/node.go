@@ -29,7 +29,7 @@ func (b *bench) serve(repo string, extra ...string) (*proc, error) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	args := append([]string{"serve", "--repo", repo, "--api-port", strconv.Itoa(port), "--log-level", "error"}, extra...)
+	args := append([]string{"serve", "--repo", repo, "--api-port", strconv.Itoa(port), "--swarm-host", "127.0.0.1", "--swarm-port", "0", "--log-level", "error"}, extra...)
 	cmd := exec.Command(b.bin, args...)
 	cmd.Stderr = os.Stderr
 	start := time.Now()

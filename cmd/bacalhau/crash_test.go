@@ -17,7 +17,7 @@ import (
 // answers. The returned channel is closed when the process has exited.
 func startProcess(t *testing.T, repo string, port int) (*exec.Cmd, <-chan struct{}) {
 	t.Helper()
-	cmd := exec.Command(binPath, "serve", "--repo", repo, "--api-port", strconv.Itoa(port), "--log-level", "error")
+	cmd := exec.Command(binPath, "serve", "--repo", repo, "--api-port", strconv.Itoa(port), "--swarm-host", "127.0.0.1", "--swarm-port", "0", "--log-level", "error")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

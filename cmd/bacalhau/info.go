@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -42,19 +44,36 @@ func newID(e *env) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "id",
-		Short: "Print the node's identity and status",
+		Short: "Print the node's peer ID, listen addresses and status",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var info map[string]any
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			var info node.Info
 			if err := e.client().Node(cmd.Context(), &info); err != nil {
 				return err
 			}
-			if output == outTable {
-				output = outYAML
+			if output != outTable {
+				return printData(e.stdout, output, info)
 			}
-			return printData(e.stdout, output, info)
+			fmt.Fprintf(e.stdout, "ID:       %s\nVersion:  %s\nEngines:  %s\nWorkers:  %d (%d running, %d queued)\nPeers:    %d\n",
+				info.ID, info.Version, strings.Join(info.Engines, ","), info.Concurrency, info.Running, info.Queued, info.Peers)
+			if len(info.Labels) > 0 {
+				var labels []string
+				for k, v := range info.Labels {
+					labels = append(labels, k+"="+v)
+				}
+				slices.Sort(labels)
+				fmt.Fprintf(e.stdout, "Labels:   %s\n", strings.Join(labels, ","))
+			}
+			fmt.Fprintln(e.stdout, "Addresses:")
+			for _, a := range info.Addrs {
+				fmt.Fprintf(e.stdout, "  %s\n", a)
+			}
+			return nil
 		},
 	}
-	addOutputFlag(cmd, &output, outJSON)
+	addOutputFlag(cmd, &output, outTable)
 	return cmd
 }

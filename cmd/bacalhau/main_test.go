@@ -101,7 +101,7 @@ func startNode(t *testing.T, extra ...string) *testNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var out syncBuffer
-	args := append([]string{"serve", "--repo", n.repo, "--api-port", strconv.Itoa(n.port), "--log-level", "error"}, extra...)
+	args := append([]string{"serve", "--repo", n.repo, "--api-port", strconv.Itoa(n.port), "--swarm-host", "127.0.0.1", "--swarm-port", "0", "--log-level", "error"}, extra...)
 	go func() { done <- run(ctx, args, nil, &out, &out) }()
 	n.stop = func() {
 		cancel()

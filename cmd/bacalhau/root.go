@@ -58,6 +58,9 @@ func newRoot(e *env) *cobra.Command {
 		newCancel(e),
 		newVersion(e),
 		newID(e),
+		newNode(e),
+		newVerify(e),
+		newDevstack(e),
 	)
 	return root
 }

@@ -6,54 +6,68 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
 )
 
+// defaultSwarmPort is upstream Bacalhau's libp2p port.
+const defaultSwarmPort = 1235
+
+type serveFlags struct {
+	repo        string
+	concurrency int
+	logLevel    string
+	peers       []string
+	swarmHost   string
+	swarmPort   int
+	labels      []string
+	grace       time.Duration
+	heartbeat   time.Duration
+}
+
 func newServe(e *env) *cobra.Command {
-	var (
-		repo        string
-		concurrency int
-		logLevel    string
-	)
+	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run a node: storage, API and compute in one process",
-		Args:  cobra.NoArgs,
+		Short: "Run a node: storage, API, requester and compute in one process, on the peer-to-peer network",
+		Example: `  bacalhau serve                                                   # a new network of one
+  bacalhau serve --peer none --swarm-port 1235 --labels region=eu  # a new private network; prints the join command
+  bacalhau serve --peer /ip4/10.0.0.5/tcp/1235/p2p/12D3KooW...     # join a network through any known peer`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if repo == "" {
-				var err error
-				if repo, err = defaultRepo(); err != nil {
-					return err
-				}
+			cfg, err := f.config(e)
+			if err != nil {
+				return err
 			}
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
-			}
-			logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 			start := time.Now()
 			l, err := net.Listen("tcp", e.addr())
 			if err != nil {
 				return fmt.Errorf("cannot listen on %s: %w", e.addr(), err)
 			}
-			n, err := node.Open(ctx, node.Config{Repo: repo, Concurrency: concurrency, Logger: logger})
+			n, err := node.Open(ctx, cfg)
 			if err != nil {
 				l.Close()
 				return err
 			}
 			defer n.Close()
-			srv := api.New(api.Config{}, n, n.Blocks(), func() any { return n.Info() })
+			srv := api.New(api.Config{Nodes: func() any { return n.Nodes() }}, n, n.Data(), func() any { return n.Info() })
 			info := n.Info()
 			fmt.Fprintf(e.stdout, "Node %s ready in %s: API on http://%s (repo %s, %d workers)\n",
-				info.ID, time.Since(start).Round(time.Millisecond), l.Addr(), repo, info.Concurrency)
+				info.ID, time.Since(start).Round(time.Millisecond), l.Addr(), cfg.Repo, info.Concurrency)
 			fmt.Fprintf(e.stdout, "To use it from another shell:\n  export BACALHAU_API_HOST=%s BACALHAU_API_PORT=%d\n",
 				l.Addr().(*net.TCPAddr).IP, l.Addr().(*net.TCPAddr).Port)
+			if join := joinAddr(info.Addrs); join != "" {
+				fmt.Fprintf(e.stdout, "To join this network from another machine:\n  bacalhau serve --peer %s\n", join)
+			}
 			err = srv.Serve(ctx, l)
 			if ctx.Err() != nil {
 				fmt.Fprintln(e.stdout, "Shutting down")
@@ -62,10 +76,86 @@ func newServe(e *env) *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&repo, "repo", "", "node repository (default $BACALHAU_DIR or ~/.bacalhau)")
-	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "jobs run at once (default: number of CPUs)")
-	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fl := cmd.Flags()
+	fl.StringVar(&f.repo, "repo", "", "node repository (default $BACALHAU_DIR or ~/.bacalhau)")
+	fl.IntVar(&f.concurrency, "concurrency", 0, "jobs run at once (default: number of CPUs)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringSliceVar(&f.peers, "peer", nil, `peers to join through: multiaddrs ending in /p2p/<peer ID> (repeatable or comma-separated); "none" (the default) starts a new network`)
+	fl.StringVar(&f.swarmHost, "swarm-host", "0.0.0.0", "address the libp2p host listens on")
+	fl.IntVar(&f.swarmPort, "swarm-port", defaultSwarmPort, "libp2p port, TCP and QUIC (0 picks a free one)")
+	fl.StringSliceVar(&f.labels, "labels", nil, "node labels key=value (repeatable or comma-separated), matched by jobs' -s selectors")
+	fl.DurationVar(&f.grace, "grace", node.DefaultGrace, "how long a node may be silent before its executions are run elsewhere")
+	fl.DurationVar(&f.heartbeat, "heartbeat", node.DefaultHeartbeat, "interval of this node's heartbeats")
 	return cmd
+}
+
+// config turns the flags into a node configuration.
+func (f *serveFlags) config(e *env) (node.Config, error) {
+	cfg := node.Config{Repo: f.repo, Concurrency: f.concurrency}
+	if cfg.Repo == "" {
+		var err error
+		if cfg.Repo, err = defaultRepo(); err != nil {
+			return cfg, err
+		}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return cfg, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	labels, err := job.ParseLabels(f.labels)
+	if err != nil {
+		return cfg, fmt.Errorf("--labels: %w", err)
+	}
+	cfg.Labels = labels
+	if f.swarmPort < 0 || f.swarmPort > 65535 {
+		return cfg, fmt.Errorf("--swarm-port %d: want 0 to 65535", f.swarmPort)
+	}
+	ip := net.ParseIP(f.swarmHost)
+	if ip == nil {
+		return cfg, fmt.Errorf("--swarm-host %q: want an IP address", f.swarmHost)
+	}
+	family := "ip4"
+	if ip.To4() == nil {
+		family = "ip6"
+	}
+	port := strconv.Itoa(f.swarmPort)
+	nc := &node.NetConfig{
+		Listen: []string{
+			"/" + family + "/" + ip.String() + "/tcp/" + port,
+			"/" + family + "/" + ip.String() + "/udp/" + port + "/quic-v1",
+		},
+		Grace:     f.grace,
+		Heartbeat: f.heartbeat,
+	}
+	var addrs []string
+	for _, p := range f.peers {
+		if p = strings.TrimSpace(p); p != "" && p != "none" {
+			addrs = append(addrs, p)
+		}
+	}
+	if len(addrs) > 0 {
+		if nc.Peers, err = dht.ParseAddrInfos(addrs); err != nil {
+			return cfg, fmt.Errorf("--peer: %w (want a multiaddr ending in /p2p/<peer ID>, or none)", err)
+		}
+	}
+	cfg.Network = nc
+	return cfg, nil
+}
+
+// joinAddr picks the address another machine would dial: a TCP one, not loopback if
+// the node has another.
+func joinAddr(addrs []string) string {
+	best := ""
+	for _, a := range addrs {
+		if !strings.Contains(a, "/tcp/") {
+			continue
+		}
+		if best == "" || strings.HasPrefix(best, "/ip4/127.") && !strings.HasPrefix(a, "/ip4/127.") {
+			best = a
+		}
+	}
+	return best
 }
 
 func defaultRepo() (string, error) {

@@ -29,6 +29,8 @@ type runFlags struct {
 	wait       bool
 	idOnly     bool
 	output     string
+	selector   []string
+	verify     int
 }
 
 func newWasmRun(e *env) *cobra.Command {
@@ -60,6 +62,8 @@ func newWasmRun(e *env) *cobra.Command {
 	fl.BoolVar(&f.wait, "wait", true, "wait for the job to finish")
 	fl.BoolVar(&f.idOnly, "id-only", false, "print only the job ID")
 	fl.StringVar(&f.output, "output", "", "json or yaml: print the job record instead of the summary")
+	fl.StringSliceVarP(&f.selector, "selector", "s", nil, "run only on nodes with these labels, key=value (repeatable or comma-separated)")
+	fl.IntVar(&f.verify, "verify", 1, fmt.Sprintf("run on this many distinct nodes (at most %d); complete only if their result CIDs agree", job.MaxVerify))
 	return cmd
 }
 
@@ -76,6 +80,13 @@ func (f runFlags) spec(args []string) (job.Spec, error) {
 	if spec.Env, err = job.ParseEnv(f.env); err != nil {
 		return spec, err
 	}
+	if spec.Selector, err = job.ParseLabels(f.selector); err != nil {
+		return spec, fmt.Errorf("--selector: %w", err)
+	}
+	if f.verify < 1 || f.verify > job.MaxVerify {
+		return spec, fmt.Errorf("--verify %d: want 1 to %d nodes", f.verify, job.MaxVerify)
+	}
+	spec.Verify = f.verify
 	if f.timeout != "" {
 		d, err := parseTimeout(f.timeout)
 		if err != nil {
@@ -192,7 +203,7 @@ func printOutcome(w io.Writer, j *job.Job) {
 	if j.Reason != "" {
 		fmt.Fprintf(w, "Reason:     %s\n", j.Reason)
 	}
-	ex := j.Latest()
+	ex := j.Outcome()
 	if ex == nil {
 		return
 	}

@@ -105,6 +105,11 @@ func (c *Client) Node(ctx context.Context, out any) error {
 	return c.doJSON(ctx, http.MethodGet, "/api/v1/node", nil, out)
 }
 
+// Nodes decodes GET /api/v1/nodes (every node the node knows of) into out.
+func (c *Client) Nodes(ctx context.Context, out any) error {
+	return c.doJSON(ctx, http.MethodGet, "/api/v1/nodes", nil, out)
+}
+
 // Health checks that the node answers.
 func (c *Client) Health(ctx context.Context) error {
 	return c.doJSON(ctx, http.MethodGet, "/api/v1/health", nil, nil)

@@ -26,6 +26,23 @@ type Data interface {
 	ExportTar(ctx context.Context, root cid.Cid, name string, w io.Writer) error
 }
 
+// localHaser is a Data that can tell what it holds itself from what it could fetch from
+// peers; HEAD /data/:cid asks it.
+type localHaser interface {
+	HasLocal(ctx context.Context, c cid.Cid) (bool, error)
+}
+
+// adder is a Data that wants to hear of DAGs the API added (to announce them).
+type adder interface {
+	Added(c cid.Cid)
+}
+
+func (s *Server) added(c cid.Cid) {
+	if a, ok := s.data.(adder); ok {
+		a.Added(c)
+	}
+}
+
 // AddResponse is the body of POST /api/v1/data.
 type AddResponse struct {
 	CID  string `json:"cid"`
@@ -60,6 +77,7 @@ func (s *Server) addData(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		s.added(e.CID)
 		return c.JSON(http.StatusOK, AddResponse{CID: e.CID.String(), Size: e.Size})
 	}
 	mr, err := c.Request().MultipartReader()
@@ -123,12 +141,14 @@ func (s *Server) addData(c echo.Context) error {
 		if entries > 1 {
 			return badRequest("a file at the top next to other entries")
 		}
+		s.added(single.CID)
 		return c.JSON(http.StatusOK, AddResponse{CID: single.CID.String(), Size: single.Size})
 	}
 	e, err := dir.Finish(ctx)
 	if err != nil {
 		return err
 	}
+	s.added(e.CID)
 	return c.JSON(http.StatusOK, AddResponse{CID: e.CID.String(), Size: e.Tsize})
 }
 
@@ -186,6 +206,7 @@ func (s *Server) importCAR(c echo.Context) error {
 	resp := CARResponse{Roots: make([]string, len(roots))}
 	for i, r := range roots {
 		resp.Roots[i] = r.String()
+		s.added(r)
 	}
 	return c.JSON(http.StatusOK, resp)
 }
@@ -203,7 +224,11 @@ func (s *Server) hasData(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ok, err := s.data.Has(c.Request().Context(), k)
+	has := s.data.Has
+	if l, ok := s.data.(localHaser); ok {
+		has = l.HasLocal // HEAD answers at once: it never waits on the network
+	}
+	ok, err := has(c.Request().Context(), k)
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,9 @@ const (
 // Config tunes the server. The zero value works.
 type Config struct {
 	MaxJSONBody int64 // bytes a JSON request body may hold; 0 means DefaultMaxJSONBody
+	// Nodes returns what GET /api/v1/nodes shows (every node this one knows of); nil
+	// shows an empty list.
+	Nodes func() any
 }
 
 // Server serves the API for one node.
@@ -60,6 +63,12 @@ func New(cfg Config, jobs Jobs, data Data, info func() any) *Server {
 	v1 := e.Group("/api/v1")
 	v1.GET("/health", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	v1.GET("/node", func(c echo.Context) error { return c.JSON(http.StatusOK, s.info()) })
+	v1.GET("/nodes", func(c echo.Context) error {
+		if s.cfg.Nodes == nil {
+			return c.JSON(http.StatusOK, []any{})
+		}
+		return c.JSON(http.StatusOK, s.cfg.Nodes())
+	})
 	v1.POST("/jobs", s.submit)
 	v1.GET("/jobs", s.list)
 	v1.GET("/jobs/:id", s.describe)

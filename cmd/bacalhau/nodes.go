@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
+)
+
+func newNode(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "node", Short: "The nodes of the network"}
+	cmd.AddCommand(newNodeList(e))
+	return cmd
+}
+
+func newNodeList(e *env) *cobra.Command {
+	var (
+		output     string
+		wide, hide bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List every node the node knows of: peer ID, addresses, engines, capacity, labels, last seen",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			var nodes []node.PeerStatus
+			if err := e.client().Nodes(cmd.Context(), &nodes); err != nil {
+				return err
+			}
+			if output != outTable {
+				return printData(e.stdout, output, nodes)
+			}
+			header := []string{"ID", "STATUS", "ENGINES", "SLOTS", "MEMORY", "LABELS", "LAST SEEN", "ADDRESSES"}
+			rows := make([][]string, 0, len(nodes))
+			for _, p := range nodes {
+				id, status := p.ID, "live"
+				if !wide && len(id) > 12 {
+					id = id[:4] + "…" + id[len(id)-6:]
+				}
+				if p.Self {
+					status = "self"
+				} else if !p.Live {
+					status = "silent"
+				}
+				var labels []string
+				for k, v := range p.Labels {
+					labels = append(labels, k+"="+v)
+				}
+				slices.Sort(labels)
+				engines := make([]string, len(p.Engines))
+				for i, en := range p.Engines {
+					engines[i] = string(en)
+				}
+				addrs := p.Addrs
+				if !wide && len(addrs) > 1 {
+					addrs = []string{addrs[0], fmt.Sprintf("(+%d)", len(addrs)-1)}
+				}
+				rows = append(rows, []string{id, status, strings.Join(engines, ","), fmt.Sprint(p.Capacity.Slots),
+					fmt.Sprintf("%d MiB", p.Capacity.Memory>>20), strings.Join(labels, ","),
+					time.Since(p.LastSeen).Round(100 * time.Millisecond).String() + " ago", strings.Join(addrs, " ")})
+			}
+			return table(e.stdout, header, rows, hide)
+		},
+	}
+	cmd.Flags().BoolVar(&wide, "wide", false, "full peer IDs and every address")
+	cmd.Flags().BoolVar(&hide, "hide-header", false, "no header line")
+	addOutputFlag(cmd, &output, outTable)
+	return cmd
+}
