@@ -25,6 +25,8 @@ const (
 	maxParallelDials    = 8
 	findTimeout         = 30 * time.Second
 	defaultFindInterval = time.Second
+	redialEvery         = 2 * time.Second // how often lost connections are dialled again
+	redialTimeout       = 3 * time.Second
 )
 
 // discovery finds the other nodes through the rendezvous key and keeps connections to
@@ -84,10 +86,12 @@ func (d *discovery) saw(p peer.ID) {
 }
 
 // loop advertises and looks up the rendezvous key, quickly at first and then less often:
-// a new network converges in seconds and a settled one costs little.
+// a new network converges in seconds and a settled one costs little. Between lookups it
+// dials again, every redialEvery, the known nodes it lost its connection to (a restart,
+// a healed partition), and the bootstrap peers while it has no connection at all.
 func (d *discovery) loop() {
 	findEvery, adEvery := d.first, d.first
-	var lastAd time.Time
+	var lastAd, nextFind time.Time
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -96,19 +100,64 @@ func (d *discovery) loop() {
 			return
 		case <-t.C:
 		}
-		if time.Since(lastAd) >= adEvery {
-			if _, err := d.rd.Advertise(d.n.ctx, Rendezvous); err != nil {
-				d.n.log.Debug("advertise failed, will retry", "err", err)
-			} else {
-				lastAd = time.Now()
-				adEvery = min(2*adEvery, maxAdvertiseEvery)
+		if !time.Now().Before(nextFind) {
+			if time.Since(lastAd) >= adEvery {
+				if _, err := d.rd.Advertise(d.n.ctx, Rendezvous); err != nil {
+					d.n.log.Debug("advertise failed, will retry", "err", err)
+				} else {
+					lastAd = time.Now()
+					adEvery = min(2*adEvery, maxAdvertiseEvery)
+				}
+			}
+			d.find()
+			d.prune()
+			findEvery = min(2*findEvery, maxFindInterval)
+			nextFind = time.Now().Add(findEvery)
+		}
+		d.redial()
+		t.Reset(max(0, min(redialEvery, time.Until(nextFind))))
+	}
+}
+
+// redial dials the known nodes this node is not connected to, bypassing the swarm's
+// dial backoff (a peer behind a healed partition must not wait minutes).
+func (d *discovery) redial() {
+	net := d.n.host.Network()
+	var todo []peer.AddrInfo
+	d.mu.Lock()
+	for p := range d.peers {
+		if net.Connectedness(p) != network.Connected {
+			todo = append(todo, d.n.host.Peerstore().PeerInfo(p))
+		}
+	}
+	d.mu.Unlock()
+	if len(net.Peers()) == 0 {
+		for _, ai := range d.n.bootstrap {
+			if ai.ID != d.n.ID() && !slices.ContainsFunc(todo, func(x peer.AddrInfo) bool { return x.ID == ai.ID }) {
+				todo = append(todo, ai)
 			}
 		}
-		d.find()
-		d.prune()
-		findEvery = min(2*findEvery, maxFindInterval)
-		t.Reset(findEvery)
 	}
+	if len(todo) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(network.WithForceDirectDial(d.n.ctx, "redial"), redialTimeout)
+	defer cancel()
+	sem := make(chan struct{}, maxParallelDials)
+	var wg sync.WaitGroup
+	for _, ai := range todo {
+		if len(ai.Addrs) == 0 {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := d.n.host.Connect(ctx, ai); err == nil {
+				d.saw(ai.ID)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // find looks the rendezvous key up and dials the nodes found that we are not connected to.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,6 +52,8 @@ type Node struct {
 	ps     *pubsub.PubSub
 	log    *slog.Logger
 	labels map[string]string
+
+	bootstrap []peer.AddrInfo // dialled again while the node has no connection
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -102,7 +105,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: libp2p host: %v", ErrConfig, err)
 	}
-	n := &Node{host: h, log: log, labels: maps.Clone(cfg.Labels), guard: newReplayGuard()}
+	n := &Node{host: h, log: log, labels: maps.Clone(cfg.Labels), guard: newReplayGuard(), bootstrap: slices.Clone(cfg.Bootstrap)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.start(ctx, cfg); err != nil {
 		n.Close()
