@@ -83,7 +83,7 @@ type Node struct {
 	tasks   sync.Map // execution ID -> *task (queued or running here)
 	busy    sync.WaitGroup
 
-	net     *dht.Node           // nil without Config.Network
+	net     *dht.Node            // nil without Config.Network
 	ex      *blockstore.Exchange // nil without Config.Network
 	peers   *peerTable
 	bidMu   sync.Mutex
@@ -91,7 +91,7 @@ type Node struct {
 	pullMu  sync.Mutex
 	pulling map[string]peer.ID // job ID -> requester to pull it from again
 	marks   map[peer.ID]pullMark
-	driving sync.Map           // job ID -> struct{}: a drive loop owns it
+	driving sync.Map // job ID -> struct{}: a drive loop owns it
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -258,7 +258,7 @@ func (n *Node) Close() error {
 
 // Info describes the node for `bacalhau id` and the API.
 type Info struct {
-	ID          string            `json:"id"` // libp2p peer ID
+	ID          string            `json:"id"`              // libp2p peer ID
 	Addrs       []string          `json:"addrs,omitempty"` // listen multiaddrs with /p2p/<id>
 	Labels      map[string]string `json:"labels,omitempty"`
 	Version     string            `json:"version"`

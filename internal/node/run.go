@@ -29,7 +29,6 @@ const (
 	reasonCancelled   = "cancelled by the user"
 )
 
-
 // execution is a job while a worker runs it.
 type execution struct {
 	cancel context.CancelFunc
