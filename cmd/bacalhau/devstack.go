@@ -207,4 +207,3 @@ func freeTCPPort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
-

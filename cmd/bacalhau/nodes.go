@@ -64,7 +64,7 @@ func newNodeList(e *env) *cobra.Command {
 				}
 				rows = append(rows, []string{id, status, strings.Join(engines, ","), fmt.Sprint(p.Capacity.Slots),
 					fmt.Sprintf("%d MiB", p.Capacity.Memory>>20), strings.Join(labels, ","),
-					time.Since(p.LastSeen).Round(100 * time.Millisecond).String() + " ago", strings.Join(addrs, " ")})
+					time.Since(p.LastSeen).Round(100*time.Millisecond).String() + " ago", strings.Join(addrs, " ")})
 			}
 			return table(e.stdout, header, rows, hide)
 		},
