@@ -146,6 +146,9 @@ func (s *Store) Has(ctx context.Context, c cid.Cid) (bool, error) {
 // has looks in the pack index and among pebble's blocks, in the order the
 // codec makes likely (keys are multihashes, so either may hold any block).
 func (s *Store) has(c cid.Cid) (bool, error) {
+	if isEmptyBlock(c) {
+		return true, nil
+	}
 	h := c.Hash()
 	packedFirst := c.Type() == rawCodec
 	for i := 0; i < 2; i++ {
