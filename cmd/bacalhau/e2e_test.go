@@ -116,9 +116,16 @@ func TestWasmRunHelloEndToEnd(t *testing.T) {
 	if v := n.ok("version"); !strings.Contains(v, "Server:") {
 		t.Fatalf("version: %s", v)
 	}
-	var info map[string]any
-	if err := json.Unmarshal([]byte(n.ok("id")), &info); err != nil || info["id"] == "" {
-		t.Fatalf("id: %v %v", info, err)
+	var info struct {
+		ID    string   `json:"id"`
+		Addrs []string `json:"addrs"`
+	}
+	if err := json.Unmarshal([]byte(n.ok("id", "--output", "json")), &info); err != nil || !strings.HasPrefix(info.ID, "12D3KooW") ||
+		len(info.Addrs) == 0 || !strings.HasSuffix(info.Addrs[0], "/p2p/"+info.ID) {
+		t.Fatalf("id: %+v %v", info, err)
+	}
+	if out := n.ok("id"); !strings.Contains(out, info.ID) || !strings.Contains(out, info.Addrs[0]) {
+		t.Fatalf("id as text:\n%s", out)
 	}
 }
 

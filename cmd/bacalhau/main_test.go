@@ -21,6 +21,7 @@ import (
 // guests the tests run.
 var (
 	binPath   string
+	liarPath  string // built with -tags bacalhau_liar: every result it returns is altered
 	guestPath = map[string]string{}
 )
 
@@ -43,6 +44,7 @@ func TestMain(m *testing.M) {
 func buildAll(dir string) error {
 	builds := map[string][]string{
 		"bacalhau":  {"build", "-o", filepath.Join(dir, "bacalhau"), "."},
+		"liar":      {"build", "-tags", "bacalhau_liar", "-o", filepath.Join(dir, "bacalhau-liar"), "."},
 		"hello":     {"build", "-o", filepath.Join(dir, "hello.wasm"), "../../examples/hello"},
 		"wordcount": {"build", "-o", filepath.Join(dir, "wordcount.wasm"), "../../examples/wordcount"},
 		"sha256":    {"build", "-o", filepath.Join(dir, "sha256.wasm"), "../../examples/sha256"},
@@ -56,7 +58,7 @@ func buildAll(dir string) error {
 		go func() {
 			defer wg.Done()
 			cmd := exec.Command("go", args...)
-			if name != "bacalhau" {
+			if name != "bacalhau" && name != "liar" {
 				cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 			}
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -71,6 +73,7 @@ func buildAll(dir string) error {
 		return fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
 	binPath = filepath.Join(dir, "bacalhau")
+	liarPath = filepath.Join(dir, "bacalhau-liar")
 	for _, g := range []string{"hello", "wordcount", "sha256", "faulty"} {
 		guestPath[g] = filepath.Join(dir, g+".wasm")
 	}

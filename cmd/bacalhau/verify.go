@@ -25,7 +25,9 @@ key of the node it names, for this job's module, inputs, task and result.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			j, err := e.client().Get(ctx, args[0])
+			// A job still running (or whose end this node has not heard of yet) is
+			// waited for.
+			j, err := e.client().Watch(ctx, args[0], func(*job.Job) bool { return true })
 			if err != nil {
 				return err
 			}
