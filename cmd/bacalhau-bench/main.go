@@ -85,14 +85,18 @@ type bench struct {
 	examples string
 	work     string
 	readall  string
+	readat   string
 }
 
 func (b *bench) buildGuests() error {
 	b.readall = filepath.Join(b.work, "readall.wasm")
-	cmd := exec.Command("go", "build", "-o", b.readall, "./cmd/bacalhau-bench/testdata/readall")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building readall: %v\n%s", err, out)
+	b.readat = filepath.Join(b.work, "readat.wasm")
+	for name, out := range map[string]string{"readall": b.readall, "readat": b.readat} {
+		cmd := exec.Command("go", "build", "-o", out, "./cmd/bacalhau-bench/testdata/"+name)
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("building %s: %v\n%s", name, err, out)
+		}
 	}
 	return nil
 }
