@@ -43,6 +43,7 @@ bench: build examples kubo
 fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseInput -fuzztime 30s ./internal/job/
 	$(GO) test -run XXX -fuzz FuzzSpecDecode -fuzztime 30s ./internal/job/
+	for f in FuzzEnvelope FuzzStreamFrame FuzzExecutionUpdate FuzzDecodeJob; do $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime 30s ./dht/ || exit 1; done
 
 check:
 	$(GO) vet ./...

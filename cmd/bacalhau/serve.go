@@ -61,10 +61,14 @@ func newServe(e *env) *cobra.Command {
 			defer n.Close()
 			srv := api.New(api.Config{Nodes: func() any { return n.Nodes() }}, n, n.Data(), func() any { return n.Info() })
 			info := n.Info()
+			host, port := e.apiHost, l.Addr().(*net.TCPAddr).Port
+			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+				host = "127.0.0.1" // listening everywhere: loopback reaches it from this machine
+			}
+			apiAddr := net.JoinHostPort(host, strconv.Itoa(port))
 			fmt.Fprintf(e.stdout, "Node %s ready in %s: API on http://%s (repo %s, %d workers)\n",
-				info.ID, time.Since(start).Round(time.Millisecond), l.Addr(), cfg.Repo, info.Concurrency)
-			fmt.Fprintf(e.stdout, "To use it from another shell:\n  export BACALHAU_API_HOST=%s BACALHAU_API_PORT=%d\n",
-				l.Addr().(*net.TCPAddr).IP, l.Addr().(*net.TCPAddr).Port)
+				info.ID, time.Since(start).Round(time.Millisecond), apiAddr, cfg.Repo, info.Concurrency)
+			fmt.Fprintf(e.stdout, "To use it from another shell:\n  export BACALHAU_API_HOST=%s BACALHAU_API_PORT=%d\n", host, port)
 			if join := joinAddr(info.Addrs); join != "" {
 				fmt.Fprintf(e.stdout, "To join this network from another machine:\n  bacalhau serve --peer %s\n", join)
 			}
