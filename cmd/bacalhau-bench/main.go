@@ -42,6 +42,10 @@ func main() {
 		{"read", b.read},
 		{"add", b.add},
 		{"list", b.list},
+		{"network-3node", b.net3},
+		{"network-bitswap", b.netBitswap},
+		{"network-20", b.net20},
+		{"network-lazy", b.netLazy},
 	}
 	var rows []row
 	for _, s := range steps {
