@@ -410,7 +410,17 @@ func (n *Node) applyUpdate(from peer.ID, u *dht.ExecutionUpdate) error {
 			if j.State == job.StatePending {
 				return j.Transition(job.StateRunning, "running on node "+e.NodeID, now)
 			}
-			j.Log(now, "", "also running on node "+e.NodeID)
+			others := 0
+			for _, o := range j.Executions {
+				if o.ID != e.ID && !o.Lost && !o.State.Terminal() {
+					others++
+				}
+			}
+			if others > 0 {
+				j.Log(now, "", "also running on node "+e.NodeID)
+			} else {
+				j.Log(now, "", "running again, on node "+e.NodeID)
+			}
 			return nil
 		}
 		id, node := e.ID, e.NodeID
