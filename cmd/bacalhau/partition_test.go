@@ -258,21 +258,15 @@ func (n *ctrNode) jobView() ([]string, map[string]*job.Job, error) {
 	return lines, byID, nil
 }
 
-// partitionEventually polls cond until it returns nil or within passes; the last error
-// explains the failure.
+// partitionEventually is eventually with a name for what is waited for.
 func partitionEventually(t *testing.T, what string, within time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
+	eventually(t, within, func() error {
+		if err := cond(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, within, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // partitionLive checks that each node of from lists each of want as live (or, with
