@@ -239,15 +239,15 @@ func (b *bench) netBitswap() ([]row, error) {
 	}
 	o := mbps(size, median(ours[0]))
 	rows := []row{
-		{"bitswap: B fetches 256 MiB from A (data get, fresh B, median of 3)", fmt.Sprintf("%.0f MB/s", o), "", ms(median(ours[0])) + "; load average " + loadavg()},
-		{"bitswap: B fetches 1,000 x 4 KiB files from A (data get, fresh B, median of 3)", ms(median(ours[1])), "<= 1 s", ""},
+		{"bitswap: B fetches 256 MiB from A (data get, fresh B, median of 3)", fmt.Sprintf("%.0f MB/s", o), "", "runs " + each(ours[0]) + "; load average " + loadavg()},
+		{"bitswap: B fetches 1,000 x 4 KiB files from A (data get, fresh B, median of 3)", ms(median(ours[1])), "<= 1 s", "runs " + each(ours[1])},
 	}
 	if kerr != nil {
 		return append(rows, row{"kubo to kubo", "not measured", "", kerr.Error()}), nil
 	}
 	kb := mbps(size, median(kubo[0]))
 	rows = append(rows,
-		row{"kubo to kubo: ipfs pin add 256 MiB (median of 3)", fmt.Sprintf("%.0f MB/s", kb), "", ms(median(kubo[0]))},
+		row{"kubo to kubo: ipfs pin add 256 MiB (median of 3)", fmt.Sprintf("%.0f MB/s", kb), "", "runs " + each(kubo[0])},
 		row{"bitswap 256 MiB: ours / kubo", fmt.Sprintf("%.2fx", o/kb), ">= 1.0x", "ours writes the file out too; kubo's pin add does not"},
 	)
 	// kubo's `ipfs get` writes the files out, as ours does: once each, capped.
@@ -261,7 +261,7 @@ func (b *bench) netBitswap() ([]row, error) {
 		cancel()
 		os.RemoveAll(dst)
 		k.ipfs(1, "repo", "gc", "-q")
-		note := fmt.Sprintf("pin add: %s (median of 3)", ms(median(kubo[i])))
+		note := "pin add runs " + each(kubo[i])
 		switch {
 		case capped:
 			rows = append(rows, row{name, "> " + limit.String(), "", "stopped at the cap; " + note})
@@ -290,6 +290,15 @@ func (b *bench) fetch(src *netNode, repo, cid, dst string) (time.Duration, error
 	}
 	_, d, err := b.cli(n.proc, "data", "get", cid, "-o", dst)
 	return d, err
+}
+
+// each lists durations in seconds.
+func each(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = fmt.Sprintf("%.2f", d.Seconds())
+	}
+	return strings.Join(s, ", ") + " s"
 }
 
 // loadavg is the machine's 1, 5 and 15 minute load averages.
