@@ -269,18 +269,17 @@ func (g *netGetter) finish(w *want, b blocks.Block, err error) {
 }
 
 // FetchDAG makes every block of the DAG at root local, fetching the missing ones from
-// peers level by level (each level's blocks are wanted together). It does not wait for
-// them to be durable: call Sync for that.
+// peers level by level. A level's blocks are wanted fetchWindow at a time, the next
+// window asked for while the current one is read: a wantlist of a thousand blocks at
+// once makes the sender slower to answer than bitswap's DONT_HAVE timeout, and the
+// session then waits about 45 s before it asks again. It does not wait for the blocks
+// to be durable: call Sync for that.
 func (ex *Exchange) FetchDAG(ctx context.Context, root cid.Cid) error {
 	g := ex.Getter().(*netGetter)
 	seen := map[cid.Cid]struct{}{root: {}}
-	level := []cid.Cid{root}
-	for depth := 0; len(level) > 0; depth++ {
-		if depth > MaxDepth {
-			return fmt.Errorf("%w: deeper than %d", ErrBadDAG, MaxDepth)
-		}
+	want := func(cs []cid.Cid) {
 		var missing []cid.Cid
-		for _, c := range level {
+		for _, c := range cs {
 			if !g.haveLocal(c) {
 				missing = append(missing, c)
 			}
@@ -288,23 +287,35 @@ func (ex *Exchange) FetchDAG(ctx context.Context, root cid.Cid) error {
 		if len(missing) > 0 {
 			g.prefetch(ctx, missing)
 		}
+	}
+	level := []cid.Cid{root}
+	for depth := 0; len(level) > 0; depth++ {
+		if depth > MaxDepth {
+			return fmt.Errorf("%w: deeper than %d", ErrBadDAG, MaxDepth)
+		}
 		var next []cid.Cid
-		for _, c := range level {
-			if c.Type() == cid.Raw && g.haveLocal(c) {
-				continue // a leaf held already: nothing to read or follow
+		want(level[:min(fetchWindow, len(level))])
+		for start := 0; start < len(level); start += fetchWindow {
+			if ahead := start + fetchWindow; ahead < len(level) {
+				want(level[ahead:min(ahead+fetchWindow, len(level))])
 			}
-			b, err := g.GetBlock(ctx, c)
-			if err != nil {
-				return fmt.Errorf("blockstore: fetch %s: %w", c, err)
-			}
-			links, err := blockLinks(c, b.RawData())
-			if err != nil {
-				return fmt.Errorf("blockstore: fetch %s: %w", c, err)
-			}
-			for _, l := range links {
-				if _, ok := seen[l]; !ok {
-					seen[l] = struct{}{}
-					next = append(next, l)
+			for _, c := range level[start:min(start+fetchWindow, len(level))] {
+				if c.Type() == cid.Raw && g.haveLocal(c) {
+					continue // a leaf held already: nothing to read or follow
+				}
+				b, err := g.GetBlock(ctx, c)
+				if err != nil {
+					return fmt.Errorf("blockstore: fetch %s: %w", c, err)
+				}
+				links, err := blockLinks(c, b.RawData())
+				if err != nil {
+					return fmt.Errorf("blockstore: fetch %s: %w", c, err)
+				}
+				for _, l := range links {
+					if _, ok := seen[l]; !ok {
+						seen[l] = struct{}{}
+						next = append(next, l)
+					}
 				}
 			}
 		}
@@ -312,3 +323,6 @@ func (ex *Exchange) FetchDAG(ctx context.Context, root cid.Cid) error {
 	}
 	return nil
 }
+
+// fetchWindow is how many blocks FetchDAG wants at a time (twice that in flight).
+const fetchWindow = 128

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -352,7 +353,13 @@ func (n *Node) Nodes() []PeerStatus {
 	}
 	out := []PeerStatus{self}
 	for _, p := range n.peers.all() {
-		out = append(out, PeerStatus{ID: p.ID.String(), Addrs: p.Addrs, Engines: p.Engines, Capacity: p.Capacity,
+		addrs := make([]string, len(p.Addrs))
+		for i, a := range p.Addrs { // dialable as they are, like this node's own
+			if addrs[i] = a; !strings.Contains(a, "/p2p/") {
+				addrs[i] = a + "/p2p/" + p.ID.String()
+			}
+		}
+		out = append(out, PeerStatus{ID: p.ID.String(), Addrs: addrs, Engines: p.Engines, Capacity: p.Capacity,
 			Labels: p.Labels, LastSeen: p.LastSeen, Live: now.Sub(p.LastSeen) <= n.grace()})
 	}
 	sort.Slice(out, func(i, k int) bool { return out[i].ID < out[k].ID })
