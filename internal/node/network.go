@@ -305,10 +305,15 @@ func (n *Node) storeCopies(from peer.ID, recs *dht.JobRecords) *job.Job {
 	return last
 }
 
+// connected reports whether this node has a connection to any peer.
+func (n *Node) connected() bool {
+	return n.net != nil && len(n.net.Host().Network().Peers()) > 0
+}
+
 // publishEvent tells the network that a job this node owns changed.
 func (n *Node) publishEvent(j *job.Job) {
-	if n.net == nil {
-		return
+	if !n.connected() {
+		return // nobody to tell: a node that connects later catches up by pulling
 	}
 	ev := &dht.JobEvent{JobID: j.ID, State: j.State, Time: j.UpdatedAt, Node: n.peerID, Rev: j.Rev, Reason: truncateText(j.Reason, 1000)}
 	if e := j.Outcome(); e != nil && j.State == job.StateCompleted {

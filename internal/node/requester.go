@@ -151,7 +151,7 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 	if !exclude[n.peerID] && n.eligible(j.Spec) {
 		bids = append(bids, bidFrom{node: n.peerID, bid: n.bid(j.ID, j.Spec)})
 	}
-	if n.net != nil && len(excluded) < 64 {
+	if n.connected() && len(excluded) < 64 {
 		expected := 0
 		for _, p := range n.peers.live(n.now(), n.grace()) {
 			if p.ID != n.peerID && !exclude[p.ID] && job.Matches(j.Spec.Selector, p.Labels) && slices.Contains(p.Engines, j.Spec.Engine) {
