@@ -288,7 +288,7 @@ func (n *Node) acceptOn(jobID string, spec job.Spec, node peer.ID) error {
 			return errGivenUp
 		}
 		now := n.now()
-		execID = fmt.Sprintf("e-%s-%d", j.ID[len(job.IDPrefix):len(job.IDPrefix)+8], len(j.Executions)+1)
+		execID = executionID(j.ID, len(j.Executions)+1)
 		j.Executions = append(j.Executions, job.Execution{ID: execID, NodeID: node.String(), State: job.StatePending, StartedAt: now})
 		j.Log(now, "", "accepted the bid of node "+node.String())
 		return nil
@@ -297,7 +297,7 @@ func (n *Node) acceptOn(jobID string, spec job.Spec, node peer.ID) error {
 		return err
 	}
 	if node == n.peerID {
-		err = n.enqueue(jobID, execID, spec, n.peerID)
+		err = n.enqueue(jobID, execID, spec, n.peerID, false)
 	} else {
 		ctx, cancel := context.WithTimeout(n.ctx, acceptTimout)
 		_, err = dht.Request[dht.Accept, dht.Ack](ctx, n.net, node, dht.ProtoAccept, &dht.Accept{JobID: jobID, ExecutionID: execID, Spec: spec})

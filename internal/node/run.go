@@ -40,6 +40,7 @@ type task struct {
 	jobID, execID string
 	spec          job.Spec
 	requester     peer.ID
+	recorded      bool // recorded as running already: no running report
 	ctx           context.Context
 	cancel        context.CancelFunc
 }
@@ -60,10 +61,11 @@ func (n *Node) execDir(execID string) string {
 	return filepath.Join(n.cfg.Repo, "executions", execID)
 }
 
-// enqueue accepts an execution: a worker runs it when one is free.
-func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) error {
+// enqueue accepts an execution: a worker runs it when one is free. recorded says its
+// requester (this node) has recorded it as running already.
+func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID, recorded bool) error {
 	ctx, cancel := context.WithCancel(n.ctx)
-	t := &task{jobID: jobID, execID: execID, spec: spec, requester: requester, ctx: ctx, cancel: cancel}
+	t := &task{jobID: jobID, execID: execID, spec: spec, requester: requester, recorded: recorded, ctx: ctx, cancel: cancel}
 	if _, dup := n.tasks.LoadOrStore(execID, t); dup {
 		cancel()
 		return nil // accepted already (a retried accept)
@@ -111,7 +113,7 @@ func (n *Node) runTask(t *task) {
 	defer sink.close()
 	n.running.Store(t.jobID, &execution{cancel: t.cancel, logs: sink})
 	defer n.running.Delete(t.jobID)
-	if !n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateRunning, StartedAt: started}) {
+	if !t.recorded && !n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateRunning, StartedAt: started}) {
 		return // the requester gave the execution up (cancelled, or lost it)
 	}
 
