@@ -29,8 +29,9 @@ func (s *Store) ExportTar(ctx context.Context, root cid.Cid, name string, w io.W
 	u := fsys.(*unixFS)
 	tw := tar.NewWriter(w)
 	epoch := time.Unix(0, 0).UTC()
+	buf := make([]byte, 1<<20) // one copy buffer for every file
 	if u.single != nil {
-		if err := tarFile(tw, u, root.String(), name, epoch); err != nil {
+		if err := tarFile(tw, u, root.String(), name, epoch, buf); err != nil {
 			return fmt.Errorf("blockstore: export tar %s: %w", root, err)
 		}
 		return tw.Close()
@@ -56,7 +57,7 @@ func (s *Store) ExportTar(ctx context.Context, root cid.Cid, name string, w io.W
 			}
 			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: tname, Linkname: target, Mode: 0o777, ModTime: epoch, Format: tar.FormatPAX})
 		}
-		return tarFile(tw, u, p, tname, epoch)
+		return tarFile(tw, u, p, tname, epoch, buf)
 	})
 	if err != nil {
 		return fmt.Errorf("blockstore: export tar %s: %w", root, err)
@@ -64,7 +65,7 @@ func (s *Store) ExportTar(ctx context.Context, root cid.Cid, name string, w io.W
 	return tw.Close()
 }
 
-func tarFile(tw *tar.Writer, fsys *unixFS, p, tname string, epoch time.Time) error {
+func tarFile(tw *tar.Writer, fsys *unixFS, p, tname string, epoch time.Time, buf []byte) error {
 	f, err := fsys.Open(p)
 	if err != nil {
 		return err
@@ -78,7 +79,6 @@ func tarFile(tw *tar.Writer, fsys *unixFS, p, tname string, epoch time.Time) err
 	if err := tw.WriteHeader(hdr); err != nil {
 		return err
 	}
-	buf := make([]byte, 1<<20)
 	_, err = io.CopyBuffer(tw, struct{ io.Reader }{f}, buf)
 	return err
 }
