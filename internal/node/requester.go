@@ -84,13 +84,30 @@ func (n *Node) drive(id string) {
 			}
 			continue
 		}
+		// The ticker is for watching remote nodes and for retries; a job whose
+		// executions all run here only wakes on its own changes, so a long local
+		// queue costs no polling.
+		var tc <-chan time.Time
+		if need > 0 || remoteLive(j, n.id) {
+			tc = tick.C
+		}
 		select {
 		case <-sub:
-		case <-tick.C:
+		case <-tc:
 		case <-n.ctx.Done():
 			return
 		}
 	}
+}
+
+// remoteLive reports whether an execution of j is under way on a node other than self.
+func remoteLive(j *job.Job, self string) bool {
+	for _, e := range j.Executions {
+		if !e.Lost && !e.State.Terminal() && e.NodeID != self {
+			return true
+		}
+	}
+	return false
 }
 
 func wanted(j *job.Job) int { return max(1, j.Spec.Verify) }
