@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
 )
 
@@ -60,12 +60,7 @@ func newID(e *env) *cobra.Command {
 			fmt.Fprintf(e.stdout, "ID:       %s\nVersion:  %s\nEngines:  %s\nWorkers:  %d (%d running, %d queued)\nPeers:    %d\n",
 				info.ID, info.Version, strings.Join(info.Engines, ","), info.Concurrency, info.Running, info.Queued, info.Peers)
 			if len(info.Labels) > 0 {
-				var labels []string
-				for k, v := range info.Labels {
-					labels = append(labels, k+"="+v)
-				}
-				slices.Sort(labels)
-				fmt.Fprintf(e.stdout, "Labels:   %s\n", strings.Join(labels, ","))
+				fmt.Fprintf(e.stdout, "Labels:   %s\n", job.FormatLabels(info.Labels))
 			}
 			fmt.Fprintln(e.stdout, "Addresses:")
 			for _, a := range info.Addrs {

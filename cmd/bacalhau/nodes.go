@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
 )
 
@@ -49,11 +49,6 @@ func newNodeList(e *env) *cobra.Command {
 				} else if !p.Live {
 					status = "silent"
 				}
-				var labels []string
-				for k, v := range p.Labels {
-					labels = append(labels, k+"="+v)
-				}
-				slices.Sort(labels)
 				engines := make([]string, len(p.Engines))
 				for i, en := range p.Engines {
 					engines[i] = string(en)
@@ -63,7 +58,7 @@ func newNodeList(e *env) *cobra.Command {
 					addrs = []string{addrs[0], fmt.Sprintf("(+%d)", len(addrs)-1)}
 				}
 				rows = append(rows, []string{id, status, strings.Join(engines, ","), fmt.Sprint(p.Capacity.Slots),
-					fmt.Sprintf("%d MiB", p.Capacity.Memory>>20), strings.Join(labels, ","),
+					fmt.Sprintf("%d MiB", p.Capacity.Memory>>20), job.FormatLabels(p.Labels),
 					time.Since(p.LastSeen).Round(100*time.Millisecond).String() + " ago", strings.Join(addrs, " ")})
 			}
 			return table(e.stdout, header, rows, hide)

@@ -171,3 +171,15 @@ func TestSpecJSONRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %+v, %v", back, err)
 	}
 }
+
+func TestFormatLabelsRoundTrip(t *testing.T) {
+	in := map[string]string{"region": "eu", "a": "1", "role": "worker"}
+	s := FormatLabels(in)
+	if s != "a=1,region=eu,role=worker" {
+		t.Fatalf("FormatLabels = %q", s)
+	}
+	out, err := ParseLabels([]string{s})
+	if err != nil || len(out) != len(in) || out["region"] != "eu" || out["a"] != "1" || out["role"] != "worker" {
+		t.Fatalf("ParseLabels(%q) = %v, %v", s, out, err)
+	}
+}

@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -57,6 +58,17 @@ func ParseLabels(items []string) (map[string]string, error) {
 		}
 	}
 	return m, nil
+}
+
+// FormatLabels writes labels as ParseLabels reads them: k=v pairs, sorted, joined by
+// commas.
+func FormatLabels(m map[string]string) string {
+	parts := make([]string, 0, len(m))
+	for k, v := range m {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
 }
 
 // Matches reports whether labels carry every key=value of selector.

@@ -212,7 +212,7 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 	if len(bids) == 0 {
 		why := "no node can run it"
 		if len(j.Spec.Selector) > 0 {
-			why = "no node has the labels " + formatLabels(j.Spec.Selector)
+			why = "no node has the labels " + job.FormatLabels(j.Spec.Selector)
 		}
 		if len(excluded) > 0 {
 			why += fmt.Sprintf(" (besides the %d that ran it already)", len(excluded))
@@ -628,13 +628,4 @@ func (n *Node) grace() time.Duration {
 		return 0
 	}
 	return n.cfg.Network.Grace
-}
-
-func formatLabels(m map[string]string) string {
-	var parts []string
-	for k, v := range m {
-		parts = append(parts, k+"="+v)
-	}
-	slices.Sort(parts)
-	return strings.Join(parts, ",")
 }
