@@ -57,15 +57,13 @@ func (n *Node) provide(c cid.Cid) {
 	if n.ex == nil {
 		return
 	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
+	n.goTrack(func() {
 		ctx, cancel := context.WithTimeout(n.ctx, time.Minute)
 		defer cancel()
 		if err := n.ex.Provide(ctx, c); err != nil && n.ctx.Err() == nil {
 			n.log.Debug("provide", "cid", c, "err", err)
 		}
-	}()
+	})
 }
 
 // Data is the node's blockstore as the API sees it: what it holds, plus, on a network,
