@@ -5,7 +5,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -365,15 +364,7 @@ func (k *kuboNet) ipfs(i int, args ...string) (string, time.Duration, error) {
 func (k *kuboNet) ipfsCtx(ctx context.Context, i int, args ...string) (string, time.Duration, error) {
 	cmd := exec.CommandContext(ctx, k.bin, args...)
 	cmd.Env = append(os.Environ(), "IPFS_PATH="+k.repos[i], "IPFS_TELEMETRY=off")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	err := cmd.Run()
-	d := time.Since(start)
-	if err != nil {
-		return out.String(), d, fmt.Errorf("ipfs %s: %v: %s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), d, nil
+	return timed(cmd, "ipfs", args)
 }
 
 // daemon starts `ipfs daemon` on repo i and waits for it to say it is ready.

@@ -85,14 +85,18 @@ func (p *proc) rss() (uint64, error) {
 
 // cli runs the CLI against p and returns its stdout and how long the process took.
 func (b *bench) cli(p *proc, args ...string) (string, time.Duration, error) {
-	cmd := exec.Command(b.bin, append([]string{"--api-port", strconv.Itoa(p.port)}, args...)...)
+	return timed(exec.Command(b.bin, append([]string{"--api-port", strconv.Itoa(p.port)}, args...)...), "bacalhau", args)
+}
+
+// timed runs cmd and returns its stdout and how long it took; a failure carries stderr.
+func timed(cmd *exec.Cmd, name string, args []string) (string, time.Duration, error) {
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		return out.String(), d, fmt.Errorf("bacalhau %s: %v: %s", strings.Join(args, " "), err, errb.String())
+		return out.String(), d, fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, errb.String())
 	}
 	return out.String(), d, nil
 }
