@@ -60,16 +60,21 @@ var sectionRank = [...]int{
 //
 //   - it appends two mutable i32 globals, exported as fuelGlobal (initially
 //     yieldEvery) and interruptGlobal (initially 0);
+//
 //   - at the start of every function body and every loop body it inserts a
 //     check: fuel is decremented, and when it is down to 0 or below the
 //     guest yields: it executes `memory.grow 0`, which wazero implements by
 //     an exit to Go (so the Go scheduler and garbage collector get a chance
 //     to stop the goroutine; compiled code cannot be preempted), traps with
 //     `unreachable` if interrupt is set, and refills fuel;
+//
 //   - it removes the start section, if any, and exports the start function
 //     as startExport instead, for the host to call after instantiating (a
 //     start function runs inside instantiation, before the host holds the
 //     instance and so before it could set the globals).
+//
+//   - it merges neighbouring data segments (see mergeData), which costs
+//     wazero less at every instantiation.
 //
 // Every other section is copied byte for byte, so the output is a pure
 // function of the input. It decodes every instruction; anything it does not
@@ -125,6 +130,7 @@ func instrumentModule(wasm []byte) ([]byte, error) {
 		hasGlobalSec, hasExportSec      bool
 		start                           uint32
 		hasStart, hasMemory             bool
+		importsMemory, hasDataCount     bool
 	)
 	for _, s := range sections {
 		var err error
@@ -132,7 +138,8 @@ func instrumentModule(wasm []byte) ([]byte, error) {
 		case secImport:
 			var memories uint32
 			importedGlobals, memories, err = countImports(s.payload)
-			hasMemory = hasMemory || memories > 0
+			importsMemory = memories > 0
+			hasMemory = hasMemory || importsMemory
 		case secMemory:
 			r := &reader{b: s.payload}
 			hasMemory = hasMemory || r.u32() > 0
@@ -149,6 +156,8 @@ func instrumentModule(wasm []byte) ([]byte, error) {
 			r := &reader{b: s.payload}
 			start, hasStart = r.u32(), true
 			err = r.end()
+		case secDataCount:
+			hasDataCount = true
 		}
 		if err != nil {
 			return nil, fmt.Errorf("section %d: %w", s.id, err)
@@ -212,6 +221,12 @@ func instrumentModule(wasm []byte) ([]byte, error) {
 				return nil, fmt.Errorf("section %d: %w", secCode, err)
 			}
 			out = appendSection(out, secCode, code)
+		case secData:
+			if importsMemory || hasDataCount {
+				out = append(out, s.raw...)
+			} else {
+				out = appendSection(out, secData, mergeData(s.payload))
+			}
 		default:
 			out = append(out, s.raw...)
 		}
@@ -638,4 +653,30 @@ func appendS32(b []byte, v int32) []byte {
 		}
 		b = append(b, c|0x80)
 	}
+}
+
+// s32 reads a signed LEB128 i32.
+func (r *reader) s32() int32 {
+	var v int64
+	var shift uint
+	for i := 0; i < 5; i++ {
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		v |= int64(c&0x7F) << shift
+		shift += 7
+		if c&0x80 == 0 {
+			if shift < 64 && c&0x40 != 0 {
+				v |= -1 << shift
+			}
+			if v < -1<<31 || v > 1<<31-1 {
+				r.fail("i32 out of range")
+				return 0
+			}
+			return int32(v)
+		}
+	}
+	r.fail("LEB128 number too long")
+	return 0
 }
