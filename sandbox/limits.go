@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/experimental"
@@ -10,14 +11,42 @@ import (
 
 // memoryLimiter is an experimental.MemoryAllocator that refuses to grow a
 // linear memory past limit bytes and records that it did, so that a run can
-// say precisely that the memory limit stopped it.
+// say precisely that the memory limit stopped it. It takes its buffers from
+// pool and gives them back on release.
 type memoryLimiter struct {
 	limit   uint64
+	pool    *memoryPool
 	refused atomic.Bool
+
+	mu       sync.Mutex
+	memories []*linearMemory
 }
 
 func (l *memoryLimiter) Allocate(capacity, max uint64) experimental.LinearMemory {
-	return &linearMemory{l: l, max: min(max, l.limit), buf: make([]byte, 0, min(capacity, l.limit))}
+	capacity = min(capacity, l.limit)
+	buf := l.pool.get(capacity)
+	if buf == nil {
+		buf = make([]byte, 0, capacity)
+	}
+	m := &linearMemory{l: l, max: min(max, l.limit), buf: buf}
+	l.mu.Lock()
+	l.memories = append(l.memories, m)
+	l.mu.Unlock()
+	return m
+}
+
+// release gives the memories back to the pool. It must be called once no
+// guest can run any more: wazero's Free may come while one still does
+// (WithCloseOnContextDone closes the module from another goroutine), so
+// Free only drops the memory from the instance, and release recycles it.
+func (l *memoryLimiter) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range l.memories {
+		l.pool.put(m.buf)
+		m.buf = nil
+	}
+	l.memories = nil
 }
 
 type linearMemory struct {
@@ -45,7 +74,63 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 	return nb
 }
 
-func (m *linearMemory) Free() { m.buf = nil }
+func (m *linearMemory) Free() {}
+
+// Bounds on what a memoryPool keeps.
+const (
+	poolMemory = 64 << 20 // the largest memory kept
+	poolTotal  = 64 << 20 // all memories kept
+)
+
+// memoryPool keeps the linear memories of finished runs for the next ones,
+// zeroed. A Go guest grows its memory to some 8 MiB just to start; making
+// that afresh for every run, growing it by copying and collecting it after
+// cost as much CPU as running a hello world, and zeroing a kept buffer
+// costs a fraction of that.
+type memoryPool struct {
+	mu    sync.Mutex
+	free  [][]byte // all zero up to their capacity, length 0
+	bytes uint64
+}
+
+// get returns the smallest kept buffer that holds capacity bytes, or nil.
+func (p *memoryPool) get(capacity uint64) []byte {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	best := -1
+	for i, b := range p.free {
+		if uint64(cap(b)) >= capacity && (best < 0 || cap(b) < cap(p.free[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	b := p.free[best]
+	p.free[best] = p.free[len(p.free)-1]
+	p.free = p.free[:len(p.free)-1]
+	p.bytes -= uint64(cap(b))
+	return b
+}
+
+// put keeps b, a memory no guest uses any more, if there is room. Only its
+// first len(b) bytes can have been written: the guest never saw the rest.
+func (p *memoryPool) put(b []byte) {
+	if p == nil || cap(b) == 0 || cap(b) > poolMemory {
+		return
+	}
+	clear(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bytes+uint64(cap(b)) > poolTotal {
+		return
+	}
+	p.free = append(p.free, b[:0])
+	p.bytes += uint64(cap(b))
+}
 
 // memoryReason is Result.Reason when the memory limit stopped a guest.
 func memoryReason(limit uint64) string {

@@ -78,6 +78,7 @@ type Sandbox struct {
 	wasiFns    map[string]api.FunctionDefinition // what WASI provides
 	workers    int
 	slots      chan struct{} // nil: no limit
+	memories   memoryPool
 
 	mu       sync.Mutex
 	modules  map[string]*compiled
@@ -280,7 +281,8 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 		cfg = cfg.WithEnv(kv[0], kv[1])
 	}
 
-	mem := &memoryLimiter{limit: memLimit}
+	mem := &memoryLimiter{limit: memLimit, pool: &s.memories}
+	defer mem.release() // after inst.Close: no guest runs any more
 	inst, err := instantiate(experimental.WithMemoryAllocator(runCtx, mem), c, cfg)
 	if err != nil {
 		if mem.refused.Load() {

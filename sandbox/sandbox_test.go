@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -472,3 +473,45 @@ func TestMaxConcurrent(t *testing.T) {
 type writerFunc func([]byte)
 
 func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
+
+// TestMemoryReuseIsZeroed runs a guest that fills 8 pages of memory with
+// 0xFF, then one that checks its 8 pages are zero: the second gets the
+// first one's memory back from the pool, and must not see its bytes.
+func TestMemoryReuseIsZeroed(t *testing.T) {
+	imp := append(append([]byte{1}, name("wasi_snapshot_preview1")...), name("proc_exit")...)
+	module := func(body []byte) []byte {
+		return wasmModule(
+			section(1, []byte{2, 0x60, 1, 0x7f, 0, 0x60, 0, 0}), // (i32)->(), ()->()
+			section(2, append(imp, 0, 0)),                       // import func type 0
+			section(3, []byte{1, 1}),                            // func 1: type 1
+			section(5, []byte{1, 0, 4}),                         // memory of 4 pages
+			section(7, append(append([]byte{1}, name("_start")...), 0, 1)),
+			section(10, append([]byte{1, byte(len(body))}, body...)),
+		)
+	}
+	grow := []byte{0x41, 4, 0x40, 0, 0x1A} // i32.const 4; memory.grow; drop
+	dirty := module(slices.Concat([]byte{0}, grow, []byte{
+		0x41, 0, 0x41, 0xFF, 0x01, 0x41, 0x80, 0x80, 0x20, 0xFC, 0x0B, 0, // memory.fill(0, 255, 8 pages)
+		0x0B,
+	}))
+	scan := module(slices.Concat([]byte{1, 1, 0x7F}, grow, []byte{ // one i32 local: i
+		0x02, 0x40, 0x03, 0x40, // block; loop
+		0x20, 0, 0x41, 0x80, 0x80, 0x20, 0x4F, 0x0D, 1, // br_if 1 (i >= 8 pages)
+		0x20, 0, 0x2D, 0, 0, 0x04, 0x40, 0x41, 1, 0x10, 0, 0x0B, // if load8_u(i) { proc_exit(1) }
+		0x20, 0, 0x41, 1, 0x6A, 0x21, 0, 0x0C, 0, // i++; br 0
+		0x0B, 0x0B, // end loop, block
+		0x41, 0, 0x10, 0, 0x0B, // proc_exit(0)
+	}))
+	s := newSandbox(t, Options{})
+	for i := 0; i < 3; i++ {
+		if res := run(t, s, bytesTask("dirty", dirty)); res != (Result{}) {
+			t.Fatalf("dirty: Run() = %+v", res)
+		}
+		if n := len(s.memories.free); n != 1 {
+			t.Fatalf("%d memories kept after a run, want 1", n)
+		}
+		if res := run(t, s, bytesTask("scan", scan)); res != (Result{}) {
+			t.Fatalf("scan after dirty: Run() = %+v: it saw the other guest's bytes", res)
+		}
+	}
+}
