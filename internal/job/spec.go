@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -77,8 +78,15 @@ type Input struct {
 	Target string `json:"target"`
 }
 
-// Normalize fills defaults in place: input targets, timeout, memory. Validate after it.
+// Normalize fills defaults: input targets, timeout, memory. Validate after it. It
+// copies what it changes behind a pointer or in a slice, so that specs sharing them
+// (one spec submitted many times at once) stay as they were.
 func (s *Spec) Normalize() {
+	s.Inputs = slices.Clone(s.Inputs)
+	if s.Wasm != nil {
+		w := *s.Wasm
+		s.Wasm = &w
+	}
 	if s.Timeout == 0 {
 		s.Timeout = Duration(DefaultTimeout)
 	}
