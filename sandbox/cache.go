@@ -81,8 +81,14 @@ func (s *Sandbox) compile(ctx context.Context, load func(context.Context) ([]byt
 	if c == nil {
 		// Not instrumentable, or not valid once instrumented (then most
 		// likely not valid at all, and wazero says why on the original).
+		if err := ctx.Err(); err != nil {
+			return nil, err // stopped while compiling: says nothing of the module
+		}
 		mod, err := s.checkedRT.CompileModule(ctx, bin)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 			return nil, fmt.Errorf("%w: %w", ErrInvalidModule, err)
 		}
 		c = &compiled{mod: mod, rt: s.checkedRT}

@@ -515,3 +515,25 @@ func TestMemoryReuseIsZeroed(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelledWhileCompiling: a run stopped while its module compiles (cold: no
+// cache) ends with the context's error or as cancelled; the module is not called
+// invalid, and compiles fine for the next run.
+func TestCancelledWhileCompiling(t *testing.T) {
+	s := newSandbox(t, Options{CacheDir: t.TempDir()})
+	task, _, _ := guestTask(t, "hello")
+	ctx, cancel := context.WithCancel(context.Background())
+	load := task.Module
+	task.Module = func(c context.Context) ([]byte, error) {
+		time.AfterFunc(50*time.Millisecond, cancel) // compiling hello takes ~1 s
+		return load(c)
+	}
+	res, err := s.Run(ctx, task)
+	if errors.Is(err, ErrInvalidModule) || err == nil && res.Reason != ReasonCancelled {
+		t.Fatalf("Run() = %+v, %v; want context.Canceled or %q", res, err, ReasonCancelled)
+	}
+	task.Module = load
+	if res := run(t, s, task); res != (Result{}) {
+		t.Fatalf("next Run() = %+v", res)
+	}
+}
