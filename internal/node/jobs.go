@@ -29,41 +29,26 @@ func (n *Node) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	now := n.now()
 	j := job.New(spec, now)
 	j.Requester, j.Rev = n.id, 1
-	// Alone on the network, this node takes the job in the same write that stores it,
-	// and records it as running there too when a worker is free: a lone node pays one
-	// write per job less, two for a job that starts at once. (A crash in the instant
-	// between that write and the worker's start fails the job as interrupted.)
-	local, running := !n.connected() && n.eligible(spec) && spec.Verify <= 1, false
+	// Alone on the network, this node takes the job in the same write that stores it:
+	// a lone node pays one write per job less.
+	local := !n.connected() && n.eligible(spec) && spec.Verify <= 1
 	var execID string
 	if local {
 		execID = executionID(j.ID, 1)
 		j.Executions = []job.Execution{{ID: execID, NodeID: n.id, State: job.StatePending, StartedAt: now}}
 		j.Log(now, "", "taken by this node (no other node is connected)")
-		if running = n.idleWorker(); running {
-			j.Executions[0].State = job.StateRunning
-			if err := j.Transition(job.StateRunning, "running on node "+n.id, now); err != nil {
-				return nil, err
-			}
-		}
 	}
 	if err := n.jobs.Create(j); err != nil {
 		return nil, err
 	}
 	n.publishEvent(j)
 	if local {
-		if err := n.enqueue(j.ID, execID, spec, n.peerID, running); err != nil {
+		if err := n.enqueue(j.ID, execID, spec, n.peerID); err != nil {
 			return nil, err // stored: settled when the node starts again
 		}
 	}
 	n.startDrive(j.ID)
 	return j, nil
-}
-
-// idleWorker reports whether a worker would take a new execution at once.
-func (n *Node) idleWorker() bool {
-	running := 0
-	n.running.Range(func(any, any) bool { running++; return true })
-	return running+len(n.queue) < n.cfg.Concurrency
 }
 
 // executionID names the k-th execution of a job.

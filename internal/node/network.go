@@ -134,7 +134,7 @@ func (n *Node) handleAccept(_ context.Context, from peer.ID, a *dht.Accept) (*dh
 	if !n.eligible(a.Spec) {
 		return nil, errors.New("this node does not run such jobs (engine or labels)")
 	}
-	if err := n.enqueue(a.JobID, a.ExecutionID, a.Spec, from, false); err != nil {
+	if err := n.enqueue(a.JobID, a.ExecutionID, a.Spec, from); err != nil {
 		return nil, err
 	}
 	return &dht.Ack{OK: true}, nil

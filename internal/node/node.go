@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -79,9 +80,12 @@ type Node struct {
 
 	queue   chan *task // executions waiting for a worker
 	watch   *broker
-	running sync.Map // job ID -> *execution (running here)
-	tasks   sync.Map // execution ID -> *task (queued or running here)
-	busy    sync.WaitGroup
+	running sync.Map     // job ID -> *execution (running or finishing here)
+	tasks   sync.Map     // execution ID -> *task (queued, running or finishing here)
+	active  atomic.Int64 // workers busy with a task: the slots in use
+	// finishers bounds the executions whose guests have ended and whose results are
+	// being imported and recorded in the background.
+	finishers chan struct{}
 
 	net     *dht.Node            // nil without Config.Network
 	ex      *blockstore.Exchange // nil without Config.Network
@@ -154,7 +158,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	owned, err := n.recover()
+	owned, resume, err := n.recover()
 	if err != nil {
 		n.Close()
 		return nil, err
@@ -162,6 +166,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	// The queue holds every accepted execution that has not started: it never drops
 	// one; an accept blocks (it does not fail) while it is full.
 	n.queue = make(chan *task, queueBurst)
+	n.finishers = make(chan struct{}, 2*cfg.Concurrency)
 	for i := 0; i < cfg.Concurrency; i++ {
 		n.wg.Add(1)
 		go n.worker()
@@ -170,6 +175,16 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		if err := n.startNetwork(ctx); err != nil {
 			n.Close()
 			return nil, err
+		}
+	}
+	for _, j := range resume {
+		for _, e := range j.Executions {
+			if e.NodeID == n.id && !e.Lost && e.State == job.StatePending {
+				if err := n.enqueue(j.ID, e.ID, j.Spec, n.peerID); err != nil {
+					n.Close()
+					return nil, err
+				}
+			}
 		}
 	}
 	for _, id := range owned {
@@ -181,21 +196,21 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 const queueBurst = 100_000
 
 // recover settles what a crash interrupted and returns the unfinished jobs this node
-// owns, oldest first, to drive again. An execution that was running here ends as
-// failed, and so does its job: the guest may have had effects halfway. One that was
-// accepted here but had not started is given up (the job is scheduled again).
-func (n *Node) recover() ([]string, error) {
+// owns, oldest first, to drive again, and the executions of those jobs this node had
+// accepted but not started, to queue again: a restart loses no accepted job. An
+// execution that was running here ends as failed, and so does its job: the guest may
+// have had effects halfway.
+func (n *Node) recover() (owned []string, resume []*job.Job, err error) {
 	ids := n.jobs.InState(job.StatePending, job.StateRunning)
-	var owned []string
 	for _, id := range ids {
 		j, err := n.jobs.Get(id)
 		if err != nil {
-			return nil, fmt.Errorf("node: recover %s: %w", id, err)
+			return nil, nil, fmt.Errorf("node: recover %s: %w", id, err)
 		}
 		if j.Requester != "" && j.Requester != n.id {
 			continue // another node's job: its requester drives it
 		}
-		_, err = n.update(id, func(j *job.Job) error {
+		j, err = n.update(id, func(j *job.Job) error {
 			now := n.now()
 			j.Requester = n.id
 			interrupted := false
@@ -207,8 +222,6 @@ func (n *Node) recover() ([]string, error) {
 				if e.State == job.StateRunning {
 					e.State, e.EndedAt, e.Error = job.StateFailed, now, reasonNodeStopped
 					interrupted = true
-				} else {
-					e.State, e.EndedAt, e.Error, e.Lost = job.StateFailed, now, "node restarted before the execution started", true
 				}
 			}
 			if interrupted {
@@ -217,15 +230,18 @@ func (n *Node) recover() ([]string, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("node: recover %s: %w", id, err)
+			return nil, nil, fmt.Errorf("node: recover %s: %w", id, err)
 		}
 		owned = append(owned, id)
+		if !j.State.Terminal() {
+			resume = append(resume, j)
+		}
 	}
 	entries, _ := os.ReadDir(filepath.Join(n.cfg.Repo, "executions"))
 	for _, e := range entries {
 		_ = os.RemoveAll(filepath.Join(n.cfg.Repo, "executions", e.Name()))
 	}
-	return owned, nil
+	return owned, resume, nil
 }
 
 // Close stops the workers (running jobs end as failed with a reason) and closes storage.
@@ -271,8 +287,7 @@ type Info struct {
 
 // Info reports what the node is and how busy it is.
 func (n *Node) Info() Info {
-	running := 0
-	n.running.Range(func(any, any) bool { running++; return true })
+	running := int(n.active.Load())
 	info := Info{
 		ID:          n.id,
 		Labels:      maps.Clone(n.cfg.Labels),

@@ -270,8 +270,7 @@ func (n *Node) eligible(spec job.Spec) bool {
 
 // bid is this node's offer for spec.
 func (n *Node) bid(jobID string, spec job.Spec) dht.Bid {
-	running := 0
-	n.running.Range(func(any, any) bool { running++; return true })
+	running := int(n.active.Load())
 	queued := len(n.queue)
 	b := dht.Bid{JobID: jobID, Queued: queued, FreeSlots: max(0, n.cfg.Concurrency-running-queued)}
 	b.HasInputs = n.holds(spec)
@@ -314,7 +313,7 @@ func (n *Node) acceptOn(jobID string, spec job.Spec, node peer.ID) error {
 		return err
 	}
 	if node == n.peerID {
-		err = n.enqueue(jobID, execID, spec, n.peerID, false)
+		err = n.enqueue(jobID, execID, spec, n.peerID)
 	} else {
 		ctx, cancel := context.WithTimeout(n.ctx, acceptTimout)
 		_, err = dht.Request[dht.Accept, dht.Ack](ctx, n.net, node, dht.ProtoAccept, &dht.Accept{JobID: jobID, ExecutionID: execID, Spec: spec})

@@ -40,7 +40,6 @@ type task struct {
 	jobID, execID string
 	spec          job.Spec
 	requester     peer.ID
-	recorded      bool // recorded as running already: no running report
 	ctx           context.Context
 	cancel        context.CancelFunc
 }
@@ -61,11 +60,10 @@ func (n *Node) execDir(execID string) string {
 	return filepath.Join(n.cfg.Repo, "executions", execID)
 }
 
-// enqueue accepts an execution: a worker runs it when one is free. recorded says its
-// requester (this node) has recorded it as running already.
-func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID, recorded bool) error {
+// enqueue accepts an execution: a worker runs it when one is free.
+func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) error {
 	ctx, cancel := context.WithCancel(n.ctx)
-	t := &task{jobID: jobID, execID: execID, spec: spec, requester: requester, recorded: recorded, ctx: ctx, cancel: cancel}
+	t := &task{jobID: jobID, execID: execID, spec: spec, requester: requester, ctx: ctx, cancel: cancel}
 	if _, dup := n.tasks.LoadOrStore(execID, t); dup {
 		cancel()
 		return nil // accepted already (a retried accept)
@@ -81,50 +79,113 @@ func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID, r
 }
 
 // runTask takes one execution through running to its end and reports both to the
-// requester.
+// requester. Writes to disk, the slowest part of a short job, are kept off the worker:
+// the guest starts while its running state is being recorded, and once it has ended
+// the worker is free again while a finisher (up to cap(finishers) at once) imports the
+// result and records the end.
 func (n *Node) runTask(t *task) {
-	defer n.tasks.Delete(t.execID)
-	defer t.cancel()
+	n.active.Add(1)
+	defer n.active.Add(-1)
 	if t.ctx.Err() != nil {
 		if n.ctx.Err() == nil {
 			n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateCancelled, EndedAt: n.now(), Error: reasonCancelled})
 		}
+		n.tasks.Delete(t.execID)
+		t.cancel()
 		return // cancelled while queued, or shutting down: the requester reschedules
 	}
-	started := n.now()
-	fail := func(reason string) {
-		n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateFailed, StartedAt: started, EndedAt: n.now(), Error: reason})
-	}
-	dir := n.execDir(t.execID)
-	if err := os.RemoveAll(dir); err != nil {
-		fail(fmt.Sprintf("preparing the job directory: %v", err))
+	r := &taskRun{t: t, started: n.now(), dir: n.execDir(t.execID)}
+	if !n.startTask(r) {
+		n.endTask(r)
 		return
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "outputs"), 0o700); err != nil {
-		fail(fmt.Sprintf("preparing the job directory: %v", err))
-		return
-	}
-	defer os.RemoveAll(dir)
-	sink, err := newLogSink(dir)
-	if err != nil {
-		fail(fmt.Sprintf("preparing the job directory: %v", err))
-		return
-	}
-	defer sink.close()
-	n.running.Store(t.jobID, &execution{cancel: t.cancel, logs: sink})
-	defer n.running.Delete(t.jobID)
-	if !t.recorded && !n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateRunning, StartedAt: started}) {
-		return // the requester gave the execution up (cancelled, or lost it)
-	}
-
 	t0 := time.Now()
-	res, runErr := n.execute(t.ctx, t.spec, dir, sink)
-	sink.close()
+	r.res, r.runErr = n.execute(t.ctx, t.spec, r.dir, r.sink)
+	r.sink.close()
+	r.ran = time.Since(t0)
+	select {
+	case n.finishers <- struct{}{}:
+		if n.goTrack(func() { n.finishTask(r); <-n.finishers }) {
+			return
+		}
+		<-n.finishers
+	default:
+	}
+	n.finishTask(r)
+}
+
+// taskRun is one execution between its worker and its finisher.
+type taskRun struct {
+	t       *task
+	started time.Time
+	dir     string
+	// recorded receives whether the requester recorded the execution as running; false
+	// means it gave the execution up (cancelled, or lost it), and the task is cancelled.
+	recorded chan bool
+	sink     *logSink
+	exec     *execution // in Node.running while the execution runs and finishes
+	res      sandbox.Result
+	runErr   error
+	ran      time.Duration
+}
+
+// startTask prepares the job directory and starts recording the execution as running.
+// False means it must not run: the failure is reported already.
+func (n *Node) startTask(r *taskRun) bool {
+	t := r.t
+	fail := func(err error) bool {
+		n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateFailed, StartedAt: r.started, EndedAt: n.now(), Error: fmt.Sprintf("preparing the job directory: %v", err)})
+		return false
+	}
+	if err := os.RemoveAll(r.dir); err != nil {
+		return fail(err)
+	}
+	if err := os.MkdirAll(filepath.Join(r.dir, "outputs"), 0o700); err != nil {
+		return fail(err)
+	}
+	sink, err := newLogSink(r.dir)
+	if err != nil {
+		return fail(err)
+	}
+	r.sink, r.exec = sink, &execution{cancel: t.cancel, logs: sink}
+	n.running.Store(t.jobID, r.exec)
+	r.recorded = make(chan bool, 1)
+	record := func() {
+		ok := n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateRunning, StartedAt: r.started})
+		if !ok {
+			t.cancel()
+		}
+		r.recorded <- ok
+	}
+	if !n.goTrack(record) {
+		record()
+	}
+	return true
+}
+
+// finishTask imports the result, reports how the execution ended and cleans up.
+func (n *Node) finishTask(r *taskRun) {
+	if !<-r.recorded {
+		n.endTask(r) // given up: the requester wants no result
+		return
+	}
 	t1 := time.Now()
-	e := n.outcome(t, dir, res, runErr)
-	e.StartedAt = started
-	n.report(t, e)
-	n.log.Debug("execution ended", "job", t.jobID, "execution", t.execID, "run", t1.Sub(t0), "import and report", time.Since(t1))
+	e := n.outcome(r.t, r.dir, r.res, r.runErr)
+	e.StartedAt = r.started
+	n.report(r.t, e)
+	n.endTask(r)
+	n.log.Debug("execution ended", "job", r.t.jobID, "execution", r.t.execID, "run", r.ran, "import and report", time.Since(t1))
+}
+
+// endTask releases what startTask took.
+func (n *Node) endTask(r *taskRun) {
+	if r.sink != nil {
+		r.sink.close()
+		n.running.CompareAndDelete(r.t.jobID, r.exec)
+	}
+	os.RemoveAll(r.dir)
+	n.tasks.Delete(r.t.execID)
+	r.t.cancel()
 }
 
 // execute runs the task; a non-nil error means the guest could not be started.
@@ -189,6 +250,8 @@ func (n *Node) inputFS(ctx context.Context, in job.Input) (fs.FS, error) {
 func (n *Node) outcome(t *task, dir string, res sandbox.Result, runErr error) job.Execution {
 	e := job.Execution{ID: t.execID, NodeID: n.id, State: job.StateCompleted}
 	switch {
+	case runErr != nil && n.ctx.Err() != nil:
+		e.State, e.Error = job.StateFailed, reasonNodeStopped // the error is most likely the shutdown's
 	case runErr != nil:
 		e.State, e.Error = job.StateFailed, runErr.Error()
 	case res.Reason == sandbox.ReasonCancelled && n.ctx.Err() != nil:
