@@ -324,7 +324,7 @@ func (b *bench) list() ([]row, error) {
 	if err := os.MkdirAll(repo, 0o700); err != nil {
 		return nil, err
 	}
-	s, err := store.Open(filepath.Join(repo, "jobs.db"))
+	s, err := store.Open(filepath.Join(repo, "jobs"))
 	if err != nil {
 		return nil, err
 	}

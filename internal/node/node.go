@@ -41,7 +41,7 @@ var (
 
 // Config configures a node. The zero value needs only Repo.
 type Config struct {
-	Repo        string       // holds blocks/, jobs.db, compile-cache/, executions/
+	Repo        string       // holds blocks/, jobs/, compile-cache/, executions/
 	Concurrency int          // jobs run at once; 0 means the number of CPUs
 	OutputLimit int64        // per-stream stdout/stderr cap; 0 means the sandbox default
 	Logger      *slog.Logger // nil discards
@@ -148,7 +148,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if n.blocks, err = blockstore.Open(filepath.Join(cfg.Repo, "blocks"), blockstore.Options{Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
-	if n.jobs, err = store.Open(filepath.Join(cfg.Repo, "jobs.db")); err != nil {
+	if n.jobs, err = openJobs(cfg.Repo, cfg.Logger); err != nil {
 		n.blocks.Close()
 		return nil, err
 	}
@@ -194,6 +194,28 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 const queueBurst = 100_000
+
+// openJobs opens the job store, first importing the one-file store of earlier versions
+// (jobs.db) if the repo has one; the file is kept, renamed jobs.db.imported.
+func openJobs(repo string, log *slog.Logger) (*store.Store, error) {
+	s, err := store.Open(filepath.Join(repo, "jobs"))
+	if err != nil {
+		return nil, err
+	}
+	legacy := filepath.Join(repo, "jobs.db")
+	if _, err := os.Stat(legacy); err == nil {
+		k, err := s.ImportBolt(legacy)
+		if err == nil {
+			err = os.Rename(legacy, legacy+".imported")
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("node: importing the jobs of %s: %w", legacy, err)
+		}
+		log.Info("imported the jobs of an earlier version", "jobs", k, "from", legacy)
+	}
+	return s, nil
+}
 
 // recover settles what a crash interrupted and returns the unfinished jobs this node
 // owns, oldest first, to drive again, and the executions of those jobs this node had

@@ -1,12 +1,10 @@
 package store
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -101,22 +99,17 @@ func (s *Store) List(q Query) (Page, error) {
 	if len(es) > limit {
 		es = es[:limit]
 	}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(jobsBucket)
-		for _, e := range es {
-			v := bk.Get([]byte(e.id))
-			if v == nil {
-				continue // deleted between the index read and now
-			}
-			j := new(job.Job)
-			if err := json.Unmarshal(v, j); err != nil {
-				return fmt.Errorf("store: decode %s: %w", e.id, err)
-			}
-			page.Jobs = append(page.Jobs, j)
+	for _, e := range es {
+		j, err := s.Get(e.id)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted between the index read and now
 		}
-		return nil
-	})
-	return page, err
+		if err != nil {
+			return Page{}, err
+		}
+		page.Jobs = append(page.Jobs, j)
+	}
+	return page, nil
 }
 
 func hasState(states []job.State, st job.State) bool {

@@ -1,7 +1,8 @@
-// Package store keeps jobs on disk in an embedded, crash-safe bbolt file, with an index
-// in memory so that listing thousands of jobs never scans the disk.
+// Package store keeps jobs on disk in an embedded, crash-safe pebble database (every
+// write synced to its log before it returns), with an index in memory so that listing
+// thousands of jobs never scans the disk.
 //
-//	s, err := store.Open(filepath.Join(repo, "jobs.db"))
+//	s, err := store.Open(filepath.Join(repo, "jobs"))
 //	err = s.Create(j)
 //	page, err := s.List(store.Query{Limit: 10})
 package store
@@ -10,12 +11,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -26,11 +28,21 @@ var (
 	ErrExists    = errors.New("store: job exists already")
 )
 
-var jobsBucket = []byte("jobs")
+// keyPrefix starts every job's key; the rest is the job ID. keyEnd is the first key
+// after all of them.
+const keyPrefix, keyEnd = "job/", "job0"
+
+func key(id string) []byte { return []byte(keyPrefix + id) }
 
 // Store is safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db *pebble.DB
+
+	// locks serialise the writes of one job (striped by ID): a write reads the
+	// job's revision or record and writes it back. Writes of different jobs run
+	// at once, and pebble syncs their log entries together.
+	locks [64]sync.Mutex
+	seed  maphash.Seed
 
 	mu    sync.RWMutex
 	index map[string]*entry // by job ID
@@ -54,35 +66,64 @@ func headerOf(j *job.Job) header {
 	return header{State: j.State, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, Rev: j.Rev, Requester: j.Requester}
 }
 
-// Open opens or creates the store file and loads its index.
-func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true})
+// Open opens or creates the store in dir and loads its index.
+func Open(dir string) (*Store, error) {
+	// Job records are a few KiB: a small memtable and cache keep an idle node small.
+	cache := pebble.NewCache(4 << 20)
+	defer cache.Unref()
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, MemTableSize: 2 << 20, Cache: cache})
 	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	// Batch coalesces concurrent writes into one fsync'd transaction. Its default window
-	// (10 ms) is paid by every lone write; half a millisecond still gathers a burst.
-	db.MaxBatchDelay = 500 * time.Microsecond
-	s := &Store{db: db, index: map[string]*entry{}}
-	err = db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(jobsBucket)
-		if err != nil {
-			return err
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var h header
-			if err := json.Unmarshal(v, &h); err != nil {
-				return fmt.Errorf("job %s: %w", k, err)
-			}
-			s.index[string(k)] = newEntry(string(k), h)
-			return nil
-		})
-	})
-	if err != nil {
+	s := &Store{db: db, index: map[string]*entry{}, seed: maphash.MakeSeed()}
+	if err := s.load(); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: load %s: %w", path, err)
+		return nil, fmt.Errorf("store: load %s: %w", dir, err)
 	}
 	return s, nil
+}
+
+func (s *Store) load() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte(keyPrefix), UpperBound: []byte(keyEnd)})
+	if err != nil {
+		return err
+	}
+	for it.First(); it.Valid(); it.Next() {
+		id := string(it.Key()[len(keyPrefix):])
+		var h header
+		if err := json.Unmarshal(it.Value(), &h); err != nil {
+			it.Close()
+			return fmt.Errorf("job %s: %w", id, err)
+		}
+		s.index[id] = newEntry(id, h)
+	}
+	return it.Close()
+}
+
+func (s *Store) lock(id string) func() {
+	m := &s.locks[maphash.String(s.seed, id)%uint64(len(s.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// write stores the encoded job durably and indexes it.
+func (s *Store) write(j *job.Job, b []byte) error {
+	if err := s.db.Set(key(j.ID), b, pebble.Sync); err != nil {
+		return fmt.Errorf("store: write %s: %w", j.ID, err)
+	}
+	s.mu.Lock()
+	s.index[j.ID] = newEntry(j.ID, headerOf(j))
+	s.mu.Unlock()
+	return nil
+}
+
+// quietLogger drops pebble's informational messages; errors reach the caller anyway.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("store: pebble: "+format, args...))
 }
 
 // header is the part of a stored job the index needs.
@@ -94,7 +135,7 @@ type header struct {
 	Requester string    `json:"requester"`
 }
 
-// Close closes the file.
+// Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
 
 // Create stores a new job; it is on disk when Create returns.
@@ -103,20 +144,14 @@ func (s *Store) Create(j *job.Job) error {
 	if err != nil {
 		return fmt.Errorf("store: encode %s: %w", j.ID, err)
 	}
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(jobsBucket)
-		if bk.Get([]byte(j.ID)) != nil {
-			return fmt.Errorf("%w: %s", ErrExists, j.ID)
-		}
-		return bk.Put([]byte(j.ID), b)
-	})
-	if err != nil {
-		return err
+	defer s.lock(j.ID)()
+	s.mu.RLock()
+	_, exists := s.index[j.ID]
+	s.mu.RUnlock()
+	if exists {
+		return fmt.Errorf("%w: %s", ErrExists, j.ID)
 	}
-	s.mu.Lock()
-	s.index[j.ID] = newEntry(j.ID, headerOf(j))
-	s.mu.Unlock()
-	return nil
+	return s.write(j, b)
 }
 
 // Put stores a copy of a job another node owns, unless the store holds the same or a
@@ -126,27 +161,16 @@ func (s *Store) Put(j *job.Job) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("store: encode %s: %w", j.ID, err)
 	}
-	wrote := false
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		wrote = false // Batch may run the function again
-		bk := tx.Bucket(jobsBucket)
-		if v := bk.Get([]byte(j.ID)); v != nil {
-			var h header
-			if err := json.Unmarshal(v, &h); err == nil && h.Rev >= j.Rev {
-				return nil
-			}
-		}
-		wrote = true
-		return bk.Put([]byte(j.ID), b)
-	})
-	if err != nil || !wrote {
+	defer s.lock(j.ID)()
+	s.mu.RLock()
+	e := s.index[j.ID]
+	s.mu.RUnlock()
+	if e != nil && e.rev >= j.Rev {
+		return false, nil
+	}
+	if err := s.write(j, b); err != nil {
 		return false, err
 	}
-	s.mu.Lock()
-	if e := s.index[j.ID]; e == nil || e.rev < j.Rev {
-		s.index[j.ID] = newEntry(j.ID, headerOf(j))
-	}
-	s.mu.Unlock()
 	return true, nil
 }
 
@@ -191,16 +215,19 @@ func (s *Store) UpdatedSince(requester string, since time.Time, after string, li
 
 // Get reads one job by its full ID.
 func (s *Store) Get(id string) (*job.Job, error) {
-	var j *job.Job
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(jobsBucket).Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("%w: %s", ErrNotFound, id)
-		}
-		j = new(job.Job)
-		return json.Unmarshal(v, j)
-	})
-	return j, err
+	v, closer, err := s.db.Get(key(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read %s: %w", id, err)
+	}
+	defer closer.Close()
+	j := new(job.Job)
+	if err := json.Unmarshal(v, j); err != nil {
+		return nil, fmt.Errorf("store: decode %s: %w", id, err)
+	}
+	return j, nil
 }
 
 // Resolve turns a full ID or a unique prefix of one (with or without "j-") into the ID.
@@ -234,37 +261,26 @@ func (s *Store) Resolve(prefix string) (string, error) {
 	}
 }
 
-// Update reads a job, lets fn change it, and writes it back in one transaction. If fn
-// returns an error nothing is written and Update returns that error.
+// Update reads a job, lets fn change it, and writes it back; no other write of the
+// job comes in between. If fn returns an error nothing is written and Update returns
+// that error.
 func (s *Store) Update(id string, fn func(*job.Job) error) (*job.Job, error) {
-	var out *job.Job
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		bk := tx.Bucket(jobsBucket)
-		v := bk.Get([]byte(id))
-		if v == nil {
-			return fmt.Errorf("%w: %s", ErrNotFound, id)
-		}
-		j := new(job.Job)
-		if err := json.Unmarshal(v, j); err != nil {
-			return fmt.Errorf("store: decode %s: %w", id, err)
-		}
-		if err := fn(j); err != nil {
-			return err
-		}
-		b, err := json.Marshal(j)
-		if err != nil {
-			return err
-		}
-		out = j
-		return bk.Put([]byte(id), b)
-	})
+	defer s.lock(id)()
+	j, err := s.Get(id)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.index[id] = newEntry(id, headerOf(out))
-	s.mu.Unlock()
-	return out, nil
+	if err := fn(j); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return nil, fmt.Errorf("store: encode %s: %w", id, err)
+	}
+	if err := s.write(j, b); err != nil {
+		return nil, err
+	}
+	return j, nil
 }
 
 // InState returns the IDs of jobs in any of the given states, oldest first.

@@ -1,12 +1,15 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -25,7 +28,7 @@ func open(t testing.TB, path string) *Store {
 }
 
 func TestCreateGetUpdateReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "jobs.db")
+	path := filepath.Join(t.TempDir(), "jobs")
 	s := open(t, path)
 	t0 := time.Unix(1700000000, 0).UTC()
 	j := job.New(spec(), t0)
@@ -64,7 +67,7 @@ func TestCreateGetUpdateReopen(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "jobs.db"))
+	s := open(t, filepath.Join(t.TempDir(), "jobs"))
 	defer s.Close()
 	now := time.Now()
 	a := job.New(spec(), now)
@@ -99,7 +102,7 @@ func TestResolve(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "jobs.db"))
+	s := open(t, filepath.Join(t.TempDir(), "jobs"))
 	defer s.Close()
 	t0 := time.Unix(1700000000, 0)
 	var ids []string
@@ -143,7 +146,7 @@ func TestList(t *testing.T) {
 }
 
 func BenchmarkList10k(b *testing.B) {
-	s := open(b, filepath.Join(b.TempDir(), "jobs.db"))
+	s := open(b, filepath.Join(b.TempDir(), "jobs"))
 	defer s.Close()
 	t0 := time.Now()
 	for i := 0; i < 10000; i++ {
@@ -157,5 +160,58 @@ func BenchmarkList10k(b *testing.B) {
 		if err != nil || p.Total != 10000 {
 			b.Fatal(fmt.Sprint(p.Total, err))
 		}
+	}
+}
+
+// TestImportBolt reads a store as the bbolt versions wrote it.
+func TestImportBolt(t *testing.T) {
+	dir := t.TempDir()
+	legacy := filepath.Join(dir, "jobs.db")
+	db, err := bolt.Open(legacy, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0).UTC()
+	old := []*job.Job{job.New(spec(), now), job.New(spec(), now.Add(time.Second))}
+	old[1].Rev = 3
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("jobs"))
+		if err != nil {
+			return err
+		}
+		for _, j := range old {
+			v, _ := json.Marshal(j)
+			if err := b.Put([]byte(j.ID), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(filepath.Join(dir, "jobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	newer := *old[1]
+	newer.Rev = 4
+	if _, err := s.Put(&newer); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.ImportBolt(legacy)
+	if err != nil || n != 1 {
+		t.Fatalf("ImportBolt() = %d, %v; want 1 (the other is older than the store's)", n, err)
+	}
+	for _, want := range []*job.Job{old[0], &newer} {
+		got, err := s.Get(want.ID)
+		if err != nil || got.Rev != want.Rev || !got.CreatedAt.Equal(want.CreatedAt) {
+			t.Fatalf("Get(%s) = %+v, %v; want revision %d", want.ID, got, err, want.Rev)
+		}
+	}
+	if p, err := s.List(Query{}); err != nil || p.Total != 2 {
+		t.Fatalf("List() = %d jobs, %v", p.Total, err)
 	}
 }
