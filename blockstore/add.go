@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 
 	chunker "github.com/ipfs/boxo/chunker"
 	"github.com/ipfs/boxo/ipld/merkledag"
@@ -101,33 +102,59 @@ func (s *Store) addFile(ctx context.Context, w *writer, r io.Reader, opts AddOpt
 // buildFile chunks r and lays the chunks out as kubo's balanced importer does, handing
 // every node to dag.
 func buildFile(ctx context.Context, dag ipld.DAGService, r io.Reader, opts AddOptions) (Entry, error) {
+	e, _, err := buildFileHashing(ctx, dag, r, opts, runtime.GOMAXPROCS(0))
+	return e, err
+}
+
+// buildFileHashing is buildFile with leaves hashed ahead by workers goroutines (1 or
+// fewer: on the importer's goroutine). It also returns how many leaf hashes came from
+// the workers.
+func buildFileHashing(ctx context.Context, dag ipld.DAGService, r io.Reader, opts AddOptions, workers int) (Entry, int, error) {
 	prefix, err := opts.prefix()
 	if err != nil {
-		return Entry{}, err
+		return Entry{}, 0, err
 	}
 	size, err := opts.chunkSize()
 	if err != nil {
-		return Entry{}, err
+		return Entry{}, 0, err
 	}
 	cr := &countingReader{ctx: ctx, r: r}
+	var src io.Reader = cr
+	var builder cid.Builder = prefix
+	var ph *prehasher
+	if prefix.Version == 1 && workers > 1 {
+		// Raw leaves are hashed as read: hash them ahead, on every core.
+		ph = newPrehasher(cr, size, workers)
+		src, builder = ph, ph.builder(prefix)
+	}
+	hits := 0
+	stop := func() { // before cr is read: the prehasher reads it on its own goroutine
+		if ph != nil {
+			ph.Close()
+			hits = ph.hits
+		}
+	}
 	params := helpers.DagBuilderParams{
 		Maxlinks:   linksPerNode,
 		RawLeaves:  prefix.Version == 1,
-		CidBuilder: prefix,
+		CidBuilder: builder,
 		Dagserv:    dag,
 	}
-	db, err := params.New(chunker.NewSizeSplitter(cr, int64(size)))
+	db, err := params.New(chunker.NewSizeSplitter(src, int64(size)))
 	if err != nil {
-		return Entry{}, fmt.Errorf("blockstore: add: %w", err)
+		stop()
+		return Entry{}, 0, fmt.Errorf("blockstore: add: %w", err)
 	}
 	nd, err := balanced.Layout(db)
+	stop()
 	if err != nil {
 		if cr.err != nil {
 			err = cr.err
 		}
-		return Entry{}, fmt.Errorf("blockstore: add: %w", err)
+		return Entry{}, 0, fmt.Errorf("blockstore: add: %w", err)
 	}
-	return entryOf(nd, uint64(cr.n))
+	e, err := entryOf(nd, uint64(cr.n))
+	return e, hits, err
 }
 
 func entryOf(nd ipld.Node, fileSize uint64) (Entry, error) {

@@ -1,0 +1,59 @@
+package blockstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"testing"
+)
+
+// TestPrehashSameCIDs imports files of awkward sizes with leaves hashed ahead and on
+// the importer's goroutine: the entries must be identical, and every leaf hash but
+// none of the others must come from the workers.
+func TestPrehashSameCIDs(t *testing.T) {
+	const chunk = 1024
+	data := make([]byte, 200*chunk+7) // 201 leaves: two levels of 174-link nodes
+	for i := range data {
+		data[i] = byte(i*7 + i/chunk)
+	}
+	ctx := context.Background()
+	for _, n := range []int{0, 1, chunk - 1, chunk, chunk + 1, 5*chunk + 3, 174 * chunk, len(data)} {
+		opts := AddOptions{CIDVersion: 1, ChunkSize: chunk}
+		want, _, err := buildFileHashing(ctx, discardDAG{}, bytes.NewReader(data[:n]), opts, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, hits, err := buildFileHashing(ctx, discardDAG{}, bytes.NewReader(data[:n]), opts, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%d bytes: %+v hashed ahead, %+v not", n, got, want)
+		}
+		if leaves := (n + chunk - 1) / chunk; hits != leaves {
+			t.Errorf("%d bytes: %d hashes from the workers, want %d (one per leaf)", n, hits, leaves)
+		}
+	}
+	// kubo's CIDv0 profile wraps leaves in dag-pb: nothing is hashed ahead.
+	want, _, _ := buildFileHashing(ctx, discardDAG{}, bytes.NewReader(data), ProfileV0, 1)
+	got, _, _ := buildFileHashing(ctx, discardDAG{}, bytes.NewReader(data), ProfileV0, 3)
+	if got != want {
+		t.Errorf("CIDv0: %+v, want %+v", got, want)
+	}
+}
+
+// TestPrehashReadError: a reader failing halfway fails the import with its error,
+// and the prehasher's goroutines end.
+func TestPrehashReadError(t *testing.T) {
+	boom := errors.New("disk on fire")
+	r := io.MultiReader(bytes.NewReader(make([]byte, 3<<20)), &failing{boom})
+	_, _, err := buildFileHashing(context.Background(), discardDAG{}, r, AddOptions{}, 2)
+	if !errors.Is(err, boom) {
+		t.Fatalf("import = %v, want %v", err, boom)
+	}
+}
+
+type failing struct{ err error }
+
+func (f *failing) Read([]byte) (int, error) { return 0, f.err }
