@@ -21,8 +21,9 @@ import (
 //
 // Read must be read to the end or Close called; Close waits for the goroutines.
 type prehasher struct {
-	src  io.Reader
-	size int
+	src     io.Reader
+	size    int
+	workers int
 
 	order chan *piece // pieces in file order, for Read
 	work  chan *piece // pieces to hash
@@ -52,35 +53,51 @@ const prehashDepth = 8
 
 func newPrehasher(src io.Reader, size, workers int) *prehasher {
 	p := &prehasher{
-		src:   src,
-		size:  size,
-		order: make(chan *piece, prehashDepth),
-		work:  make(chan *piece, prehashDepth),
-		stop:  make(chan struct{}),
+		src:     src,
+		size:    size,
+		workers: workers,
+		order:   make(chan *piece, prehashDepth),
+		work:    make(chan *piece, prehashDepth),
+		stop:    make(chan struct{}),
 	}
-	p.wg.Add(1 + workers)
+	p.wg.Add(1)
 	go p.produce()
-	for range workers {
-		go p.hash()
-	}
 	return p
 }
 
+// produce reads the pieces. A file of one chunk (most of a job's result) is hashed
+// here; the hashing goroutines start with the second chunk.
 func (p *prehasher) produce() {
 	defer p.wg.Done()
 	defer close(p.order)
 	defer close(p.work)
-	for {
+	for first := true; ; first = false {
+		select {
+		case <-p.stop: // checked first: Close is not kept waiting on another read
+			return
+		default:
+		}
 		buf := pool.Get(p.size)
 		n, err := io.ReadFull(p.src, buf)
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = io.EOF
 		}
 		pc := &piece{data: buf[:n], err: err, done: make(chan struct{})}
-		select {
-		case p.work <- pc:
-		case <-p.stop:
-			return
+		if first && err != nil {
+			pc.sum = sha256.Sum256(pc.data)
+			close(pc.done)
+		} else {
+			if first {
+				p.wg.Add(p.workers)
+				for range p.workers {
+					go p.hash()
+				}
+			}
+			select {
+			case p.work <- pc:
+			case <-p.stop:
+				return
+			}
 		}
 		select {
 		case p.order <- pc:
