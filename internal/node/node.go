@@ -219,9 +219,12 @@ func openJobs(repo string, log *slog.Logger) (*store.Store, error) {
 
 // recover settles what a crash interrupted and returns the unfinished jobs this node
 // owns, oldest first, to drive again, and the executions of those jobs this node had
-// accepted but not started, to queue again: a restart loses no accepted job. An
-// execution that was running here ends as failed, and so does its job: the guest may
-// have had effects halfway.
+// taken but not recorded as running, to queue again: a restart loses none of its own
+// jobs. An execution recorded as running ends as failed, and so does its job. (The
+// guest starts while its running state is being written, so one that died in that
+// window runs again; a guest's only effects are in its execution directory, which
+// recover empties.) Executions this node accepted for other requesters are not on its
+// disk: their requesters reschedule them.
 func (n *Node) recover() (owned []string, resume []*job.Job, err error) {
 	ids := n.jobs.InState(job.StatePending, job.StateRunning)
 	for _, id := range ids {
