@@ -114,6 +114,9 @@ type Heartbeat struct {
 	Engines  []job.Engine      `json:"engines"`
 	Capacity Capacity          `json:"capacity"`
 	Labels   map[string]string `json:"labels,omitempty"`
+	// Started is when the node's process started, by its own clock: a requester that
+	// sees it change knows the node restarted, and gives up what it ran before.
+	Started time.Time `json:"started,omitzero"`
 }
 
 func (h *Heartbeat) Kind() Kind      { return KindHeartbeat }

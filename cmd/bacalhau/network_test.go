@@ -408,3 +408,49 @@ func TestNetworkNodeLossAndRestart(t *testing.T) {
 		t.Fatalf("logs of the rescheduled job through the restarted node:\n%s", out)
 	}
 }
+
+// TestNetworkQuickRestart kills the node running a job and starts it again at once,
+// well within the grace period: the requester sees the new process in its heartbeats
+// and reschedules the job without waiting for the grace period or the job's timeout.
+func TestNetworkQuickRestart(t *testing.T) {
+	const grace = "60s" // the silence rule must not be what reschedules the job
+	nodes := []*netNode{newNetNode(t, "a", binPath, "role=requester"), newNetNode(t, "w1", binPath, "role=worker"), newNetNode(t, "w2", binPath, "role=worker")}
+	for _, n := range nodes {
+		n.args[slices.Index(n.args, "--grace")+1] = grace
+	}
+	a, w1, w2 := nodes[0], nodes[1], nodes[2]
+	startNetwork(t, a, w1, w2)
+
+	long := strings.TrimSpace(a.ok("wasm", "run", guestPath["faulty"], "-s", "role=worker", "--wait=false", "--id-only", "--", "tick", "6"))
+	var first string
+	eventually(t, 20*time.Second, func() error {
+		j := a.job(long)
+		if j.State != job.StateRunning {
+			return fmt.Errorf("job is %s", j.State)
+		}
+		first = j.Executions[len(j.Executions)-1].NodeID
+		return nil
+	})
+	victim, other := w1, w2
+	if first == w2.id.String() {
+		victim, other = w2, w1
+	}
+	victim.kill()
+	killed := time.Now()
+	victim.start()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	j, err := a.client().Watch(ctx, long, func(*job.Job) bool { return true })
+	if err != nil {
+		t.Fatalf("job %s not done 40 s after its node restarted (grace %s): %v", long, grace, err)
+	}
+	if j.State != job.StateCompleted {
+		t.Fatalf("after the restart: %s (%s)", j.State, j.Reason)
+	}
+	lost := j.Executions[0]
+	if lost.NodeID != victim.id.String() || !lost.Lost || !strings.Contains(lost.Error, "restarted") {
+		t.Fatalf("the restarted node's execution: %+v", lost)
+	}
+	t.Logf("completed on %s %s after the kill (the other worker is %s)", ranOn(j), time.Since(killed).Round(time.Millisecond), other.id)
+}

@@ -76,6 +76,7 @@ func (n *Node) heartbeats() {
 	defer t.Stop()
 	for {
 		hb := n.net.NewHeartbeat([]job.Engine{job.EngineWasm}, dht.Capacity{Slots: n.cfg.Concurrency, Memory: totalMemory()})
+		hb.Started = n.started
 		if err := n.net.Publish(n.ctx, dht.TopicHeartbeats, hb); err != nil && n.ctx.Err() == nil {
 			n.log.Debug("heartbeat", "err", err)
 		}
@@ -384,6 +385,9 @@ type peerEntry struct {
 	Capacity dht.Capacity
 	Labels   map[string]string
 	LastSeen time.Time
+	// Started is the node's process start (its clock); Restarted is when this node saw
+	// it change (this node's clock), zero if it has not.
+	Started, Restarted time.Time
 }
 
 func newPeerTable() *peerTable { return &peerTable{m: map[peer.ID]*peerEntry{}} }
@@ -394,8 +398,26 @@ func (t *peerTable) saw(hb *dht.Heartbeat, now time.Time, stale time.Duration) b
 	defer t.mu.Unlock()
 	e := t.m[hb.Node]
 	fresh := e == nil || now.Sub(e.LastSeen) > stale
-	t.m[hb.Node] = &peerEntry{ID: hb.Node, Addrs: hb.Addrs, Engines: hb.Engines, Capacity: hb.Capacity, Labels: hb.Labels, LastSeen: now}
+	ne := &peerEntry{ID: hb.Node, Addrs: hb.Addrs, Engines: hb.Engines, Capacity: hb.Capacity, Labels: hb.Labels, LastSeen: now, Started: hb.Started}
+	if e != nil {
+		ne.Restarted = e.Restarted
+		if !e.Started.IsZero() && !hb.Started.Equal(e.Started) {
+			ne.Restarted = now
+		}
+	}
+	t.m[hb.Node] = ne
 	return fresh
+}
+
+// restarts returns when p's process started (p's clock) and when this node saw it
+// restart (this node's clock); either is zero if unknown.
+func (t *peerTable) restarts(p peer.ID) (started, restarted time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.m[p]; e != nil {
+		return e.Started, e.Restarted
+	}
+	return time.Time{}, time.Time{}
 }
 
 func (t *peerTable) lastSeen(p peer.ID) (time.Time, bool) {

@@ -83,6 +83,7 @@ type Node struct {
 	running sync.Map     // job ID -> *execution (running or finishing here)
 	tasks   sync.Map     // execution ID -> *task (queued, running or finishing here)
 	active  atomic.Int64 // workers busy with a task: the slots in use
+	started time.Time    // when Open ran: heartbeats carry it, so a restart is seen
 	// finishers bounds the executions whose guests have ended and whose results are
 	// being imported and recorded in the background.
 	finishers chan struct{}
@@ -158,6 +159,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.started = n.now()
 	owned, resume, err := n.recover()
 	if err != nil {
 		n.Close()

@@ -374,7 +374,14 @@ func (n *Node) checkLive(j *job.Job) bool {
 		if last.Before(e.StartedAt) {
 			last = e.StartedAt
 		}
+		// A node keeps no executions across a restart. A running execution's start is
+		// in the node's clock, as is its process start; a pending one's is in this
+		// node's clock, as is the moment this node saw the restart.
+		started, restarted := n.peers.restarts(p)
 		switch {
+		case e.State == job.StateRunning && started.After(e.StartedAt),
+			e.State != job.StateRunning && restarted.After(e.StartedAt):
+			reasons[e.ID] = fmt.Sprintf("node %s restarted", p)
 		case now.Sub(last) > grace:
 			reasons[e.ID] = fmt.Sprintf("node %s silent for %s", p, now.Sub(last).Round(time.Millisecond))
 		case e.State == job.StateRunning && now.Sub(e.StartedAt) > time.Duration(j.Spec.Timeout)+grace:
