@@ -346,26 +346,34 @@ func TestNetworkVerify(t *testing.T) {
 	}
 }
 
+// runningOnWorker submits through a a job that ticks the given number of times, 200 ms
+// apart, on one of the workers w1 and w2 (role=worker), waits until it runs, and returns
+// it with the worker running it and the other one.
+func runningOnWorker(t *testing.T, a, w1, w2 *netNode, ticks int) (id string, running, other *netNode) {
+	t.Helper()
+	id = strings.TrimSpace(a.ok("wasm", "run", guestPath["faulty"], "-s", "role=worker", "--wait=false", "--id-only", "--", "tick", strconv.Itoa(ticks)))
+	var on string
+	eventually(t, 20*time.Second, func() error {
+		j := a.job(id)
+		if j.State != job.StateRunning {
+			return fmt.Errorf("job is %s", j.State)
+		}
+		on = j.Executions[len(j.Executions)-1].NodeID
+		return nil
+	})
+	if on == w2.id.String() {
+		return id, w2, w1
+	}
+	return id, w1, w2
+}
+
 func TestNetworkNodeLossAndRestart(t *testing.T) {
 	a := newNetNode(t, "a", binPath, "role=requester")
 	w1 := newNetNode(t, "w1", binPath, "role=worker")
 	w2 := newNetNode(t, "w2", binPath, "role=worker")
 	startNetwork(t, a, w1, w2)
 
-	long := strings.TrimSpace(a.ok("wasm", "run", guestPath["faulty"], "-s", "role=worker", "--wait=false", "--id-only", "--", "tick", "15"))
-	var first string
-	eventually(t, 20*time.Second, func() error {
-		j := a.job(long)
-		if j.State != job.StateRunning {
-			return fmt.Errorf("job is %s", j.State)
-		}
-		first = j.Executions[len(j.Executions)-1].NodeID
-		return nil
-	})
-	victim, other := w1, w2
-	if first == w2.id.String() {
-		victim, other = w2, w1
-	}
+	long, victim, other := runningOnWorker(t, a, w1, w2, 15)
 	victim.kill()
 
 	// Submitted while the victim is down: it must see it after its restart.
@@ -421,20 +429,7 @@ func TestNetworkQuickRestart(t *testing.T) {
 	a, w1, w2 := nodes[0], nodes[1], nodes[2]
 	startNetwork(t, a, w1, w2)
 
-	long := strings.TrimSpace(a.ok("wasm", "run", guestPath["faulty"], "-s", "role=worker", "--wait=false", "--id-only", "--", "tick", "6"))
-	var first string
-	eventually(t, 20*time.Second, func() error {
-		j := a.job(long)
-		if j.State != job.StateRunning {
-			return fmt.Errorf("job is %s", j.State)
-		}
-		first = j.Executions[len(j.Executions)-1].NodeID
-		return nil
-	})
-	victim, other := w1, w2
-	if first == w2.id.String() {
-		victim, other = w2, w1
-	}
+	long, victim, other := runningOnWorker(t, a, w1, w2, 25)
 	victim.kill()
 	killed := time.Now()
 	victim.start()
