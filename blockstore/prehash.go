@@ -177,11 +177,7 @@ func (p *prehasher) recycle(pc *piece) {
 // Close stops reading ahead and waits for the goroutines.
 func (p *prehasher) Close() {
 	p.once.Do(func() {
-		close(p.stop)
-		go func() { // unblock a producer waiting to hand over a piece
-			for range p.order {
-			}
-		}()
+		close(p.stop) // the producer's sends select on it too
 		p.wg.Wait()
 	})
 }

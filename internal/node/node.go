@@ -160,7 +160,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.started = n.now()
-	owned, resume, err := n.recover()
+	owned, err := n.recover()
 	if err != nil {
 		n.Close()
 		return nil, err
@@ -179,18 +179,16 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	for _, j := range resume {
+	for _, j := range owned {
 		for _, e := range j.Executions {
-			if e.NodeID == n.id && !e.Lost && e.State == job.StatePending {
+			if !j.State.Terminal() && e.NodeID == n.id && !e.Lost && e.State == job.StatePending {
 				if err := n.enqueue(j.ID, e.ID, j.Spec, n.peerID); err != nil {
 					n.Close()
 					return nil, err
 				}
 			}
 		}
-	}
-	for _, id := range owned {
-		n.startDrive(id)
+		n.startDrive(j.ID)
 	}
 	return n, nil
 }
@@ -220,19 +218,19 @@ func openJobs(repo string, log *slog.Logger) (*store.Store, error) {
 }
 
 // recover settles what a crash interrupted and returns the unfinished jobs this node
-// owns, oldest first, to drive again, and the executions of those jobs this node had
-// taken but not recorded as running, to queue again: a restart loses none of its own
-// jobs. An execution recorded as running ends as failed, and so does its job. (The
+// owns, oldest first, to drive again; their executions this node had taken but not
+// recorded as running are to be queued again: a restart loses none of its own jobs. An execution recorded as running ends as failed, and so does its job. (The
 // guest starts while its running state is being written, so one that died in that
 // window runs again; a guest's only effects are in its execution directory, which
 // recover empties.) Executions this node accepted for other requesters are not on its
 // disk: their requesters reschedule them.
-func (n *Node) recover() (owned []string, resume []*job.Job, err error) {
+func (n *Node) recover() ([]*job.Job, error) {
 	ids := n.jobs.InState(job.StatePending, job.StateRunning)
+	var owned []*job.Job
 	for _, id := range ids {
 		j, err := n.jobs.Get(id)
 		if err != nil {
-			return nil, nil, fmt.Errorf("node: recover %s: %w", id, err)
+			return nil, fmt.Errorf("node: recover %s: %w", id, err)
 		}
 		if j.Requester != "" && j.Requester != n.id {
 			continue // another node's job: its requester drives it
@@ -257,23 +255,25 @@ func (n *Node) recover() (owned []string, resume []*job.Job, err error) {
 			return nil
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("node: recover %s: %w", id, err)
+			return nil, fmt.Errorf("node: recover %s: %w", id, err)
 		}
-		owned = append(owned, id)
-		if !j.State.Terminal() {
-			resume = append(resume, j)
-		}
+		owned = append(owned, j)
 	}
 	entries, _ := os.ReadDir(filepath.Join(n.cfg.Repo, "executions"))
 	for _, e := range entries {
 		_ = os.RemoveAll(filepath.Join(n.cfg.Repo, "executions", e.Name()))
 	}
-	return owned, resume, nil
+	return owned, nil
 }
 
 // Close stops the workers (running jobs end as failed with a reason) and closes storage.
+// Calls after the first return nil.
 func (n *Node) Close() error {
 	n.goMu.Lock()
+	if n.closing {
+		n.goMu.Unlock()
+		return nil // closed, or closing, already
+	}
 	n.closing = true
 	n.goMu.Unlock()
 	if n.cancel != nil {

@@ -116,20 +116,16 @@ func TestBurst(t *testing.T) {
 	if ok, err := n.Blocks().Has(context.Background(), res); !ok || err != nil {
 		t.Fatalf("result %s not in the store: %v", res, err)
 	}
-	// The finishers clean up after the job is recorded: give them a moment.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		info := n.Info()
-		tasks := 0
-		n.tasks.Range(func(any, any) bool { tasks++; return true })
-		left, _ := os.ReadDir(n.execDir(""))
-		if info.Running == 0 && info.Queued == 0 && tasks == 0 && len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after every job ended: %d running, %d queued, %d tasks, %d execution directories", info.Running, info.Queued, tasks, len(left))
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The finishers clean up after the job is recorded; Close waits for them.
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	info := n.Info()
+	tasks := 0
+	n.tasks.Range(func(any, any) bool { tasks++; return true })
+	left, _ := os.ReadDir(n.execDir(""))
+	if info.Running != 0 || info.Queued != 0 || tasks != 0 || len(left) != 0 {
+		t.Fatalf("after every job ended: %d running, %d queued, %d tasks, %d execution directories", info.Running, info.Queued, tasks, len(left))
 	}
 }
 

@@ -86,22 +86,21 @@ func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) e
 func (n *Node) runTask(t *task) {
 	n.active.Add(1)
 	defer n.active.Add(-1)
+	r := &taskRun{t: t, started: n.now(), dir: n.execDir(t.execID)}
 	if t.ctx.Err() != nil {
 		if n.ctx.Err() == nil {
 			n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateCancelled, EndedAt: n.now(), Error: reasonCancelled})
 		}
-		n.tasks.Delete(t.execID)
-		t.cancel()
+		n.endTask(r)
 		return // cancelled while queued, or shutting down: the requester reschedules
 	}
-	r := &taskRun{t: t, started: n.now(), dir: n.execDir(t.execID)}
 	if !n.startTask(r) {
 		n.endTask(r)
 		return
 	}
 	t0 := time.Now()
-	r.res, r.runErr = n.execute(t.ctx, t.spec, r.dir, r.sink)
-	r.sink.close()
+	r.res, r.runErr = n.execute(t.ctx, t.spec, r.dir, r.exec.logs)
+	r.exec.logs.close()
 	r.ran = time.Since(t0)
 	select {
 	case n.finishers <- struct{}{}:
@@ -122,7 +121,6 @@ type taskRun struct {
 	// recorded receives whether the requester recorded the execution as running; false
 	// means it gave the execution up (cancelled, or lost it), and the task is cancelled.
 	recorded chan bool
-	sink     *logSink
 	exec     *execution // in Node.running while the execution runs and finishes
 	res      sandbox.Result
 	runErr   error
@@ -147,7 +145,7 @@ func (n *Node) startTask(r *taskRun) bool {
 	if err != nil {
 		return fail(err)
 	}
-	r.sink, r.exec = sink, &execution{cancel: t.cancel, logs: sink}
+	r.exec = &execution{cancel: t.cancel, logs: sink}
 	n.running.Store(t.jobID, r.exec)
 	r.recorded = make(chan bool, 1)
 	record := func() {
@@ -179,8 +177,8 @@ func (n *Node) finishTask(r *taskRun) {
 
 // endTask releases what startTask took.
 func (n *Node) endTask(r *taskRun) {
-	if r.sink != nil {
-		r.sink.close()
+	if r.exec != nil {
+		r.exec.logs.close()
 		n.running.CompareAndDelete(r.t.jobID, r.exec)
 	}
 	os.RemoveAll(r.dir)

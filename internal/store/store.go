@@ -106,8 +106,12 @@ func (s *Store) lock(id string) func() {
 	return m.Unlock
 }
 
-// write stores the encoded job durably and indexes it.
-func (s *Store) write(j *job.Job, b []byte) error {
+// write stores the job durably and indexes it; the caller holds the job's lock.
+func (s *Store) write(j *job.Job) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("store: encode %s: %w", j.ID, err)
+	}
 	if err := s.db.Set(key(j.ID), b, pebble.Sync); err != nil {
 		return fmt.Errorf("store: write %s: %w", j.ID, err)
 	}
@@ -115,6 +119,13 @@ func (s *Store) write(j *job.Job, b []byte) error {
 	s.index[j.ID] = newEntry(j.ID, headerOf(j))
 	s.mu.Unlock()
 	return nil
+}
+
+// entry returns the index entry of a job, nil if there is none.
+func (s *Store) entry(id string) *entry {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.index[id]
 }
 
 // quietLogger drops pebble's informational messages; errors reach the caller anyway.
@@ -140,35 +151,21 @@ func (s *Store) Close() error { return s.db.Close() }
 
 // Create stores a new job; it is on disk when Create returns.
 func (s *Store) Create(j *job.Job) error {
-	b, err := json.Marshal(j)
-	if err != nil {
-		return fmt.Errorf("store: encode %s: %w", j.ID, err)
-	}
 	defer s.lock(j.ID)()
-	s.mu.RLock()
-	_, exists := s.index[j.ID]
-	s.mu.RUnlock()
-	if exists {
+	if s.entry(j.ID) != nil {
 		return fmt.Errorf("%w: %s", ErrExists, j.ID)
 	}
-	return s.write(j, b)
+	return s.write(j)
 }
 
 // Put stores a copy of a job another node owns, unless the store holds the same or a
 // newer revision already. It reports whether it wrote.
 func (s *Store) Put(j *job.Job) (bool, error) {
-	b, err := json.Marshal(j)
-	if err != nil {
-		return false, fmt.Errorf("store: encode %s: %w", j.ID, err)
-	}
 	defer s.lock(j.ID)()
-	s.mu.RLock()
-	e := s.index[j.ID]
-	s.mu.RUnlock()
-	if e != nil && e.rev >= j.Rev {
+	if e := s.entry(j.ID); e != nil && e.rev >= j.Rev {
 		return false, nil
 	}
-	if err := s.write(j, b); err != nil {
+	if err := s.write(j); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -176,9 +173,7 @@ func (s *Store) Put(j *job.Job) (bool, error) {
 
 // Rev is the revision of the stored job, 0 if there is none.
 func (s *Store) Rev(id string) uint64 {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if e := s.index[id]; e != nil {
+	if e := s.entry(id); e != nil {
 		return e.rev
 	}
 	return 0
@@ -273,11 +268,7 @@ func (s *Store) Update(id string, fn func(*job.Job) error) (*job.Job, error) {
 	if err := fn(j); err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(j)
-	if err != nil {
-		return nil, fmt.Errorf("store: encode %s: %w", id, err)
-	}
-	if err := s.write(j, b); err != nil {
+	if err := s.write(j); err != nil {
 		return nil, err
 	}
 	return j, nil
