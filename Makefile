@@ -1,16 +1,18 @@
 # Everything CI runs is `make test`; `make check` adds vet, gofmt and a go.mod tidiness check.
 GO       ?= go
-BIN      := bin/bacalhau
+BIN      := bin/bacalhau bin/bacalhau-node
 EXAMPLES := $(patsubst examples/%/,build/examples/%.wasm,$(wildcard examples/*/))
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -X github.com/bacalhau-project/bacalhau-wasm/internal/node.Version=$(VERSION)
+LDFLAGS  := -X github.com/bacalhau-project/bacalhau-wasm/internal/version.Version=$(VERSION)
 
 .PHONY: all build examples kubo test test-short demo bench check fuzz clean FORCE
 all: build examples
 
+# bin/bacalhau is the light client; it execs bin/bacalhau-node (the same commands plus
+# the node) for serve, devstack and verify.
 build: $(BIN)
-$(BIN): FORCE
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/bacalhau
+bin/%: FORCE
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*
 
 examples: $(EXAMPLES)
 build/examples/%.wasm: FORCE

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/ipfs/go-cid"
+	ipld "github.com/ipfs/go-ipld-format"
 )
 
 // TestPrehashSameCIDs imports files of awkward sizes with leaves hashed ahead and on
@@ -57,3 +60,17 @@ func TestPrehashReadError(t *testing.T) {
 type failing struct{ err error }
 
 func (f *failing) Read([]byte) (int, error) { return 0, f.err }
+
+// discardDAG accepts nodes and keeps none; the balanced importer never reads back.
+type discardDAG struct{}
+
+func (discardDAG) Add(context.Context, ipld.Node) error            { return nil }
+func (discardDAG) AddMany(context.Context, []ipld.Node) error      { return nil }
+func (discardDAG) Remove(context.Context, cid.Cid) error           { return nil }
+func (discardDAG) RemoveMany(context.Context, []cid.Cid) error     { return nil }
+func (discardDAG) Get(context.Context, cid.Cid) (ipld.Node, error) { return nil, ipld.ErrNotFound{} }
+func (discardDAG) GetMany(context.Context, []cid.Cid) <-chan *ipld.NodeOption {
+	ch := make(chan *ipld.NodeOption)
+	close(ch)
+	return ch
+}

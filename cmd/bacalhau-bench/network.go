@@ -21,8 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
 )
 
 // netNode is a serve process on the network: its peer ID and TCP join address.
@@ -41,8 +41,8 @@ func (b *bench) join(repo, labels string, via *netNode) (*netNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	var info node.Info
-	if err := p.client().Node(b.ctx, &info); err != nil {
+	info, err := p.client().Node(b.ctx)
+	if err != nil {
 		p.stop()
 		return nil, err
 	}
@@ -102,13 +102,12 @@ func waitKnown(ns []*netNode, ids []string, since time.Time, timeout time.Durati
 		wg.Go(func() {
 			c := n.client()
 			for {
-				var ps []node.PeerStatus
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				err := c.Nodes(ctx, &ps)
+				ps, err := c.Nodes(ctx)
 				cancel()
 				missing := 0
 				for _, id := range ids {
-					if id != n.id && !slices.ContainsFunc(ps, func(p node.PeerStatus) bool { return p.ID == id && p.Live }) {
+					if id != n.id && !slices.ContainsFunc(ps, func(p api.PeerStatus) bool { return p.ID == id && p.Live }) {
 						missing++
 					}
 				}

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
 
 // TestBurstQueuesEverything submits more jobs at once than the node has workers: every
@@ -47,7 +47,7 @@ func TestBurstQueuesEverything(t *testing.T) {
 	if len(results) != 1 {
 		t.Fatalf("identical jobs gave %d different result CIDs", len(results))
 	}
-	page, err := c.List(context.Background(), store.Query{Limit: jobs})
+	page, err := c.List(context.Background(), api.ListQuery{Limit: jobs})
 	if err != nil || page.Total != jobs {
 		t.Fatalf("list total %d, %v", page.Total, err)
 	}

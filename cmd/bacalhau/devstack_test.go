@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
 )
 
 // TestDevstack: `bacalhau devstack --nodes 3` starts three real node processes that see
@@ -49,8 +48,8 @@ func TestDevstack(t *testing.T) {
 	}
 	n := &testNode{t: t, port: ports[2]}
 	eventually(t, 20*time.Second, func() error {
-		var peers []node.PeerStatus
-		if err := n.client().Nodes(context.Background(), &peers); err != nil {
+		peers, err := n.client().Nodes(context.Background())
+		if err != nil {
 			return err
 		}
 		live := 0

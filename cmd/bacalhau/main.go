@@ -1,35 +1,21 @@
-// Command bacalhau is the CLI and the node: `bacalhau serve` runs a node, every other
-// command talks JSON over HTTP to one.
+// Command bacalhau is the CLI: every command talks JSON over HTTP to a node. It links
+// none of the node's libraries, so it starts quickly; `bacalhau serve`, `devstack` and
+// `verify`, which run a node in the process, are handed to bacalhau-node (cmd/bacalhau-node),
+// found beside this program or on $PATH.
 package main
 
 import (
 	"context"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, cli.Forward)
 	stop()
 	os.Exit(code)
-}
-
-// run executes one command line and returns the process exit code.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRoot(&env{stdin: stdin, stdout: stdout, stderr: stderr})
-	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		if code, ok := err.(exitCode); ok {
-			return int(code)
-		}
-		printErr(stderr, err)
-		return 1
-	}
-	return 0
 }

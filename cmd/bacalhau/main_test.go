@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,15 +16,23 @@ import (
 	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cli"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cli/nodecmd"
 )
 
-// Built once by TestMain: the CLI binary (for tests that kill a node process) and the
-// guests the tests run.
+// Built once by TestMain: the CLI binary with bacalhau-node beside it (for tests that
+// kill a node process) and the guests the tests run.
 var (
 	binPath   string
-	liarPath  string // built with -tags bacalhau_liar: every result it returns is altered
+	liarPath  string // bacalhau-node built with -tags bacalhau_liar: every result it returns is altered
 	guestPath = map[string]string{}
 )
+
+// run executes one command line in this process, as bacalhau-node would: the client
+// commands and the node's.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return cli.Run(ctx, args, stdin, stdout, stderr, nodecmd.Commands)
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "bacalhau-e2e-")
@@ -44,7 +53,8 @@ func TestMain(m *testing.M) {
 func buildAll(dir string) error {
 	builds := map[string][]string{
 		"bacalhau":  {"build", "-o", filepath.Join(dir, "bacalhau"), "."},
-		"liar":      {"build", "-tags", "bacalhau_liar", "-o", filepath.Join(dir, "bacalhau-liar"), "."},
+		"node":      {"build", "-o", filepath.Join(dir, cli.NodeBinary), "../bacalhau-node"},
+		"liar":      {"build", "-tags", "bacalhau_liar", "-o", filepath.Join(dir, "bacalhau-liar"), "../bacalhau-node"},
 		"hello":     {"build", "-o", filepath.Join(dir, "hello.wasm"), "../../examples/hello"},
 		"wordcount": {"build", "-o", filepath.Join(dir, "wordcount.wasm"), "../../examples/wordcount"},
 		"sha256":    {"build", "-o", filepath.Join(dir, "sha256.wasm"), "../../examples/sha256"},
@@ -58,7 +68,7 @@ func buildAll(dir string) error {
 		go func() {
 			defer wg.Done()
 			cmd := exec.Command("go", args...)
-			if name != "bacalhau" && name != "liar" {
+			if name != "bacalhau" && name != "node" && name != "liar" {
 				cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 			}
 			if out, err := cmd.CombinedOutput(); err != nil {

@@ -16,9 +16,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
 
 // netNode is one `bacalhau serve` process of a test network on loopback.
@@ -125,12 +124,12 @@ func waitMesh(t *testing.T, nodes ...*netNode) {
 	t.Helper()
 	eventually(t, 30*time.Second, func() error {
 		for _, n := range nodes {
-			var peers []node.PeerStatus
-			if err := n.client().Nodes(context.Background(), &peers); err != nil {
+			peers, err := n.client().Nodes(context.Background())
+			if err != nil {
 				return err
 			}
 			for _, m := range nodes {
-				if !slices.ContainsFunc(peers, func(p node.PeerStatus) bool { return p.ID == m.id.String() && p.Live }) {
+				if !slices.ContainsFunc(peers, func(p api.PeerStatus) bool { return p.ID == m.id.String() && p.Live }) {
 					return fmt.Errorf("node %s does not see %s as live", n.name, m.name)
 				}
 			}
@@ -167,7 +166,7 @@ func (n *netNode) job(id string) *job.Job {
 
 // jobStates is a node's view of every job: ID -> state.
 func (n *netNode) jobStates() (map[string]job.State, error) {
-	page, err := n.client().List(context.Background(), store.Query{Limit: store.MaxLimit})
+	page, err := n.client().List(context.Background(), api.ListQuery{Limit: api.MaxListLimit})
 	if err != nil {
 		return nil, err
 	}
@@ -394,8 +393,8 @@ func TestNetworkNodeLossAndRestart(t *testing.T) {
 	// Back with the same repo: same peer ID, rejoins, sees every job, and the job still
 	// has exactly one accepted result.
 	victim.start()
-	var info node.Info
-	if err := victim.client().Node(context.Background(), &info); err != nil || info.ID != victim.id.String() {
+	info, err := victim.client().Node(context.Background())
+	if err != nil || info.ID != victim.id.String() {
 		t.Fatalf("restarted node is %q (%v), was %s", info.ID, err, victim.id)
 	}
 	waitMesh(t, a, w1, w2)

@@ -19,8 +19,6 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
 
 // The partition test runs three nodes in containers of an image built FROM scratch with
@@ -97,11 +95,11 @@ func partitionCleanup(t *testing.T, args ...string) {
 	})
 }
 
-// partitionImage builds a FROM scratch image holding a static bacalhau binary.
+// partitionImage builds a FROM scratch image holding a static bacalhau-node binary as /bacalhau.
 func partitionImage(t *testing.T, tag string) {
 	t.Helper()
 	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "bacalhau"), ".")
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "bacalhau"), "../bacalhau-node")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("static build: %v\n%s", err, out)
@@ -172,9 +170,8 @@ func partitionStart(t *testing.T, name, image, ctl, swarm, ip, logLevel string, 
 	n.c = api.NewClient("http://127.0.0.1:" + p)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		var info node.Info
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := n.c.Node(ctx, &info)
+		info, err := n.c.Node(ctx)
 		cancel()
 		if err == nil {
 			n.id = info.ID
@@ -228,8 +225,8 @@ func (n *ctrNode) submit(args ...string) string {
 func (n *ctrNode) liveView() (map[string]bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var ps []node.PeerStatus
-	if err := n.c.Nodes(ctx, &ps); err != nil {
+	ps, err := n.c.Nodes(ctx)
+	if err != nil {
 		return nil, err
 	}
 	live := map[string]bool{}
@@ -245,7 +242,7 @@ func (n *ctrNode) liveView() (map[string]bool, error) {
 func (n *ctrNode) jobView() ([]string, map[string]*job.Job, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	page, err := n.c.List(ctx, store.Query{SortBy: store.SortID, Limit: store.MaxLimit})
+	page, err := n.c.List(ctx, api.ListQuery{SortBy: api.SortID, Limit: api.MaxListLimit})
 	if err != nil {
 		return nil, nil, err
 	}

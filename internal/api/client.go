@@ -16,7 +16,6 @@ import (
 	"strconv"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
 
 // Client calls a node's API. Its zero value is not usable; use NewClient.
@@ -100,14 +99,16 @@ func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) e
 	return nil
 }
 
-// Node returns what GET /api/v1/node says, decoded into out.
-func (c *Client) Node(ctx context.Context, out any) error {
-	return c.doJSON(ctx, http.MethodGet, "/api/v1/node", nil, out)
+// Node describes the node the client talks to.
+func (c *Client) Node(ctx context.Context) (NodeInfo, error) {
+	var info NodeInfo
+	return info, c.doJSON(ctx, http.MethodGet, "/api/v1/node", nil, &info)
 }
 
-// Nodes decodes GET /api/v1/nodes (every node the node knows of) into out.
-func (c *Client) Nodes(ctx context.Context, out any) error {
-	return c.doJSON(ctx, http.MethodGet, "/api/v1/nodes", nil, out)
+// Nodes lists every node the node knows of, itself included.
+func (c *Client) Nodes(ctx context.Context) ([]PeerStatus, error) {
+	var ps []PeerStatus
+	return ps, c.doJSON(ctx, http.MethodGet, "/api/v1/nodes", nil, &ps)
 }
 
 // Health checks that the node answers.
@@ -134,7 +135,7 @@ func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
 }
 
 // List lists jobs.
-func (c *Client) List(ctx context.Context, q store.Query) (store.Page, error) {
+func (c *Client) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	v := url.Values{}
 	if q.IDPrefix != "" {
 		v.Set("id_filter", q.IDPrefix)
@@ -158,7 +159,7 @@ func (c *Client) List(ctx context.Context, q store.Query) (store.Page, error) {
 			v.Set("state", string(s))
 		}
 	}
-	var p store.Page
+	var p ListPage
 	return p, c.doJSON(ctx, http.MethodGet, "/api/v1/jobs?"+v.Encode(), nil, &p)
 }
 

@@ -8,7 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
-
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
@@ -66,8 +66,9 @@ func (n *Node) Get(ctx context.Context, idOrPrefix string) (*job.Job, error) {
 }
 
 // List returns a page of jobs.
-func (n *Node) List(ctx context.Context, q store.Query) (store.Page, error) {
-	return n.jobs.List(q)
+func (n *Node) List(ctx context.Context, q api.ListQuery) (api.ListPage, error) {
+	p, err := n.jobs.List(store.Query(q))
+	return api.ListPage(p), err
 }
 
 // Cancel stops a pending or running job. A job another node owns is cancelled through

@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -335,29 +336,17 @@ func truncateText(s string, max int) string {
 	return s[:max]
 }
 
-// PeerStatus is one node as `node list` shows it.
-type PeerStatus struct {
-	ID       string            `json:"id"`
-	Addrs    []string          `json:"addrs"`
-	Engines  []job.Engine      `json:"engines"`
-	Capacity dht.Capacity      `json:"capacity"`
-	Labels   map[string]string `json:"labels,omitempty"`
-	LastSeen time.Time         `json:"lastSeen"`
-	Self     bool              `json:"self,omitempty"`
-	Live     bool              `json:"live"` // seen within the grace period
-}
-
 // Nodes lists this node and every node it has heard from, by peer ID.
-func (n *Node) Nodes() []PeerStatus {
+func (n *Node) Nodes() []api.PeerStatus {
 	now := n.now()
-	self := PeerStatus{ID: n.id, Engines: []job.Engine{job.EngineWasm}, Capacity: dht.Capacity{Slots: n.cfg.Concurrency, Memory: totalMemory()},
+	self := api.PeerStatus{ID: n.id, Engines: []job.Engine{job.EngineWasm}, Capacity: api.Capacity{Slots: n.cfg.Concurrency, Memory: totalMemory()},
 		Labels: maps.Clone(n.cfg.Labels), LastSeen: now, Self: true, Live: true}
 	if n.net != nil {
 		for _, a := range n.net.Addrs() {
 			self.Addrs = append(self.Addrs, a.String())
 		}
 	}
-	out := []PeerStatus{self}
+	out := []api.PeerStatus{self}
 	for _, p := range n.peers.all() {
 		addrs := make([]string, len(p.Addrs))
 		for i, a := range p.Addrs { // dialable as they are, like this node's own
@@ -365,7 +354,7 @@ func (n *Node) Nodes() []PeerStatus {
 				addrs[i] = a + "/p2p/" + p.ID.String()
 			}
 		}
-		out = append(out, PeerStatus{ID: p.ID.String(), Addrs: addrs, Engines: p.Engines, Capacity: p.Capacity,
+		out = append(out, api.PeerStatus{ID: p.ID.String(), Addrs: addrs, Engines: p.Engines, Capacity: api.Capacity(p.Capacity),
 			Labels: p.Labels, LastSeen: p.LastSeen, Live: now.Sub(p.LastSeen) <= n.grace()})
 	}
 	sort.Slice(out, func(i, k int) bool { return out[i].ID < out[k].ID })

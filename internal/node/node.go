@@ -25,13 +25,12 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/version"
 	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
 )
-
-// Version is the node's version, set at build time with -ldflags.
-var Version = "v0.1.0-dev"
 
 var (
 	ErrClosed = errors.New("node: closed")
@@ -299,27 +298,14 @@ func (n *Node) Close() error {
 	return errors.Join(errs...)
 }
 
-// Info describes the node for `bacalhau id` and the API.
-type Info struct {
-	ID          string            `json:"id"`              // libp2p peer ID
-	Addrs       []string          `json:"addrs,omitempty"` // listen multiaddrs with /p2p/<id>
-	Labels      map[string]string `json:"labels,omitempty"`
-	Version     string            `json:"version"`
-	Engines     []string          `json:"engines"`
-	Concurrency int               `json:"concurrency"`
-	Queued      int               `json:"queued"`
-	Running     int               `json:"running"`
-	Peers       int               `json:"peers"` // nodes seen within the grace period
-}
-
-// Info reports what the node is and how busy it is.
-func (n *Node) Info() Info {
+// Info reports what the node is and how busy it is, for `bacalhau id` and the API.
+func (n *Node) Info() api.NodeInfo {
 	running := int(n.active.Load())
-	info := Info{
+	info := api.NodeInfo{
 		ID:          n.id,
 		Labels:      maps.Clone(n.cfg.Labels),
-		Version:     Version,
-		Engines:     []string{string(job.EngineWasm)},
+		Version:     version.Version,
+		Engines:     []job.Engine{job.EngineWasm},
 		Concurrency: n.cfg.Concurrency,
 		Queued:      len(n.queue),
 		Running:     running,

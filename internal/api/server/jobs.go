@@ -1,4 +1,4 @@
-package api
+package server
 
 import (
 	"context"
@@ -9,33 +9,22 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
 
 // Jobs is what the API needs from a node's requester side.
 type Jobs interface {
 	Submit(ctx context.Context, spec job.Spec) (*job.Job, error)
 	Get(ctx context.Context, idOrPrefix string) (*job.Job, error)
-	List(ctx context.Context, q store.Query) (store.Page, error)
+	List(ctx context.Context, q api.ListQuery) (api.ListPage, error)
 	Cancel(ctx context.Context, idOrPrefix string) (*job.Job, error)
 	Watch(ctx context.Context, idOrPrefix string, fn func(*job.Job) bool) error
 	Logs(ctx context.Context, idOrPrefix string, follow bool, fn func(stream string, data []byte) error) error
 }
 
-// SubmitRequest is the body of POST /api/v1/jobs.
-type SubmitRequest struct {
-	Spec job.Spec `json:"spec"`
-}
-
-// LogChunk is one line of the NDJSON stream of GET /api/v1/jobs/:id/logs.
-type LogChunk struct {
-	Stream string `json:"stream"` // "stdout" or "stderr"
-	Data   []byte `json:"data"`
-}
-
 func (s *Server) submit(c echo.Context) error {
-	var req SubmitRequest
+	var req api.SubmitRequest
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
@@ -58,8 +47,8 @@ func (s *Server) list(c echo.Context) error {
 	return c.JSON(http.StatusOK, page)
 }
 
-func listQuery(c echo.Context) (store.Query, error) {
-	q := store.Query{
+func listQuery(c echo.Context) (api.ListQuery, error) {
+	q := api.ListQuery{
 		IDPrefix: c.QueryParam("id_filter"),
 		SortBy:   c.QueryParam("sort_by"),
 	}
@@ -160,7 +149,7 @@ func (s *Server) logs(c echo.Context) error {
 	}
 	w := ndjson(c)
 	return s.jobs.Logs(ctx, id, follow, func(stream string, data []byte) error {
-		return w.send(LogChunk{Stream: stream, Data: data})
+		return w.send(api.LogChunk{Stream: stream, Data: data})
 	})
 }
 

@@ -1,4 +1,4 @@
-package api
+package server
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
@@ -25,8 +26,8 @@ func (fakeJobs) Submit(_ context.Context, spec job.Spec) (*job.Job, error) {
 	return job.New(spec, time.Now()), nil
 }
 func (fakeJobs) Get(context.Context, string) (*job.Job, error) { return nil, store.ErrNotFound }
-func (fakeJobs) List(context.Context, store.Query) (store.Page, error) {
-	return store.Page{}, nil
+func (fakeJobs) List(context.Context, api.ListQuery) (api.ListPage, error) {
+	return api.ListPage{}, nil
 }
 func (fakeJobs) Cancel(context.Context, string) (*job.Job, error) { return nil, store.ErrNotFound }
 func (fakeJobs) Watch(context.Context, string, func(*job.Job) bool) error {
@@ -43,7 +44,7 @@ func FuzzSubmitBody(f *testing.F) {
 	f.Add(`{"spec":{"engine":"wasm","wasm":{"module":"` + c + `","args":["a"]},"env":{"A":"b"},"timeout":"1s","memory":1}}`)
 	f.Add(`[]`)
 	f.Add(`{"spec":{"timeout":-5,"memory":99999999999999}}`)
-	srv := New(Config{MaxJSONBody: 4096}, fakeJobs{}, nil, func() any { return nil })
+	srv := New(Config{MaxJSONBody: 4096}, fakeJobs{}, nil, nil)
 	f.Fuzz(func(t *testing.T, body string) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/jobs", strings.NewReader(body))

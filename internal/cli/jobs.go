@@ -1,7 +1,8 @@
-package main
+package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -9,12 +10,11 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
 
-func newList(e *env) *cobra.Command {
+func newList(e *Env) *cobra.Command {
 	var (
-		q          store.Query
+		q          api.ListQuery
 		output     string
 		wide, hide bool
 		states     []string
@@ -30,26 +30,26 @@ func newList(e *env) *cobra.Command {
 			for _, s := range states {
 				q.States = append(q.States, job.State(s))
 			}
-			page, err := e.client().List(cmd.Context(), q)
+			page, err := e.Client().List(cmd.Context(), q)
 			if err != nil {
 				return err
 			}
 			if output != outTable {
-				return printData(e.stdout, output, page.Jobs)
+				return PrintData(e.Stdout, output, page.Jobs)
 			}
 			header := []string{"CREATED", "ID", "JOB", "STATE", "RESULT"}
 			rows := make([][]string, 0, len(page.Jobs))
 			for _, j := range page.Jobs {
 				rows = append(rows, listRow(j, wide))
 			}
-			return table(e.stdout, header, rows, hide)
+			return table(e.Stdout, header, rows, hide)
 		},
 	}
 	fl := cmd.Flags()
-	fl.IntVarP(&q.Limit, "number", "n", 10, fmt.Sprintf("how many jobs to show (at most %d)", store.MaxLimit))
+	fl.IntVarP(&q.Limit, "number", "n", 10, fmt.Sprintf("how many jobs to show (at most %d)", api.MaxListLimit))
 	fl.IntVar(&q.Offset, "offset", 0, "skip this many jobs first")
 	fl.BoolVar(&q.Reverse, "reverse", true, "newest first; --reverse=false for oldest first")
-	fl.StringVar(&q.SortBy, "sort-by", store.SortCreated, "sort by created_at or id")
+	fl.StringVar(&q.SortBy, "sort-by", api.SortCreated, "sort by created_at or id")
 	fl.StringVar(&q.IDPrefix, "id-filter", "", "only jobs whose ID starts with this")
 	fl.StringSliceVar(&states, "state", nil, "only jobs in these states (pending, running, completed, failed, cancelled)")
 	fl.BoolVar(&wide, "wide", false, "full IDs and CIDs")
@@ -91,38 +91,41 @@ func shorten(s string, n int) string {
 	return s[:n-3] + "..."
 }
 
-func newDescribe(e *env) *cobra.Command {
+func newDescribe(e *Env) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "describe JOB_ID",
 		Short: "Show a job: spec, state, executions and history",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != outJSON && output != outYAML {
-				return fmt.Errorf("--output %q: want yaml or json", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
-			j, err := e.client().Get(cmd.Context(), args[0])
+			j, err := e.Client().Get(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			return printData(e.stdout, output, j)
+			if output == outTable {
+				return describeTable(e.Stdout, j)
+			}
+			return PrintData(e.Stdout, output, j)
 		},
 	}
 	addOutputFlag(cmd, &output, outYAML)
 	return cmd
 }
 
-func newLogs(e *env) *cobra.Command {
+func newLogs(e *Env) *cobra.Command {
 	var follow bool
 	cmd := &cobra.Command{
 		Use:   "logs JOB_ID",
 		Short: "Print a job's stdout and stderr; -f follows a running job",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.client().Logs(cmd.Context(), args[0], follow, func(ch api.LogChunk) error {
-				w := e.stdout
+			return e.Client().Logs(cmd.Context(), args[0], follow, func(ch api.LogChunk) error {
+				w := e.Stdout
 				if ch.Stream == "stderr" {
-					w = e.stderr
+					w = e.Stderr
 				}
 				_, err := w.Write(ch.Data)
 				return err
@@ -133,14 +136,14 @@ func newLogs(e *env) *cobra.Command {
 	return cmd
 }
 
-func newGet(e *env) *cobra.Command {
+func newGet(e *Env) *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "get JOB_ID",
 		Short: "Download a job's result: outputs/, stdout, stderr, exitCode",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			j, err := e.client().Get(cmd.Context(), args[0])
+			j, err := e.Client().Get(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -154,7 +157,7 @@ func newGet(e *env) *cobra.Command {
 			if err := download(cmd, e, ex.ResultCID, dir); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "Result %s of job %s written to %s\n", ex.ResultCID, j.ID, dir)
+			fmt.Fprintf(e.Stdout, "Result %s of job %s written to %s\n", ex.ResultCID, j.ID, dir)
 			return nil
 		},
 	}
@@ -162,18 +165,65 @@ func newGet(e *env) *cobra.Command {
 	return cmd
 }
 
-func newCancel(e *env) *cobra.Command {
+func newCancel(e *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cancel JOB_ID",
 		Short: "Cancel a pending or running job",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			j, err := e.client().Cancel(cmd.Context(), args[0])
+			j, err := e.Client().Cancel(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "Job %s: %s\n", j.ID, j.State)
+			fmt.Fprintf(e.Stdout, "Job %s: %s\n", j.ID, j.State)
 			return nil
 		},
 	}
+}
+
+// describeTable prints a job for people: what it runs, where it is, its executions and
+// its history.
+func describeTable(w io.Writer, j *job.Job) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ID:          %s\nState:       %s\n", j.ID, j.State)
+	if j.Reason != "" {
+		fmt.Fprintf(&b, "Reason:      %s\n", j.Reason)
+	}
+	fmt.Fprintf(&b, "Created:     %s\nTask:        %s\n", j.CreatedAt.Local().Format(time.RFC3339), describeTask(j.Spec))
+	for _, in := range j.Spec.Inputs {
+		src := in.CID
+		if in.Path != "" {
+			src += "/" + in.Path
+		}
+		fmt.Fprintf(&b, "Input:       %s -> %s\n", src, in.Target)
+	}
+	fmt.Fprintf(&b, "Limits:      timeout %s, memory %s\n", j.Spec.Timeout, job.FormatBytes(j.Spec.Memory))
+	if j.Requester != "" {
+		fmt.Fprintf(&b, "Requester:   %s\n", j.Requester)
+	}
+	if len(j.Executions) > 0 {
+		b.WriteString("Executions:\n")
+		for _, ex := range j.Executions {
+			line := fmt.Sprintf("  %s  %s  on %s", ex.ID, ex.State, ex.NodeID)
+			if ex.Lost {
+				line += " (given up)"
+			}
+			if ex.ExitCode != nil {
+				line += fmt.Sprintf("  exit %d", *ex.ExitCode)
+			}
+			if ex.ResultCID != "" {
+				line += "  result " + ex.ResultCID
+			}
+			if ex.Error != "" {
+				line += ": " + ex.Error
+			}
+			b.WriteString(line + "\n")
+		}
+	}
+	b.WriteString("History:\n")
+	for _, ev := range j.History {
+		fmt.Fprintf(&b, "  %s  %s\n", ev.Time.Local().Format("15:04:05.000"), ev.Message)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"archive/tar"
@@ -16,7 +16,7 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
-func newData(e *env) *cobra.Command {
+func newData(e *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "data", Short: "Add, get, import and export IPFS content on the node"}
 	car := &cobra.Command{Use: "car", Short: "Import and export CAR files"}
 	car.AddCommand(newCARExport(e), newCARImport(e))
@@ -24,7 +24,7 @@ func newData(e *env) *cobra.Command {
 	return cmd
 }
 
-func newDataAdd(e *env) *cobra.Command {
+func newDataAdd(e *Env) *cobra.Command {
 	var cidVersion int
 	var output string
 	cmd := &cobra.Command{
@@ -40,9 +40,9 @@ func newDataAdd(e *env) *cobra.Command {
 				return err
 			}
 			if output == outJSON || output == outYAML {
-				return printData(e.stdout, output, resp)
+				return PrintData(e.Stdout, output, resp)
 			}
-			fmt.Fprintln(e.stdout, resp.CID)
+			fmt.Fprintln(e.Stdout, resp.CID)
 			return nil
 		},
 	}
@@ -52,7 +52,7 @@ func newDataAdd(e *env) *cobra.Command {
 }
 
 // addPath uploads a host file or directory tree.
-func addPath(cmd *cobra.Command, e *env, p string, cidVersion int) (api.AddResponse, error) {
+func addPath(cmd *cobra.Command, e *Env, p string, cidVersion int) (api.AddResponse, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		return api.AddResponse{}, err
@@ -63,7 +63,7 @@ func addPath(cmd *cobra.Command, e *env, p string, cidVersion int) (api.AddRespo
 			return api.AddResponse{}, err
 		}
 		defer f.Close()
-		return e.client().AddFile(cmd.Context(), f, cidVersion)
+		return e.Client().AddFile(cmd.Context(), f, cidVersion)
 	}
 	top := filepath.Base(filepath.Clean(p))
 	var entries []api.UploadEntry
@@ -94,14 +94,14 @@ func addPath(cmd *cobra.Command, e *env, p string, cidVersion int) (api.AddRespo
 			return api.AddResponse{}, err
 		}
 	}
-	return e.client().Add(cmd.Context(), entries, cidVersion)
+	return e.Client().Add(cmd.Context(), entries, cidVersion)
 }
 
 func fileEntry(name, hostPath string) api.UploadEntry {
 	return api.UploadEntry{Path: name, Open: func() (io.ReadCloser, error) { return os.Open(hostPath) }}
 }
 
-func newDataGet(e *env) *cobra.Command {
+func newDataGet(e *Env) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "get CID",
@@ -123,8 +123,8 @@ func newDataGet(e *env) *cobra.Command {
 }
 
 // download fetches a DAG as tar and writes its top entry at dst.
-func download(cmd *cobra.Command, e *env, cid, dst string) error {
-	return e.client().Download(cmd.Context(), cid, "tar", func(r io.Reader) error {
+func download(cmd *cobra.Command, e *Env, cid, dst string) error {
+	return e.Client().Download(cmd.Context(), cid, "tar", func(r io.Reader) error {
 		return extractTar(r, cid, dst)
 	})
 }
@@ -189,7 +189,7 @@ func writeFile(p string, r io.Reader) error {
 	return f.Close()
 }
 
-func newCARExport(e *env) *cobra.Command {
+func newCARExport(e *Env) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "export CID",
@@ -200,7 +200,7 @@ func newCARExport(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			w := e.stdout
+			w := e.Stdout
 			if out != "" && out != "-" {
 				f, err := os.Create(out)
 				if err != nil {
@@ -209,7 +209,7 @@ func newCARExport(e *env) *cobra.Command {
 				defer f.Close()
 				w = f
 			}
-			return e.client().Download(cmd.Context(), c.String(), "car", func(r io.Reader) error {
+			return e.Client().Download(cmd.Context(), c.String(), "car", func(r io.Reader) error {
 				_, err := io.Copy(w, r)
 				return err
 			})
@@ -219,7 +219,7 @@ func newCARExport(e *env) *cobra.Command {
 	return cmd
 }
 
-func newCARImport(e *env) *cobra.Command {
+func newCARImport(e *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "import FILE.car",
 		Short: "Import the blocks of a CAR file; prints its roots",
@@ -230,12 +230,12 @@ func newCARImport(e *env) *cobra.Command {
 				return err
 			}
 			defer f.Close()
-			roots, err := e.client().ImportCAR(cmd.Context(), f)
+			roots, err := e.Client().ImportCAR(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
 			for _, r := range roots {
-				fmt.Fprintln(e.stdout, r)
+				fmt.Fprintln(e.Stdout, r)
 			}
 			return nil
 		},

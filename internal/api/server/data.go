@@ -1,4 +1,4 @@
-package api
+package server
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -43,26 +44,9 @@ func (s *Server) added(c cid.Cid) {
 	}
 }
 
-// AddResponse is the body of POST /api/v1/data.
-type AddResponse struct {
-	CID  string `json:"cid"`
-	Size uint64 `json:"size"`
-}
-
-// CARResponse is the body of POST /api/v1/data/car.
-type CARResponse struct {
-	Roots []string `json:"roots"`
-}
-
-// Body conventions of POST /api/v1/data. A single file may be the raw body
-// (application/octet-stream). Otherwise, as kubo's /api/v0/add: a multipart/form-data
-// body whose parts carry URL-escaped relative paths as filenames; a part with
-// Content-Type application/x-directory is a directory. One file part adds that file;
-// otherwise every path must share one top directory, whose CID is returned.
-const (
-	DirectoryType = "application/x-directory"
-	maxEntries    = 1 << 20
-)
+// maxEntries bounds the parts of one multipart add (see api.DirectoryType for the
+// body conventions).
+const maxEntries = 1 << 20
 
 func (s *Server) addData(c echo.Context) error {
 	ctx := c.Request().Context()
@@ -78,7 +62,7 @@ func (s *Server) addData(c echo.Context) error {
 			return err
 		}
 		s.added(e.CID)
-		return c.JSON(http.StatusOK, AddResponse{CID: e.CID.String(), Size: e.Size})
+		return c.JSON(http.StatusOK, api.AddResponse{CID: e.CID.String(), Size: e.Size})
 	}
 	mr, err := c.Request().MultipartReader()
 	if err != nil {
@@ -111,7 +95,7 @@ func (s *Server) addData(c echo.Context) error {
 		} else if first != top {
 			return badRequest("paths %q and %q do not share one top directory", top, name)
 		}
-		if part.Header.Get("Content-Type") == DirectoryType {
+		if part.Header.Get("Content-Type") == api.DirectoryType {
 			if rest != "" {
 				if err := dir.Mkdir(rest); err != nil {
 					return err
@@ -142,14 +126,14 @@ func (s *Server) addData(c echo.Context) error {
 			return badRequest("a file at the top next to other entries")
 		}
 		s.added(single.CID)
-		return c.JSON(http.StatusOK, AddResponse{CID: single.CID.String(), Size: single.Size})
+		return c.JSON(http.StatusOK, api.AddResponse{CID: single.CID.String(), Size: single.Size})
 	}
 	e, err := dir.Finish(ctx)
 	if err != nil {
 		return err
 	}
 	s.added(e.CID)
-	return c.JSON(http.StatusOK, AddResponse{CID: e.CID.String(), Size: e.Tsize})
+	return c.JSON(http.StatusOK, api.AddResponse{CID: e.CID.String(), Size: e.Tsize})
 }
 
 func addOptions(c echo.Context) (blockstore.AddOptions, error) {
@@ -203,7 +187,7 @@ func (s *Server) importCAR(c echo.Context) error {
 		}
 		return err
 	}
-	resp := CARResponse{Roots: make([]string, len(roots))}
+	resp := api.CARResponse{Roots: make([]string, len(roots))}
 	for i, r := range roots {
 		resp.Roots[i] = r.String()
 		s.added(r)
@@ -264,14 +248,11 @@ func (s *Server) getData(c echo.Context) error {
 	}
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, ctype)
-	w.Header().Set("Trailer", StreamErrorTrailer)
+	w.Header().Set("Trailer", api.StreamErrorTrailer)
 	w.WriteHeader(http.StatusOK)
 	if err := export(w); err != nil && !errors.Is(err, context.Canceled) {
 		// The status is sent already: the trailer tells the client the body is cut short.
-		w.Header().Set(StreamErrorTrailer, err.Error())
+		w.Header().Set(api.StreamErrorTrailer, err.Error())
 	}
 	return nil
 }
-
-// StreamErrorTrailer is the HTTP trailer a streamed download sets when it failed part way.
-const StreamErrorTrailer = "X-Stream-Error"

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -8,16 +8,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
 )
 
-func newNode(e *env) *cobra.Command {
+func newNode(e *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "The nodes of the network"}
 	cmd.AddCommand(newNodeList(e))
 	return cmd
 }
 
-func newNodeList(e *env) *cobra.Command {
+func newNodeList(e *Env) *cobra.Command {
 	var (
 		output     string
 		wide, hide bool
@@ -30,12 +29,12 @@ func newNodeList(e *env) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			var nodes []node.PeerStatus
-			if err := e.client().Nodes(cmd.Context(), &nodes); err != nil {
+			nodes, err := e.Client().Nodes(cmd.Context())
+			if err != nil {
 				return err
 			}
 			if output != outTable {
-				return printData(e.stdout, output, nodes)
+				return PrintData(e.Stdout, output, nodes)
 			}
 			header := []string{"ID", "STATUS", "ENGINES", "SLOTS", "MEMORY", "LABELS", "LAST SEEN", "ADDRESSES"}
 			rows := make([][]string, 0, len(nodes))
@@ -49,19 +48,15 @@ func newNodeList(e *env) *cobra.Command {
 				} else if !p.Live {
 					status = "silent"
 				}
-				engines := make([]string, len(p.Engines))
-				for i, en := range p.Engines {
-					engines[i] = string(en)
-				}
 				addrs := p.Addrs
 				if !wide && len(addrs) > 1 {
 					addrs = []string{addrs[0], fmt.Sprintf("(+%d)", len(addrs)-1)}
 				}
-				rows = append(rows, []string{id, status, strings.Join(engines, ","), fmt.Sprint(p.Capacity.Slots),
+				rows = append(rows, []string{id, status, joinEngines(p.Engines), fmt.Sprint(p.Capacity.Slots),
 					fmt.Sprintf("%d MiB", p.Capacity.Memory>>20), job.FormatLabels(p.Labels),
 					time.Since(p.LastSeen).Round(100*time.Millisecond).String() + " ago", strings.Join(addrs, " ")})
 			}
-			return table(e.stdout, header, rows, hide)
+			return table(e.Stdout, header, rows, hide)
 		},
 	}
 	cmd.Flags().BoolVar(&wide, "wide", false, "full peer IDs and every address")

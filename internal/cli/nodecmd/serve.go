@@ -1,4 +1,4 @@
-package main
+package nodecmd
 
 import (
 	"fmt"
@@ -13,7 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api/server"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cli"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
 )
@@ -33,7 +34,7 @@ type serveFlags struct {
 	heartbeat   time.Duration
 }
 
-func newServe(e *env) *cobra.Command {
+func newServe(e *cli.Env) *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -49,9 +50,9 @@ func newServe(e *env) *cobra.Command {
 				return err
 			}
 			start := time.Now()
-			l, err := net.Listen("tcp", e.addr())
+			l, err := net.Listen("tcp", e.Addr())
 			if err != nil {
-				return fmt.Errorf("cannot listen on %s: %w", e.addr(), err)
+				return fmt.Errorf("cannot listen on %s: %w", e.Addr(), err)
 			}
 			n, err := node.Open(ctx, cfg)
 			if err != nil {
@@ -59,22 +60,22 @@ func newServe(e *env) *cobra.Command {
 				return err
 			}
 			defer n.Close()
-			srv := api.New(api.Config{Nodes: func() any { return n.Nodes() }}, n, n.Data(), func() any { return n.Info() })
+			srv := server.New(server.Config{}, n, n.Data(), n)
 			info := n.Info()
-			host, port := e.apiHost, l.Addr().(*net.TCPAddr).Port
+			host, port := e.APIHost, l.Addr().(*net.TCPAddr).Port
 			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 				host = "127.0.0.1" // listening everywhere: loopback reaches it from this machine
 			}
 			apiAddr := net.JoinHostPort(host, strconv.Itoa(port))
-			fmt.Fprintf(e.stdout, "Node %s ready in %s: API on http://%s (repo %s, %d workers)\n",
+			fmt.Fprintf(e.Stdout, "Node %s ready in %s: API on http://%s (repo %s, %d workers)\n",
 				info.ID, time.Since(start).Round(time.Millisecond), apiAddr, cfg.Repo, info.Concurrency)
-			fmt.Fprintf(e.stdout, "To use it from another shell:\n  export BACALHAU_API_HOST=%s BACALHAU_API_PORT=%d\n", host, port)
+			fmt.Fprintf(e.Stdout, "To use it from another shell:\n  export BACALHAU_API_HOST=%s BACALHAU_API_PORT=%d\n", host, port)
 			if join := joinAddr(info.Addrs); join != "" {
-				fmt.Fprintf(e.stdout, "To join this network from another machine:\n  bacalhau serve --peer %s\n", join)
+				fmt.Fprintf(e.Stdout, "To join this network from another machine:\n  bacalhau serve --peer %s\n", join)
 			}
 			err = srv.Serve(ctx, l)
 			if ctx.Err() != nil {
-				fmt.Fprintln(e.stdout, "Shutting down")
+				fmt.Fprintln(e.Stdout, "Shutting down")
 				return nil
 			}
 			return err
@@ -94,7 +95,7 @@ func newServe(e *env) *cobra.Command {
 }
 
 // config turns the flags into a node configuration.
-func (f *serveFlags) config(e *env) (node.Config, error) {
+func (f *serveFlags) config(e *cli.Env) (node.Config, error) {
 	cfg := node.Config{Repo: f.repo, Concurrency: f.concurrency}
 	if cfg.Repo == "" {
 		var err error
@@ -106,7 +107,7 @@ func (f *serveFlags) config(e *env) (node.Config, error) {
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return cfg, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Logger = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
 	labels, err := job.ParseLabels(f.labels)
 	if err != nil {
 		return cfg, fmt.Errorf("--labels: %w", err)

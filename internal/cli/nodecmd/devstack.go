@@ -1,4 +1,4 @@
-package main
+package nodecmd
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cli"
 )
 
 // devNode is one node of a devstack: a `bacalhau serve` child process.
@@ -29,7 +30,7 @@ type devNode struct {
 	done      chan struct{}
 }
 
-func newDevstack(e *env) *cobra.Command {
+func newDevstack(e *cli.Env) *cobra.Command {
 	var (
 		nodes     int
 		dir       string
@@ -79,18 +80,18 @@ func newDevstack(e *env) *cobra.Command {
 					return fmt.Errorf("node %d: %w", i, err)
 				}
 			}
-			fmt.Fprintf(e.stdout, "Devstack of %d nodes ready (repos under %s)\n", nodes, dir)
+			fmt.Fprintf(e.Stdout, "Devstack of %d nodes ready (repos under %s)\n", nodes, dir)
 			for i, d := range stack {
-				fmt.Fprintf(e.stdout, "  node %d  %s  API 127.0.0.1:%d  /ip4/127.0.0.1/tcp/%d/p2p/%s\n", i, d.id, d.apiPort, d.swarmPort, d.id)
+				fmt.Fprintf(e.Stdout, "  node %d  %s  API 127.0.0.1:%d  /ip4/127.0.0.1/tcp/%d/p2p/%s\n", i, d.id, d.apiPort, d.swarmPort, d.id)
 			}
-			fmt.Fprintf(e.stdout, "To use node 0 from another shell:\n  export BACALHAU_API_HOST=127.0.0.1 BACALHAU_API_PORT=%d\n", stack[0].apiPort)
-			fmt.Fprintln(e.stdout, "Press Ctrl-C to stop every node.")
+			fmt.Fprintf(e.Stdout, "To use node 0 from another shell:\n  export BACALHAU_API_HOST=127.0.0.1 BACALHAU_API_PORT=%d\n", stack[0].apiPort)
+			fmt.Fprintln(e.Stdout, "Press Ctrl-C to stop every node.")
 			select {
 			case <-ctx.Done():
 			case <-anyDone(stack):
-				fmt.Fprintln(e.stderr, "a node exited; stopping the others")
+				fmt.Fprintln(e.Stderr, "a node exited; stopping the others")
 			}
-			fmt.Fprintln(e.stdout, "Stopping")
+			fmt.Fprintln(e.Stdout, "Stopping")
 			return nil
 		},
 	}
@@ -105,7 +106,7 @@ func newDevstack(e *env) *cobra.Command {
 
 // startDevNode starts node i; nodes after the first join through first. The identity is
 // made before the process starts, so its peer ID is known at once.
-func startDevNode(self, repo string, i int, first *devNode, logLevel string, extra []string, e *env) (*devNode, error) {
+func startDevNode(self, repo string, i int, first *devNode, logLevel string, extra []string, e *cli.Env) (*devNode, error) {
 	if err := os.MkdirAll(repo, 0o700); err != nil {
 		return nil, err
 	}
@@ -132,7 +133,7 @@ func startDevNode(self, repo string, i int, first *devNode, logLevel string, ext
 	}
 	args = append(args, extra...)
 	d.cmd = exec.Command(self, args...)
-	d.cmd.Stdout, d.cmd.Stderr = nil, e.stderr
+	d.cmd.Stdout, d.cmd.Stderr = nil, e.Stderr
 	d.cmd.SysProcAttr = childAttr()
 	if err := d.cmd.Start(); err != nil {
 		return nil, err

@@ -1,10 +1,9 @@
-// Package api is a node's HTTP face: the JSON REST API under /api/v1/ that the CLI
-// talks to, and the one place where errors become HTTP status codes.
+// Package server is a node's HTTP face: it serves the JSON REST API under /api/v1/ whose
+// types are in internal/api, and it is the one place where errors become HTTP status codes.
 //
-//	srv := api.New(api.Config{}, jobs, data)
+//	srv := server.New(server.Config{}, jobs, data, info)
 //	err := srv.Serve(ctx, listener)
-//	c := api.NewClient("http://127.0.0.1:1234")
-package api
+package server
 
 import (
 	"context"
@@ -20,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
@@ -35,9 +35,12 @@ const (
 // Config tunes the server. The zero value works.
 type Config struct {
 	MaxJSONBody int64 // bytes a JSON request body may hold; 0 means DefaultMaxJSONBody
-	// Nodes returns what GET /api/v1/nodes shows (every node this one knows of); nil
-	// shows an empty list.
-	Nodes func() any
+}
+
+// Node is what GET /api/v1/node and /api/v1/nodes show.
+type Node interface {
+	Info() api.NodeInfo
+	Nodes() []api.PeerStatus // every node this one knows of, itself included
 }
 
 // Server serves the API for one node.
@@ -46,12 +49,11 @@ type Server struct {
 	e    *echo.Echo
 	jobs Jobs
 	data Data
-	info func() any
+	node Node
 }
 
-// New builds a server over the node's job and data sides; info returns what
-// GET /api/v1/node shows.
-func New(cfg Config, jobs Jobs, data Data, info func() any) *Server {
+// New builds a server over the node's job and data sides.
+func New(cfg Config, jobs Jobs, data Data, node Node) *Server {
 	if cfg.MaxJSONBody <= 0 {
 		cfg.MaxJSONBody = DefaultMaxJSONBody
 	}
@@ -59,16 +61,11 @@ func New(cfg Config, jobs Jobs, data Data, info func() any) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler
 	e.Use(middleware.Recover())
-	s := &Server{cfg: cfg, e: e, jobs: jobs, data: data, info: info}
+	s := &Server{cfg: cfg, e: e, jobs: jobs, data: data, node: node}
 	v1 := e.Group("/api/v1")
 	v1.GET("/health", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-	v1.GET("/node", func(c echo.Context) error { return c.JSON(http.StatusOK, s.info()) })
-	v1.GET("/nodes", func(c echo.Context) error {
-		if s.cfg.Nodes == nil {
-			return c.JSON(http.StatusOK, []any{})
-		}
-		return c.JSON(http.StatusOK, s.cfg.Nodes())
-	})
+	v1.GET("/node", func(c echo.Context) error { return c.JSON(http.StatusOK, s.node.Info()) })
+	v1.GET("/nodes", func(c echo.Context) error { return c.JSON(http.StatusOK, s.node.Nodes()) })
 	v1.POST("/jobs", s.submit)
 	v1.GET("/jobs", s.list)
 	v1.GET("/jobs/:id", s.describe)
@@ -132,11 +129,6 @@ func (s *Server) decodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
-// Error is the body of every error response.
-type Error struct {
-	Error string `json:"error"`
-}
-
 // errorHandler maps errors to HTTP status codes; it is the only place that does.
 func errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
@@ -151,7 +143,7 @@ func errorHandler(err error, c echo.Context) {
 		_ = c.NoContent(code)
 		return
 	}
-	_ = c.JSON(code, Error{Error: msg})
+	_ = c.JSON(code, api.Error{Error: msg})
 }
 
 func status(err error) int {

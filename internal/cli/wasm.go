@@ -1,6 +1,7 @@
-package main
+package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,30 +11,31 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/blockstore/filecid"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
-func newWasm(e *env) *cobra.Command {
+func newWasm(e *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "wasm", Short: "Run WebAssembly (WASI) jobs"}
 	cmd.AddCommand(newWasmRun(e))
 	return cmd
 }
 
 type runFlags struct {
-	inputs     []string
-	env        []string
-	entryPoint string
-	timeout    string
-	memory     string
-	wait       bool
-	idOnly     bool
-	output     string
-	selector   []string
-	verify     int
+	inputs      []string
+	env         []string
+	entryPoint  string
+	timeout     string
+	memory      string
+	wait        bool
+	waitTimeout time.Duration
+	idOnly      bool
+	output      string
+	selector    []string
+	verify      int
 }
 
-func newWasmRun(e *env) *cobra.Command {
+func newWasmRun(e *Env) *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
 		Use:   "run MODULE.wasm|CID [-- ARGS...]",
@@ -60,6 +62,7 @@ func newWasmRun(e *env) *cobra.Command {
 	fl.StringVar(&f.timeout, "timeout", "", "wall-clock limit, e.g. 30s or 5m, or a number of seconds (default 30m)")
 	fl.StringVar(&f.memory, "memory", "", "memory limit, e.g. 64MB or 1GiB (default 256 MiB)")
 	fl.BoolVar(&f.wait, "wait", true, "wait for the job to finish")
+	fl.DurationVar(&f.waitTimeout, "wait-timeout", 0, fmt.Sprintf("stop waiting after this long (exit code %d; the job goes on); 0 waits until it ends", ExitWaitTimeout))
 	fl.BoolVar(&f.idOnly, "id-only", false, "print only the job ID")
 	fl.StringVar(&f.output, "output", "", "json or yaml: print the job record instead of the summary")
 	fl.StringSliceVarP(&f.selector, "selector", "s", nil, "run only on nodes with these labels, key=value (repeatable or comma-separated)")
@@ -119,15 +122,15 @@ func parseTimeout(s string) (time.Duration, error) {
 
 // moduleCID uploads a local .wasm file (unless the node holds it already), or takes the
 // argument as the CID of a module already in IPFS.
-func moduleCID(cmd *cobra.Command, e *env, arg string) (string, error) {
+func moduleCID(cmd *cobra.Command, e *Env, arg string) (string, error) {
 	if f, err := os.Open(arg); err == nil {
-		entry, err := blockstore.FileCID(cmd.Context(), f, blockstore.ProfileV1)
+		c, _, err := filecid.Sum(f, 0)
 		f.Close()
 		if err != nil {
 			return "", fmt.Errorf("reading %s: %w", arg, err)
 		}
-		if ok, err := e.client().Has(cmd.Context(), entry.CID.String()); err == nil && ok {
-			return entry.CID.String(), nil
+		if ok, err := e.Client().Has(cmd.Context(), c.String()); err == nil && ok {
+			return c.String(), nil
 		}
 		resp, err := addPath(cmd, e, arg, 1)
 		if err != nil {
@@ -142,60 +145,89 @@ func moduleCID(cmd *cobra.Command, e *env, arg string) (string, error) {
 	return c.String(), nil
 }
 
-// submitAndWait submits a spec, follows it with progress on a terminal, and prints the
-// outcome. A job that does not complete makes the command exit with 1.
-func submitAndWait(cmd *cobra.Command, e *env, spec job.Spec, f runFlags) error {
+// submitAndWait submits a spec, follows it with progress on stderr, and prints the
+// outcome. A job that does not complete makes the command exit with 1; a wait cut short
+// by --wait-timeout exits with ExitWaitTimeout, one cut short by Ctrl-C with
+// ExitInterrupted, both saying how to follow or cancel the job, which goes on.
+func submitAndWait(cmd *cobra.Command, e *Env, spec job.Spec, f runFlags) error {
 	ctx := cmd.Context()
-	c := e.client()
+	c := e.Client()
 	j, err := c.Submit(ctx, spec)
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(e.Stderr, "Interrupted before the job was submitted")
+			return ExitCode(ExitInterrupted)
+		}
 		return err
 	}
 	if f.idOnly {
-		fmt.Fprintln(e.stdout, j.ID)
+		fmt.Fprintln(e.Stdout, j.ID)
 	}
 	if !f.wait {
 		if !f.idOnly {
 			if f.output != "" {
-				return printData(e.stdout, f.output, j)
+				return PrintData(e.Stdout, f.output, j)
 			}
-			fmt.Fprintf(e.stdout, "Job ID: %s\nState:  %s\n", j.ID, j.State)
+			fmt.Fprintf(e.Stdout, "Job ID: %s\nState:  %s\n", j.ID, j.State)
 		}
 		return nil
 	}
-	progress := isTerminal(e.stderr) && f.output == "" && !f.idOnly
-	if progress {
-		fmt.Fprintf(e.stderr, "Job %s submitted\n", j.ID)
+	// Every event goes to stderr as it happens, so a wait always says what it waits
+	// for; with --output or --id-only only the events of a job still waiting for a node.
+	verbose := f.output == "" && !f.idOnly
+	if verbose {
+		fmt.Fprintf(e.Stderr, "Job %s submitted\n", j.ID)
+	}
+	wctx := ctx
+	if f.waitTimeout > 0 {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, f.waitTimeout)
+		defer cancel()
 	}
 	shown := len(j.History)
-	j, err = c.Watch(ctx, j.ID, func(j *job.Job) bool {
-		if progress {
-			for _, ev := range j.History[min(shown, len(j.History)):] {
-				fmt.Fprintf(e.stderr, "  %s  %s\n", ev.Time.Local().Format("15:04:05.000"), ev.Message)
+	last := j
+	j, err = c.Watch(wctx, j.ID, func(j *job.Job) bool {
+		for _, ev := range j.History[min(shown, len(j.History)):] {
+			if verbose || j.State == job.StatePending {
+				fmt.Fprintf(e.Stderr, "  %s  %s\n", ev.Time.Local().Format("15:04:05.000"), ev.Message)
 			}
 		}
-		shown = len(j.History)
+		shown, last = len(j.History), j
 		return true
 	})
 	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			fmt.Fprintf(e.Stderr, "Interrupted: job %s is %s and goes on.\n%s", last.ID, last.State, followHint(last.ID))
+			return ExitCode(ExitInterrupted)
+		case wctx.Err() != nil:
+			fmt.Fprintf(e.Stderr, "Gave up waiting after %s (--wait-timeout): job %s is %s and goes on.\n%s", f.waitTimeout, last.ID, last.State, followHint(last.ID))
+			return ExitCode(ExitWaitTimeout)
+		}
 		return err
 	}
 	switch {
 	case f.idOnly:
 	case f.output != "":
-		if err := printData(e.stdout, f.output, j); err != nil {
+		if err := PrintData(e.Stdout, f.output, j); err != nil {
 			return err
 		}
 	default:
-		printOutcome(e.stdout, j)
+		printOutcome(e.Stdout, j)
 	}
 	if j.State != job.StateCompleted {
 		if !f.idOnly && f.output == "" {
-			fmt.Fprintf(e.stderr, "Job %s %s: %s\n", j.ID, j.State, j.Reason)
+			fmt.Fprintf(e.Stderr, "Job %s %s: %s\n", j.ID, j.State, j.Reason)
 		}
-		return exitCode(1)
+		return ExitCode(1)
 	}
 	return nil
+}
+
+// followHint says how to follow or stop a job the CLI no longer waits for.
+func followHint(id string) string {
+	short := job.ShortID(id)
+	return fmt.Sprintf("  follow it:  bacalhau logs -f %s   (or: bacalhau describe %s)\n  cancel it:  bacalhau cancel %s\n", short, short, short)
 }
 
 func printOutcome(w io.Writer, j *job.Job) {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -31,7 +31,7 @@ func checkOutput(f string) error {
 }
 
 // printData prints v as JSON or YAML (both keep the JSON field names).
-func printData(w io.Writer, format string, v any) error {
+func PrintData(w io.Writer, format string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err

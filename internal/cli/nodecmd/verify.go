@@ -1,4 +1,4 @@
-package main
+package nodecmd
 
 import (
 	"context"
@@ -10,11 +10,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cli"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
 )
 
-func newVerify(e *env) *cobra.Command {
+func newVerify(e *cli.Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify JOB_ID",
 		Short: "Re-run a job here and check its result CID and its receipts' signatures",
@@ -27,7 +28,7 @@ key of the node it names, for this job's module, inputs, task and result.`,
 			ctx := cmd.Context()
 			// A job still running (or whose end this node has not heard of yet) is
 			// waited for.
-			j, err := e.client().Watch(ctx, args[0], func(*job.Job) bool { return true })
+			j, err := e.Client().Watch(ctx, args[0], func(*job.Job) bool { return true })
 			if err != nil {
 				return err
 			}
@@ -42,27 +43,27 @@ key of the node it names, for this job's module, inputs, task and result.`,
 				}
 				if err := checkReceipt(j, ex); err != nil {
 					bad++
-					fmt.Fprintf(e.stdout, "Receipt of %s from %s: INVALID: %v\n", ex.ID, ex.NodeID, err)
+					fmt.Fprintf(e.Stdout, "Receipt of %s from %s: INVALID: %v\n", ex.ID, ex.NodeID, err)
 				} else {
-					fmt.Fprintf(e.stdout, "Receipt of %s from %s: valid signature, result %s\n", ex.ID, ex.NodeID, ex.ResultCID)
+					fmt.Fprintf(e.Stdout, "Receipt of %s from %s: valid signature, result %s\n", ex.ID, ex.NodeID, ex.ResultCID)
 				}
 			}
 			local, err := rerun(ctx, e, j)
 			if err != nil {
 				return fmt.Errorf("re-running the job: %w", err)
 			}
-			fmt.Fprintf(e.stdout, "Local re-run: result %s\n", local)
+			fmt.Fprintf(e.Stdout, "Local re-run: result %s\n", local)
 			for _, ex := range j.Executions {
 				if ex.ResultCID != "" && ex.ResultCID != local {
 					bad++
-					fmt.Fprintf(e.stdout, "Node %s reported %s, which differs from the re-run\n", ex.NodeID, ex.ResultCID)
+					fmt.Fprintf(e.Stdout, "Node %s reported %s, which differs from the re-run\n", ex.NodeID, ex.ResultCID)
 				}
 			}
 			if bad > 0 {
-				fmt.Fprintf(e.stdout, "Job %s: NOT verified (%d problem(s))\n", j.ID, bad)
-				return exitCode(1)
+				fmt.Fprintf(e.Stdout, "Job %s: NOT verified (%d problem(s))\n", j.ID, bad)
+				return cli.ExitCode(1)
 			}
-			fmt.Fprintf(e.stdout, "Job %s: verified\n", j.ID)
+			fmt.Fprintf(e.Stdout, "Job %s: verified\n", j.ID)
 			return nil
 		},
 	}
@@ -97,7 +98,7 @@ func checkReceipt(j *job.Job, ex job.Execution) error {
 
 // rerun runs the job's task in a throwaway node, on the module and inputs copied from
 // the node as CARs, and returns the result CID.
-func rerun(ctx context.Context, e *env, j *job.Job) (string, error) {
+func rerun(ctx context.Context, e *cli.Env, j *job.Job) (string, error) {
 	dir, err := os.MkdirTemp("", "bacalhau-verify-")
 	if err != nil {
 		return "", err
@@ -113,7 +114,7 @@ func rerun(ctx context.Context, e *env, j *job.Job) (string, error) {
 		cids = append(cids, in.CID)
 	}
 	for _, c := range cids {
-		err := e.client().Download(ctx, c, "car", func(r io.Reader) error {
+		err := e.Client().Download(ctx, c, "car", func(r io.Reader) error {
 			_, err := n.Blocks().ImportCAR(ctx, r)
 			return err
 		})

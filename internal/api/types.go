@@ -1,0 +1,110 @@
+// Package api holds what crosses a node's HTTP API: the JSON types of requests and
+// responses, and a Client for them. It imports nothing heavy (the job types and the
+// standard library), so the CLI that uses it starts quickly; the server is in
+// internal/api/server.
+//
+//	c := api.NewClient("http://127.0.0.1:1234")
+//	j, err := c.Submit(ctx, spec)
+//	j, err = c.Watch(ctx, j.ID, func(*job.Job) bool { return true })
+package api
+
+import (
+	"time"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+)
+
+// SubmitRequest is the body of POST /api/v1/jobs.
+type SubmitRequest struct {
+	Spec job.Spec `json:"spec"`
+}
+
+// LogChunk is one line of the NDJSON stream of GET /api/v1/jobs/:id/logs.
+type LogChunk struct {
+	Stream string `json:"stream"` // "stdout" or "stderr"
+	Data   []byte `json:"data"`
+}
+
+// Sort keys of ListQuery.SortBy.
+const (
+	SortCreated = "created_at"
+	SortID      = "id"
+)
+
+// MaxListLimit bounds one page of GET /api/v1/jobs.
+const MaxListLimit = 1000
+
+// ListQuery selects a page of jobs (the query string of GET /api/v1/jobs). The zero value
+// gives the 10 oldest jobs, oldest first, as upstream Bacalhau's `list` does without
+// --reverse.
+type ListQuery struct {
+	IDPrefix string      // keep jobs whose ID starts with this ("j-" optional)
+	States   []job.State // keep jobs in any of these states; empty keeps all
+	SortBy   string      // SortCreated (default) or SortID
+	Reverse  bool
+	Offset   int
+	Limit    int // 0 means 10, like upstream; at most MaxListLimit
+}
+
+// ListPage is the body of GET /api/v1/jobs.
+type ListPage struct {
+	Jobs  []*job.Job `json:"jobs"`
+	Total int        `json:"total"` // jobs matching the query, on all pages
+}
+
+// AddResponse is the body of POST /api/v1/data.
+type AddResponse struct {
+	CID  string `json:"cid"`
+	Size uint64 `json:"size"`
+}
+
+// CARResponse is the body of POST /api/v1/data/car.
+type CARResponse struct {
+	Roots []string `json:"roots"`
+}
+
+// Body conventions of POST /api/v1/data. A single file may be the raw body
+// (application/octet-stream). Otherwise, as kubo's /api/v0/add: a multipart/form-data
+// body whose parts carry URL-escaped relative paths as filenames; a part with
+// Content-Type DirectoryType is a directory. One file part adds that file; otherwise
+// every path must share one top directory, whose CID is returned.
+const DirectoryType = "application/x-directory"
+
+// StreamErrorTrailer is the HTTP trailer a streamed download sets when it failed part way.
+const StreamErrorTrailer = "X-Stream-Error"
+
+// Error is the body of every error response.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// NodeInfo is the body of GET /api/v1/node: what the node is and how busy it is.
+type NodeInfo struct {
+	ID          string            `json:"id"`              // libp2p peer ID
+	Addrs       []string          `json:"addrs,omitempty"` // listen multiaddrs with /p2p/<id>
+	Labels      map[string]string `json:"labels,omitempty"`
+	Version     string            `json:"version"`
+	Engines     []job.Engine      `json:"engines"`
+	Concurrency int               `json:"concurrency"`
+	Queued      int               `json:"queued"`
+	Running     int               `json:"running"`
+	Peers       int               `json:"peers"` // nodes seen within the grace period
+}
+
+// Capacity is what a node offers to run.
+type Capacity struct {
+	Slots  int    `json:"slots"`
+	Memory uint64 `json:"memory"` // bytes
+}
+
+// PeerStatus is one node of GET /api/v1/nodes, as `node list` shows it.
+type PeerStatus struct {
+	ID       string            `json:"id"`
+	Addrs    []string          `json:"addrs"`
+	Engines  []job.Engine      `json:"engines"`
+	Capacity Capacity          `json:"capacity"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	LastSeen time.Time         `json:"lastSeen"`
+	Self     bool              `json:"self,omitempty"`
+	Live     bool              `json:"live"` // seen within the grace period
+}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package cli
+
+func execNode(path string, e *Env) error { return runNode(path, e) }

@@ -1,0 +1,168 @@
+// Package cli is the bacalhau command line: every command that talks to a node over its
+// HTTP API. It imports none of the node's libraries, so these commands start as fast as
+// a small Go program. The commands that run a node in the process (serve, devstack,
+// verify) are in nodecmd; the `bacalhau` binary hands them to `bacalhau-node` (see
+// Forward), and `bacalhau-node` links them in.
+//
+//	code := cli.Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, cli.Forward)
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+)
+
+// Env is what every command shares: the streams, the global flags and the command line.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	APIHost        string
+	APIPort        int
+	// Args is the whole command line after the program name, as Run got it.
+	Args []string
+}
+
+// ExitCode is returned by a command that has printed its own message and wants the
+// process to exit with this code.
+type ExitCode int
+
+func (e ExitCode) Error() string { return "exit code " + strconv.Itoa(int(e)) }
+
+// Exit codes with a meaning of their own.
+const (
+	// ExitInterrupted is the code of a command stopped by Ctrl-C (128 + SIGINT), as a
+	// shell reports it.
+	ExitInterrupted = 130
+	// ExitWaitTimeout is the code of a wait cut short by --wait-timeout, as timeout(1)
+	// reports one.
+	ExitWaitTimeout = 124
+)
+
+const (
+	defaultAPIHost = "127.0.0.1"
+	defaultAPIPort = 1234
+)
+
+// NodeCommands adds the commands that run a node in the process, or stand-ins for them.
+type NodeCommands func(e *Env) []*cobra.Command
+
+// Run executes one command line and returns the process exit code. node supplies serve,
+// devstack and verify.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, node NodeCommands) int {
+	e := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Args: args}
+	root := newRoot(e, node)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		var code ExitCode
+		if errors.As(err, &code) {
+			return int(code)
+		}
+		printErr(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func newRoot(e *Env, node NodeCommands) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "bacalhau",
+		Short:         "Compute over data: run WebAssembly against IPFS content",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	host, port := defaultAPIHost, defaultAPIPort
+	if h := os.Getenv("BACALHAU_API_HOST"); h != "" {
+		host = h
+	}
+	if p, err := strconv.Atoi(os.Getenv("BACALHAU_API_PORT")); err == nil {
+		port = p
+	}
+	root.PersistentFlags().StringVar(&e.APIHost, "api-host", host, "host of the node's API (env BACALHAU_API_HOST)")
+	root.PersistentFlags().IntVar(&e.APIPort, "api-port", port, "port of the node's API (env BACALHAU_API_PORT)")
+	root.AddCommand(
+		newData(e),
+		newWasm(e),
+		newList(e),
+		newDescribe(e),
+		newLogs(e),
+		newGet(e),
+		newCancel(e),
+		newVersion(e),
+		newID(e),
+		newNode(e),
+	)
+	if node != nil {
+		root.AddCommand(node(e)...)
+	}
+	strictGroups(root)
+	return root
+}
+
+// strictGroups makes every command that only groups others (data, wasm, node, ...)
+// fail on a missing or unknown subcommand, with cobra's suggestions, instead of
+// printing its help and exiting 0.
+func strictGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		strictGroups(sub)
+	}
+	if c.HasSubCommands() && c.RunE == nil && c.Run == nil {
+		c.SuggestionsMinimumDistance = 2
+		c.RunE = groupRunE
+		c.Args = cobra.ArbitraryArgs
+	}
+}
+
+// groupRunE runs for a group command given no subcommand or one it does not know.
+func groupRunE(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%q needs a subcommand: %s\nRun '%s --help' for usage", cmd.CommandPath(), subNames(cmd), cmd.CommandPath())
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+	}
+	return fmt.Errorf("%s\n\nAvailable: %s\nRun '%s --help' for usage", msg, subNames(cmd), cmd.CommandPath())
+}
+
+func subNames(cmd *cobra.Command) string {
+	var names []string
+	for _, s := range cmd.Commands() {
+		if s.IsAvailableCommand() {
+			names = append(names, s.Name())
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// Addr is the node's API address, host:port.
+func (e *Env) Addr() string { return net.JoinHostPort(e.APIHost, strconv.Itoa(e.APIPort)) }
+
+// Client is a client of the node's API.
+func (e *Env) Client() *api.Client { return api.NewClient("http://" + e.Addr()) }
+
+func printErr(w io.Writer, err error) {
+	fmt.Fprintf(w, "Error: %v\n", err)
+}
+
+// isTerminal reports whether w is a character device, e.g. a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
