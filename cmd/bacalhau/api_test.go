@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -96,5 +97,64 @@ func TestAPIHugeBodyKeepsMemoryFlat(t *testing.T) {
 	}
 	if out := n.ok("wasm", "run", guestPath["hello"]); !strings.Contains(out, "Hello") {
 		t.Fatal("node unhealthy after a huge body")
+	}
+}
+
+// TestAPIRefusesWebPages: a web page on another site cannot submit, cancel or upload
+// through a node on the user's machine (a text/plain or form POST needs no CORS
+// preflight), unless the node allows its origin.
+func TestAPIRefusesWebPages(t *testing.T) {
+	n := startNode(t)
+	base := "http://127.0.0.1:" + strconv.Itoa(n.port)
+	spec := `{"spec":{"engine":"wasm","wasm":{"module":"` + helloV1 + `"}}}`
+	send := func(method, path, ctype, origin, body string) (int, string) {
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tt := range []struct{ path, ctype, body string }{
+		{"/api/v1/jobs", "text/plain", spec},
+		{"/api/v1/jobs", "application/x-www-form-urlencoded", "spec=x"},
+		{"/api/v1/data", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\nx\r\n--b--\r\n"},
+		{"/api/v1/data/car", "text/plain", "x"},
+	} {
+		if code, body := send("POST", tt.path, tt.ctype, "http://evil.example", tt.body); code != http.StatusForbidden || !strings.Contains(body, "--api-allow-origin") {
+			t.Errorf("POST %s (%s) from a foreign page: %d %s; want 403", tt.path, tt.ctype, code, body)
+		}
+	}
+	if code, _ := send("POST", "/api/v1/jobs", "text/plain", "", spec); code != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain submit: %d, want 415", code)
+	}
+	if out := n.ok("list", "--output", "json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("refused requests created jobs: %s", out)
+	}
+	// A job the user runs cannot be cancelled by a page either.
+	id := strings.TrimSpace(n.ok("wasm", "run", guestPath["faulty"], "--wait=false", "--id-only", "--", "sleep"))
+	if code, _ := send("POST", "/api/v1/jobs/"+id+"/cancel", "", "http://evil.example", ""); code != http.StatusForbidden {
+		t.Errorf("cancel from a foreign page: %d, want 403", code)
+	}
+	if j, err := n.client().Get(context.Background(), id); err != nil || j.State.Terminal() {
+		t.Fatalf("after a refused cancel the job is %v (%v)", j.State, err)
+	}
+	n.ok("cancel", id)
+	// An allowed origin may, and is told so by CORS.
+	m := startNode(t, "--api-allow-origin", "https://ui.example")
+	base = "http://127.0.0.1:" + strconv.Itoa(m.port)
+	if code, body := send("POST", "/api/v1/jobs", "application/json", "https://ui.example", spec); code != http.StatusCreated {
+		t.Fatalf("allowed origin: %d %s", code, body)
 	}
 }

@@ -48,6 +48,7 @@ func FuzzSubmitBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/jobs", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		srv.Handler().ServeHTTP(rec, req)
 		switch {
 		case rec.Code == http.StatusCreated:

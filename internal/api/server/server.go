@@ -35,6 +35,10 @@ const (
 // Config tunes the server. The zero value works.
 type Config struct {
 	MaxJSONBody int64 // bytes a JSON request body may hold; 0 means DefaultMaxJSONBody
+	// AllowedOrigins are the web origins (scheme://host:port, or "*") whose pages may
+	// call the API from a browser. None by default: requests that a browser marks as
+	// coming from a web page are refused (403), so no page can drive the node.
+	AllowedOrigins []string
 }
 
 // Node is what GET /api/v1/node and /api/v1/nodes show.
@@ -62,16 +66,17 @@ func New(cfg Config, jobs Jobs, data Data, node Node) *Server {
 	e.HTTPErrorHandler = errorHandler
 	e.Use(middleware.Recover())
 	s := &Server{cfg: cfg, e: e, jobs: jobs, data: data, node: node}
+	e.Pre(s.guardOrigin)
 	v1 := e.Group("/api/v1")
 	v1.GET("/health", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	v1.GET("/node", func(c echo.Context) error { return c.JSON(http.StatusOK, s.node.Info()) })
 	v1.GET("/nodes", func(c echo.Context) error { return c.JSON(http.StatusOK, s.node.Nodes()) })
-	v1.POST("/jobs", s.submit)
+	v1.POST("/jobs", s.submit, jsonBody)
 	v1.GET("/jobs", s.list)
 	v1.GET("/jobs/:id", s.describe)
 	v1.GET("/jobs/:id/wait", s.wait)
 	v1.GET("/jobs/:id/logs", s.logs)
-	v1.POST("/jobs/:id/cancel", s.cancel)
+	v1.POST("/jobs/:id/cancel", s.cancel, jsonBody)
 	v1.POST("/data", s.addData)
 	v1.POST("/data/car", s.importCAR)
 	v1.HEAD("/data/:cid", s.hasData)

@@ -32,6 +32,7 @@ type serveFlags struct {
 	labels      []string
 	grace       time.Duration
 	heartbeat   time.Duration
+	origins     []string
 }
 
 func newServe(e *cli.Env) *cobra.Command {
@@ -60,7 +61,7 @@ func newServe(e *cli.Env) *cobra.Command {
 				return err
 			}
 			defer n.Close()
-			srv := server.New(server.Config{}, n, n.Data(), n)
+			srv := server.New(server.Config{AllowedOrigins: f.origins}, n, n.Data(), n)
 			info := n.Info()
 			host, port := e.APIHost, l.Addr().(*net.TCPAddr).Port
 			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
@@ -91,6 +92,7 @@ func newServe(e *cli.Env) *cobra.Command {
 	fl.StringSliceVar(&f.labels, "labels", nil, "node labels key=value (repeatable or comma-separated), matched by jobs' -s selectors")
 	fl.DurationVar(&f.grace, "grace", node.DefaultGrace, "how long a node may be silent before its executions are run elsewhere")
 	fl.DurationVar(&f.heartbeat, "heartbeat", node.DefaultHeartbeat, "interval of this node's heartbeats")
+	fl.StringSliceVar(&f.origins, "api-allow-origin", nil, `web origins (scheme://host:port, or "*") whose pages may call the API from a browser (repeatable; default none: requests from web pages are refused)`)
 	return cmd
 }
 
