@@ -1,6 +1,6 @@
 // Command faulty misbehaves on purpose, one way per mode, for the end-to-end tests:
 //
-//	faulty spin | sleep | grow | flood | escape | exit CODE | tick N | write
+//	faulty spin | sleep | grow | flood [BYTES] | escape | exit CODE | tick N | write
 package main
 
 import (
@@ -28,11 +28,16 @@ func main() {
 			keep = append(keep, make([]byte, 1<<20))
 			keep[len(keep)-1][0] = 1
 		}
-	case "flood":
+	case "flood": // forever, or BYTES bytes and then exit 1
 		line := []byte("all work and no play makes jack a dull boy\n")
-		for {
+		limit := -1
+		if len(os.Args) > 2 {
+			limit, _ = strconv.Atoi(os.Args[2])
+		}
+		for n := 0; limit < 0 || n < limit; n += len(line) {
 			os.Stdout.Write(line)
 		}
+		os.Exit(1)
 	case "escape":
 		escape()
 	case "exit":
