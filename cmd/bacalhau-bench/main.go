@@ -35,6 +35,7 @@ func main() {
 		name string
 		fn   func() ([]row, error)
 	}{
+		{"client", b.client},
 		{"startup", b.startup},
 		{"hello", b.hello},
 		{"burst", b.burst},
@@ -42,6 +43,7 @@ func main() {
 		{"read", b.read},
 		{"add", b.add},
 		{"list", b.list},
+		{"modules", b.modules},
 		{"network-3node", b.net3},
 		{"network-bitswap", b.netBitswap},
 		{"network-20", b.net20},
