@@ -75,7 +75,7 @@ func (n *Node) heartbeats() {
 	t := time.NewTicker(n.cfg.Network.Heartbeat)
 	defer t.Stop()
 	for {
-		hb := n.net.NewHeartbeat([]job.Engine{job.EngineWasm}, dht.Capacity{Slots: n.cfg.Concurrency, Memory: totalMemory()})
+		hb := n.net.NewHeartbeat([]job.Engine{job.EngineWasm}, n.capacity())
 		hb.Started = n.started
 		if err := n.net.Publish(n.ctx, dht.TopicHeartbeats, hb); err != nil && n.ctx.Err() == nil {
 			n.log.Debug("heartbeat", "err", err)
@@ -132,8 +132,8 @@ func (n *Node) handleBid(_ context.Context, from peer.ID, b *dht.Bid) (*dht.Ack,
 }
 
 func (n *Node) handleAccept(_ context.Context, from peer.ID, a *dht.Accept) (*dht.Ack, error) {
-	if !n.eligible(a.Spec) {
-		return nil, errors.New("this node does not run such jobs (engine or labels)")
+	if r := n.refusal(a.Spec); r != "" {
+		return nil, errors.New(r)
 	}
 	if err := n.enqueue(a.JobID, a.ExecutionID, a.Spec, from); err != nil {
 		return nil, err
@@ -350,7 +350,7 @@ type PeerStatus struct {
 // Nodes lists this node and every node it has heard from, by peer ID.
 func (n *Node) Nodes() []PeerStatus {
 	now := n.now()
-	self := PeerStatus{ID: n.id, Engines: []job.Engine{job.EngineWasm}, Capacity: dht.Capacity{Slots: n.cfg.Concurrency, Memory: totalMemory()},
+	self := PeerStatus{ID: n.id, Engines: []job.Engine{job.EngineWasm}, Capacity: n.capacity(),
 		Labels: maps.Clone(n.cfg.Labels), LastSeen: now, Self: true, Live: true}
 	if n.net != nil {
 		for _, a := range n.net.Addrs() {

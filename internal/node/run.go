@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -60,7 +61,8 @@ func (n *Node) execDir(execID string) string {
 	return filepath.Join(n.cfg.Repo, "executions", execID)
 }
 
-// enqueue accepts an execution: a worker runs it when one is free.
+// enqueue accepts an execution: a worker runs it when one is free, after a fetcher has
+// fetched its module and inputs if the store lacks them.
 func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) error {
 	ctx, cancel := context.WithCancel(n.ctx)
 	t := &task{jobID: jobID, execID: execID, spec: spec, requester: requester, ctx: ctx, cancel: cancel}
@@ -68,8 +70,12 @@ func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) e
 		cancel()
 		return nil // accepted already (a retried accept)
 	}
+	q := n.queue
+	if n.needsFetch(spec) {
+		q = n.fetchq
+	}
 	select {
-	case n.queue <- t:
+	case q <- t:
 		return nil
 	case <-n.ctx.Done():
 		n.tasks.Delete(execID)
@@ -88,12 +94,22 @@ func (n *Node) runTask(t *task) {
 	defer n.active.Add(-1)
 	r := &taskRun{t: t, started: n.now(), dir: n.execDir(t.execID)}
 	if t.ctx.Err() != nil {
-		if n.ctx.Err() == nil {
-			n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateCancelled, EndedAt: n.now(), Error: reasonCancelled})
-		}
+		n.dropTask(t)
 		n.endTask(r)
 		return // cancelled while queued, or shutting down: the requester reschedules
 	}
+	// The guest starts once its memory is reserved; it is given back in endTask.
+	mem := specMemory(t.spec)
+	if err := n.mem.acquire(t.ctx, mem); err != nil {
+		if errors.Is(err, ErrMemory) {
+			n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateFailed, StartedAt: r.started, EndedAt: n.now(), Error: n.capacityRefusal(t.spec)})
+		} else {
+			n.dropTask(t)
+		}
+		n.endTask(r)
+		return
+	}
+	r.mem, r.started = mem, n.now()
 	if !n.startTask(r) {
 		n.endTask(r)
 		return
@@ -125,6 +141,7 @@ type taskRun struct {
 	res      sandbox.Result
 	runErr   error
 	ran      time.Duration
+	mem      uint64 // memory reserved for the guest
 }
 
 // startTask prepares the job directory and starts recording the execution as running.
@@ -182,6 +199,10 @@ func (n *Node) endTask(r *taskRun) {
 		n.running.CompareAndDelete(r.t.jobID, r.exec)
 	}
 	os.RemoveAll(r.dir)
+	if r.mem > 0 {
+		n.mem.release(r.mem)
+		r.mem = 0
+	}
 	n.tasks.Delete(r.t.execID)
 	r.t.cancel()
 }
@@ -221,6 +242,9 @@ func (n *Node) execute(ctx context.Context, spec job.Spec, dir string, sink *log
 		Timeout:     time.Duration(spec.Timeout),
 		MemoryLimit: spec.Memory,
 		OutputLimit: n.cfg.OutputLimit,
+		// TODO(outputs-limit): OutputsLimit: spec.EffectiveOutputsLimit(), once
+		// sandbox.Task has the field (the sandbox enforces it with ENOSPC). The node
+		// has already refused specs asking for more than Config.MaxOutputsLimit.
 	}
 	return n.box.Run(ctx, task)
 }
