@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -259,10 +260,19 @@ func (n *Node) inputFS(ctx context.Context, in job.Input) (fs.FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", in.CID, err)
 	}
-	if in.Path != "" {
-		if fsys, err = fs.Sub(fsys, in.Path); err != nil {
-			return nil, fmt.Errorf("input %s/%s: %w", in.CID, in.Path, err)
-		}
+	p := strings.Trim(in.Path, "/")
+	if p == "" {
+		return fsys, nil
+	}
+	st, err := fs.Stat(fsys, p)
+	if err != nil {
+		return nil, fmt.Errorf("input %s/%s: %w", in.CID, p, err)
+	}
+	if !st.IsDir() { // a file: mounted in a directory of its own, under its name
+		return newFileDir(fsys, p), nil
+	}
+	if fsys, err = fs.Sub(fsys, p); err != nil {
+		return nil, fmt.Errorf("input %s/%s: %w", in.CID, p, err)
 	}
 	return fsys, nil
 }
