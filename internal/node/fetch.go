@@ -24,8 +24,17 @@ import (
 // lazily while the guest runs. The fetch is bounded by Config.FetchTimeout and by the
 // job's own timeout, and the job's history says what is fetched from whom.
 
-// ErrNotFound is wrapped when an execution's module or input cannot be found.
+// ErrNotFound is matched (errors.Is) by the error of a fetch whose module or input
+// cannot be found; the error's text, the execution's reason, names the CID alone.
 var ErrNotFound = errors.New("node: content not found")
+
+// notFound is an error that is ErrNotFound and reads as its message.
+type notFound struct{ msg string }
+
+func (e *notFound) Error() string        { return e.msg }
+func (e *notFound) Is(target error) bool { return target == ErrNotFound }
+
+func notFoundf(format string, args ...any) error { return &notFound{fmt.Sprintf(format, args...)} }
 
 // maxProviders is how many providers a fetch looks up on the DHT.
 const maxProviders = 3
@@ -129,7 +138,7 @@ func (n *Node) fetchItem(ctx context.Context, t *task, what string, c cid.Cid, p
 		return fmt.Errorf("%s %s: %w", what, name, err)
 	}
 	if !local && n.ex == nil {
-		return fmt.Errorf("%w: %s %s is not on this node, which is not on a network", ErrNotFound, what, name)
+		return notFoundf("%s %s is not on this node, which is not on a network", what, name)
 	}
 	if n.ex == nil {
 		return n.resolvePath(ctx, what, c, path, limit) // all local
@@ -166,7 +175,7 @@ func (n *Node) resolvePath(ctx context.Context, what string, c cid.Cid, path str
 	}
 	if _, err := fs.Stat(fsys, strings.Trim(path, "/")); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%w: %s %s: no such file or directory in the DAG", ErrNotFound, what, name)
+			return notFoundf("%s %s: no such file or directory in the DAG", what, name)
 		}
 		return n.fetchError(ctx, what, name, limit, err)
 	}
@@ -176,7 +185,7 @@ func (n *Node) resolvePath(ctx context.Context, what string, c cid.Cid, path str
 // fetchError says why a fetch failed: not found within the limit, or how it broke.
 func (n *Node) fetchError(ctx context.Context, what, name string, limit time.Duration, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%w: %s %s not found on the network within %s", ErrNotFound, what, name, limit)
+		return notFoundf("%s %s not found on the network within %s", what, name, limit)
 	}
 	return fmt.Errorf("fetching %s %s: %w", what, name, err)
 }
