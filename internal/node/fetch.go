@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -102,8 +104,64 @@ func specTimeout(spec job.Spec) time.Duration {
 }
 
 // needsFetch reports whether an execution of spec must go through the fetch stage:
-// its module or an input root is not in the store.
-func (n *Node) needsFetch(spec job.Spec) bool { return !n.holds(spec) }
+// its module is not whole in the store, or an input root is not there.
+func (n *Node) needsFetch(spec job.Spec) bool {
+	if !n.holds(spec) {
+		return true
+	}
+	mod, err := job.ParseCID(spec.Wasm.Module)
+	return err == nil && !n.moduleWhole(mod)
+}
+
+// maxWholeModules bounds the set of modules known to be whole in the store.
+const maxWholeModules = 4096
+
+// cidSet is a set of CIDs of bounded size: it is emptied when full.
+type cidSet struct {
+	mu sync.Mutex
+	m  map[cid.Cid]struct{}
+}
+
+func (s *cidSet) has(c cid.Cid) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[c]
+	return ok
+}
+
+func (s *cidSet) add(c cid.Cid) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil || len(s.m) >= maxWholeModules {
+		s.m = map[cid.Cid]struct{}{}
+	}
+	s.m[c] = struct{}{}
+}
+
+// moduleWhole reports whether every block of the module file at c is in the store
+// (a module whose root alone was fetched, by a `data` existence check for one, is not).
+// It reads the module from the store once per process; a module that is not a file
+// counts as whole: loading it fails with the reason.
+func (n *Node) moduleWhole(c cid.Cid) bool {
+	if n.wholeMods.has(c) {
+		return true
+	}
+	fsys, err := blockstore.NewFS(n.ctx, n.blocks.Blocks(), c)
+	if err != nil {
+		return false
+	}
+	f, err := fsys.Open(c.String())
+	if err != nil {
+		n.wholeMods.add(c) // a directory: not a module, whole or not
+		return true
+	}
+	defer f.Close()
+	if _, err := io.Copy(io.Discard, f); err != nil {
+		return false
+	}
+	n.wholeMods.add(c)
+	return true
+}
 
 // fetchContent makes the module (whole) and each input's root and path local.
 func (n *Node) fetchContent(ctx context.Context, t *task, limit time.Duration) error {
@@ -143,8 +201,11 @@ func (n *Node) fetchItem(ctx context.Context, t *task, what string, c cid.Cid, p
 	if n.ex == nil {
 		return n.resolvePath(ctx, what, c, path, limit) // all local
 	}
+	if what == "module" && local && n.moduleWhole(c) {
+		return nil
+	}
 	t0 := time.Now()
-	if !local {
+	if !local || what == "module" {
 		from := n.sources(ctx, c)
 		n.note(t, fmt.Sprintf("fetching %s %s %s", what, name, from))
 	}
@@ -152,9 +213,7 @@ func (n *Node) fetchItem(ctx context.Context, t *task, what string, c cid.Cid, p
 		if err := n.ex.FetchDAG(ctx, c); err != nil {
 			return n.fetchError(ctx, what, name, limit, err)
 		}
-		if !local {
-			n.note(t, fmt.Sprintf("fetched module %s (%s) in %s", name, n.moduleSize(ctx, c), time.Since(t0).Round(time.Millisecond)))
-		}
+		n.note(t, fmt.Sprintf("fetched module %s (%s) in %s", name, n.moduleSize(ctx, c), time.Since(t0).Round(time.Millisecond)))
 		return nil
 	}
 	if _, err := n.ex.Getter().GetBlock(ctx, c); err != nil {

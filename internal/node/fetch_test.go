@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -100,5 +102,66 @@ func TestFetchBoundedByJobTimeout(t *testing.T) {
 	}
 	if j = waitAll(t, alone, []string{j.ID})[0]; j.State != job.StateFailed || !strings.Contains(j.Reason, "module "+missing+" is not on this node") {
 		t.Fatalf("without a network: %s (%q)", j.State, j.Reason)
+	}
+}
+
+// TestFetchPartialModule: a module whose root block alone is in the store (as a `data`
+// existence check on a network leaves it) is not taken for a held one: it is fetched
+// whole before it takes a worker, and fails naming it when the rest is nowhere.
+func TestFetchPartialModule(t *testing.T) {
+	ctx := context.Background()
+	// hello with a custom section of 300 kB: a root and two leaves.
+	pad := make([]byte, 300_000)
+	payload := append(wasmName("padding"), pad...)
+	size := []byte{}
+	for v := len(payload); ; v >>= 7 {
+		if v < 0x80 {
+			size = append(size, byte(v))
+			break
+		}
+		size = append(size, byte(v&0x7f|0x80))
+	}
+	big := append(append(append(append([]byte{}, helloWasm...), 0), size...), payload...)
+	other, err := blockstore.Open(t.TempDir(), blockstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	e, err := other.AddFile(ctx, bytes.NewReader(big), blockstore.AddOptions{CIDVersion: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := other.Blocks().GetBlock(ctx, e.CID)
+	if err != nil || len(root.RawData()) > 1000 {
+		t.Fatalf("root block of a 300 kB module: %v", err)
+	}
+
+	n, err := Open(ctx, Config{Repo: t.TempDir(), Concurrency: 1, FetchTimeout: time.Second,
+		Network: &NetConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Blocks().Put(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	j, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: e.CID.String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = waitAll(t, n, []string{j.ID})[0]; j.State != job.StateFailed || j.Reason != "module "+e.CID.String()+" not found on the network within 1s" {
+		t.Fatalf("%s (%q)", j.State, j.Reason)
+	}
+
+	// Whole, it runs.
+	if _, err := n.Blocks().AddFile(ctx, bytes.NewReader(big), blockstore.AddOptions{CIDVersion: 1}); err != nil {
+		t.Fatal(err)
+	}
+	j, err = n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: e.CID.String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j = waitAll(t, n, []string{j.ID})[0]; j.State != job.StateCompleted || j.Latest().Stdout != "hello\n" {
+		t.Fatalf("whole: %s (%q)", j.State, j.Reason)
 	}
 }

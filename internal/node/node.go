@@ -116,8 +116,9 @@ type Node struct {
 	tasks   sync.Map     // execution ID -> *task (queued, running or finishing here)
 	active  atomic.Int64 // workers busy with a task: the slots in use
 	// fetching counts executions whose module and inputs are being fetched.
-	fetching atomic.Int64
-	started  time.Time // when Open ran: heartbeats carry it, so a restart is seen
+	fetching  atomic.Int64
+	wholeMods cidSet    // modules known to be whole in the store
+	started   time.Time // when Open ran: heartbeats carry it, so a restart is seen
 	// finishers bounds the executions whose guests have ended and whose results are
 	// being imported and recorded in the background.
 	finishers chan struct{}
