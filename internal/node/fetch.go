@@ -59,8 +59,6 @@ func (n *Node) fetcher() {
 // fetchTask fetches what t needs and hands it to the workers, or reports why it
 // cannot run.
 func (n *Node) fetchTask(t *task) {
-	n.fetching.Add(1)
-	defer n.fetching.Add(-1)
 	if t.ctx.Err() != nil {
 		n.dropTask(t)
 		return
@@ -68,7 +66,9 @@ func (n *Node) fetchTask(t *task) {
 	started := n.now()
 	limit := min(n.cfg.FetchTimeout, specTimeout(t.spec))
 	ctx, cancel := context.WithTimeout(t.ctx, limit)
+	n.fetching.Add(1)
 	err := n.fetchContent(ctx, t, limit)
+	n.fetching.Add(-1)
 	cancel()
 	switch {
 	case err == nil:

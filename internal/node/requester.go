@@ -280,36 +280,7 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 		}
 		return 0, why
 	}
-	self := n.peerID
-	mem := specMemory(j.Spec)
-	slices.SortStableFunc(bids, func(a, b bidFrom) int {
-		if a.bid.HasInputs != b.bid.HasInputs {
-			if a.bid.HasInputs {
-				return -1
-			}
-			return 1
-		}
-		// A node with the job's memory free starts it now; another makes it wait.
-		if fa, fb := a.bid.MemoryFree >= mem, b.bid.MemoryFree >= mem; fa != fb {
-			if fa {
-				return -1
-			}
-			return 1
-		}
-		if c := cmp.Compare(b.bid.FreeSlots, a.bid.FreeSlots); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.bid.Queued, b.bid.Queued); c != 0 {
-			return c
-		}
-		if (a.node == self) != (b.node == self) {
-			if a.node == self {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
+	rankBids(bids, n.peerID, specMemory(j.Spec))
 	got := 0
 	var refusals []string
 	for _, b := range bids {
@@ -357,6 +328,39 @@ func (n *Node) holds(spec job.Spec) bool {
 		}
 	}
 	return true
+}
+
+// rankBids orders bids best first: the bidder holds the module and inputs, then it
+// has mem bytes free, then free slots, then a short queue, then self.
+func rankBids(bids []bidFrom, self peer.ID, mem uint64) {
+	slices.SortStableFunc(bids, func(a, b bidFrom) int {
+		if a.bid.HasInputs != b.bid.HasInputs {
+			if a.bid.HasInputs {
+				return -1
+			}
+			return 1
+		}
+		// A node with the job's memory free starts it now; another makes it wait.
+		if fa, fb := a.bid.MemoryFree >= mem, b.bid.MemoryFree >= mem; fa != fb {
+			if fa {
+				return -1
+			}
+			return 1
+		}
+		if c := cmp.Compare(b.bid.FreeSlots, a.bid.FreeSlots); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.bid.Queued, b.bid.Queued); c != 0 {
+			return c
+		}
+		if (a.node == self) != (b.node == self) {
+			if a.node == self {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
 }
 
 // acceptOn records an execution of the job on node and hands it over. If the node does

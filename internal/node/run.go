@@ -188,6 +188,7 @@ func (n *Node) finishTask(r *taskRun) {
 	t1 := time.Now()
 	e := n.outcome(r.t, r.dir, r.res, r.runErr)
 	e.StartedAt = r.started
+	n.releaseMemory(r) // before the end is reported: free once the job is seen ended
 	n.report(r.t, e)
 	n.endTask(r)
 	n.log.Debug("execution ended", "job", r.t.jobID, "execution", r.t.execID, "run", r.ran, "import and report", time.Since(t1))
@@ -200,12 +201,17 @@ func (n *Node) endTask(r *taskRun) {
 		n.running.CompareAndDelete(r.t.jobID, r.exec)
 	}
 	os.RemoveAll(r.dir)
+	n.releaseMemory(r)
+	n.tasks.Delete(r.t.execID)
+	r.t.cancel()
+}
+
+// releaseMemory gives back the memory reserved for r's guest, once.
+func (n *Node) releaseMemory(r *taskRun) {
 	if r.mem > 0 {
 		n.mem.release(r.mem)
 		r.mem = 0
 	}
-	n.tasks.Delete(r.t.execID)
-	r.t.cancel()
 }
 
 // execute runs the task; a non-nil error means the guest could not be started.
