@@ -61,7 +61,8 @@ func FuzzAccept(f *testing.F) {
 func FuzzExecutionUpdate(f *testing.F) {
 	fuzzBody[ExecutionUpdate](f,
 		`{"jobId":"`+fuzzJobID+`","executionId":"e-0b6a7e4c-1","execution":{"id":"e-0b6a7e4c-1","nodeId":"x","state":"running","startedAt":"2026-01-01T00:00:00Z"}}`,
-		`{"jobId":"`+fuzzJobID+`","executionId":"e-0b6a7e4c-1","execution":{"id":"e-0b6a7e4c-1","state":"completed","resultCid":"bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku","receipt":{"jobId":"`+fuzzJobID+`","signature":"AAAA"}}}`)
+		`{"jobId":"`+fuzzJobID+`","executionId":"e-0b6a7e4c-1","execution":{"id":"e-0b6a7e4c-1","state":"completed","resultCid":"bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku","receipt":{"jobId":"`+fuzzJobID+`","signature":"AAAA"}}}`,
+		`{"jobId":"`+fuzzJobID+`","executionId":"e-0b6a7e4c-5b1e-4f7a-9c3d-2e8f1a6b4c5d-1","execution":{"id":"e-0b6a7e4c-5b1e-4f7a-9c3d-2e8f1a6b4c5d-1","state":"pending","phase":"fetching"},"note":"fetching module"}`)
 }
 
 func FuzzCancel(f *testing.F) {

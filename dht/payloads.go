@@ -103,7 +103,10 @@ func (e *JobEvent) Validate() error {
 // Capacity is what a node offers to run: concurrent job slots and memory for them.
 type Capacity struct {
 	Slots  int    `json:"slots"`
-	Memory uint64 `json:"memory"` // bytes
+	Memory uint64 `json:"memory"` // bytes the node offers its jobs in all
+	// MemoryFree is the part of Memory no running execution holds. Nodes of earlier
+	// versions do not send it (0).
+	MemoryFree uint64 `json:"memoryFree,omitempty"`
 }
 
 // Heartbeat is published on TopicHeartbeats by every node now and then; it is what
@@ -151,6 +154,9 @@ func (h *Heartbeat) Validate() error {
 	}
 	if h.Capacity.Slots < 0 || h.Capacity.Slots > maxSlots {
 		return fmt.Errorf("%w: %d slots, want 0..%d", ErrInvalid, h.Capacity.Slots, maxSlots)
+	}
+	if h.Capacity.MemoryFree > h.Capacity.Memory {
+		return fmt.Errorf("%w: %d bytes of memory free of %d", ErrInvalid, h.Capacity.MemoryFree, h.Capacity.Memory)
 	}
 	return validLabels("labels", h.Labels)
 }

@@ -28,6 +28,10 @@ type Bid struct {
 	FreeSlots int    `json:"freeSlots"` // idle workers
 	Queued    int    `json:"queued"`    // executions waiting for a worker
 	HasInputs bool   `json:"hasInputs"` // holds the module and the input roots already
+	// MemoryFree is the memory no running execution holds on the bidder, in bytes;
+	// a requester prefers bidders with the job's memory free. Nodes of earlier
+	// versions do not send it (0).
+	MemoryFree uint64 `json:"memoryFree,omitempty"`
 }
 
 // Validate checks the job ID and the counters.
@@ -68,12 +72,15 @@ func (a *Accept) Validate() error {
 	return nil
 }
 
-// ExecutionUpdate reports an execution's progress to its requester: running, or how it
-// ended (with the signed receipt when it produced a result).
+// ExecutionUpdate reports an execution's progress to its requester: a step before it
+// runs (state pending with a Phase, such as fetching, and a Note for the job's
+// history), running, or how it ended (with the signed receipt when it produced a
+// result).
 type ExecutionUpdate struct {
 	JobID       string        `json:"jobId"`
 	ExecutionID string        `json:"executionId"`
 	Execution   job.Execution `json:"execution"`
+	Note        string        `json:"note,omitempty"` // what the node is doing, in words
 }
 
 // Validate checks IDs, state, result CID, text sizes and the receipt's signature: a
@@ -89,8 +96,14 @@ func (u *ExecutionUpdate) Validate() error {
 	if e.ID != u.ExecutionID {
 		return fmt.Errorf("%w: execution ID %q does not match %q", ErrInvalid, truncate(e.ID), u.ExecutionID)
 	}
-	if !slices.Contains(job.States, e.State) || e.State == job.StatePending {
+	if !slices.Contains(job.States, e.State) || e.State == job.StatePending && e.Phase == "" {
 		return fmt.Errorf("%w: execution state %q", ErrInvalid, e.State)
+	}
+	if e.Phase != "" && (e.Phase != job.PhaseFetching || e.State != job.StatePending) {
+		return fmt.Errorf("%w: execution phase %q in state %q", ErrInvalid, truncate(e.Phase), e.State)
+	}
+	if len(u.Note) > maxReasonBytes || !utf8.ValidString(u.Note) {
+		return fmt.Errorf("%w: note is not UTF-8 of at most %d bytes", ErrInvalid, maxReasonBytes)
 	}
 	for _, s := range []string{e.Error, e.Stdout, e.Stderr} {
 		if len(s) > maxSummary || !utf8.ValidString(s) {
@@ -199,9 +212,14 @@ func DecodeJob(b []byte, from peer.ID) (*job.Job, error) {
 
 const maxSummary = 8 << 10
 
-// validExecutionID accepts e-<8 hex>-<n>, as the requester makes them.
+// maxExecutionID bounds an execution ID: "e-", a 36-character UUID, "-" and the
+// ordinal leave room for 20 digits.
+const maxExecutionID = 64
+
+// validExecutionID accepts e-<job UUID>-<n>, as the requester makes them, and the
+// shorter e-<8 hex>-<n> of earlier versions.
 func validExecutionID(id string) error {
-	if len(id) < 4 || len(id) > 32 || id[:2] != "e-" {
+	if len(id) < 4 || len(id) > maxExecutionID || id[:2] != "e-" {
 		return fmt.Errorf("%w: execution ID %q", ErrInvalid, truncate(id))
 	}
 	for _, r := range id[2:] {

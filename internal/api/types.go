@@ -88,13 +88,17 @@ type NodeInfo struct {
 	Concurrency int               `json:"concurrency"`
 	Queued      int               `json:"queued"`
 	Running     int               `json:"running"`
-	Peers       int               `json:"peers"` // nodes seen within the grace period
+	Peers       int               `json:"peers"`      // nodes seen within the grace period
+	Fetching    int               `json:"fetching"`   // executions fetching their module and inputs
+	Memory      uint64            `json:"memory"`     // bytes offered to jobs in all
+	MemoryFree  uint64            `json:"memoryFree"` // bytes no running execution holds
 }
 
 // Capacity is what a node offers to run.
 type Capacity struct {
-	Slots  int    `json:"slots"`
-	Memory uint64 `json:"memory"` // bytes
+	Slots      int    `json:"slots"`
+	Memory     uint64 `json:"memory"`               // bytes offered to jobs in all
+	MemoryFree uint64 `json:"memoryFree,omitempty"` // bytes no running execution holds
 }
 
 // PeerStatus is one node of GET /api/v1/nodes, as `node list` shows it.

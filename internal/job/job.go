@@ -48,6 +48,11 @@ type Job struct {
 	// only writer of its record. Other nodes hold copies, newest Rev wins.
 	Requester string `json:"requester,omitempty"`
 	Rev       uint64 `json:"rev,omitempty"` // bumped by every change
+	// Waited is how long the job waited for nodes (pending with no execution under
+	// way) before WaitingSince; WaitingSince is when its current wait began, zero while
+	// an execution is under way. Spec.QueueTimeout bounds the sum (QueueTime).
+	Waited       Duration  `json:"waited,omitempty"`
+	WaitingSince time.Time `json:"waitingSince,omitzero"`
 }
 
 // Event is one line of a job's history.
@@ -75,7 +80,17 @@ type Execution struct {
 	// Lost marks an execution given up without a result (its node went silent or never
 	// started it); the job was scheduled again elsewhere.
 	Lost bool `json:"lost,omitempty"`
+	// Phase says what a pending execution is doing before its guest starts:
+	// PhaseFetching while its node fetches the module and inputs. Empty otherwise.
+	Phase string `json:"phase,omitempty"`
 }
+
+// PhaseFetching is the Phase of an execution whose node is fetching its module and
+// inputs from the network, before the execution takes a worker.
+const PhaseFetching = "fetching"
+
+// Live reports whether the execution is under way: neither ended nor given up.
+func (e *Execution) Live() bool { return !e.Lost && !e.State.Terminal() }
 
 // New makes a pending job with a fresh ID. The spec should already be validated.
 func New(spec Spec, now time.Time) *Job {
@@ -118,6 +133,35 @@ func (j *Job) Transition(to State, reason string, now time.Time) error {
 func (j *Job) Log(now time.Time, st State, msg string) {
 	j.History = append(j.History, Event{Time: now, State: st, Message: msg})
 	j.UpdatedAt = now
+}
+
+// UpdateQueueClock starts or stops the job's queue clock: it runs while the job is not
+// terminal and has no execution under way. Call it after every change of the job.
+func (j *Job) UpdateQueueClock(now time.Time) {
+	waiting := !j.State.Terminal()
+	for i := range j.Executions {
+		if j.Executions[i].Live() {
+			waiting = false
+		}
+	}
+	switch {
+	case waiting && j.WaitingSince.IsZero():
+		j.WaitingSince = now
+	case !waiting && !j.WaitingSince.IsZero():
+		if now.After(j.WaitingSince) {
+			j.Waited += Duration(now.Sub(j.WaitingSince))
+		}
+		j.WaitingSince = time.Time{}
+	}
+}
+
+// QueueTime is how long the job has waited for nodes in all, up to now.
+func (j *Job) QueueTime(now time.Time) time.Duration {
+	d := time.Duration(j.Waited)
+	if !j.WaitingSince.IsZero() && now.After(j.WaitingSince) {
+		d += now.Sub(j.WaitingSince)
+	}
+	return d
 }
 
 // Outcome is the execution whose result the job reports: the newest one with a result,

@@ -28,13 +28,24 @@ const (
 	DefaultMemory      = 256 << 20 // bytes
 	MaxMemory          = 4 << 30   // wasm32 cannot address more
 	DefaultOutputsPath = "/outputs"
-	DefaultInputsPath  = "/inputs"
-	maxArgs            = 1024
-	maxArgBytes        = 64 << 10
-	maxEnv             = 256
-	maxInputs          = 64
-	MaxVerify          = 16
-	maxSelector        = 32
+	// DefaultQueueTimeout is how long a job may wait for a node to take it (pending with
+	// no execution under way, counted over all such spells) before it fails. Long enough
+	// for a node to restart or a new one to join; short enough that a job no node can
+	// run (a typo in a selector, more memory than any node offers) ends with its reason
+	// within minutes instead of leaving `wasm run` waiting for hours.
+	DefaultQueueTimeout = 10 * time.Minute
+	MaxQueueTimeout     = 24 * time.Hour
+	// DefaultOutputsLimit bounds what a job may write under /outputs when its spec does
+	// not say; the guest gets ENOSPC past it.
+	DefaultOutputsLimit = 1 << 30 // bytes
+	MaxOutputsLimit     = 1 << 40 // bytes; a node's own maximum is usually lower
+	DefaultInputsPath   = "/inputs"
+	maxArgs             = 1024
+	maxArgBytes         = 64 << 10
+	maxEnv              = 256
+	maxInputs           = 64
+	MaxVerify           = 16
+	maxSelector         = 32
 )
 
 // ErrInvalid is wrapped by every validation error, so callers can map it to a 4xx.
@@ -55,6 +66,13 @@ type Spec struct {
 	Verify int `json:"verify,omitempty"`
 	// Selector holds labels a node must carry (key=value) to run the job.
 	Selector map[string]string `json:"selector,omitempty"`
+	// QueueTimeout is how long the job may wait for nodes to take it, in all: the
+	// time it is pending with no execution under way, including after it went back
+	// to pending. 0 means DefaultQueueTimeout.
+	QueueTimeout Duration `json:"queueTimeout,omitempty"`
+	// OutputsLimit bounds the bytes the job may write under /outputs. 0 means
+	// DefaultOutputsLimit.
+	OutputsLimit uint64 `json:"outputsLimit,omitempty"`
 }
 
 // WasmTask runs a WASI module held in IPFS.
@@ -78,7 +96,7 @@ type Input struct {
 	Target string `json:"target"`
 }
 
-// Normalize fills defaults: input targets, timeout, memory. Validate after it. It
+// Normalize fills defaults: input targets, timeouts, memory, outputs limit. Validate after it. It
 // copies what it changes behind a pointer or in a slice, so that specs sharing them
 // (one spec submitted many times at once) stay as they were.
 func (s *Spec) Normalize() {
@@ -93,6 +111,12 @@ func (s *Spec) Normalize() {
 	if s.Memory == 0 {
 		s.Memory = DefaultMemory
 	}
+	if s.QueueTimeout == 0 {
+		s.QueueTimeout = Duration(DefaultQueueTimeout)
+	}
+	if s.OutputsLimit == 0 {
+		s.OutputsLimit = DefaultOutputsLimit
+	}
 	for i := range s.Inputs {
 		if s.Inputs[i].Target == "" {
 			s.Inputs[i].Target = DefaultInputsPath
@@ -104,6 +128,23 @@ func (s *Spec) Normalize() {
 	if s.Wasm != nil && s.Wasm.EntryPoint == "" {
 		s.Wasm.EntryPoint = "_start"
 	}
+}
+
+// EffectiveQueueTimeout is the spec's queue timeout, DefaultQueueTimeout where it is 0
+// (a spec that was not normalized).
+func (s *Spec) EffectiveQueueTimeout() time.Duration {
+	if s.QueueTimeout == 0 {
+		return DefaultQueueTimeout
+	}
+	return time.Duration(s.QueueTimeout)
+}
+
+// EffectiveOutputsLimit is the spec's outputs limit, DefaultOutputsLimit where it is 0.
+func (s *Spec) EffectiveOutputsLimit() uint64 {
+	if s.OutputsLimit == 0 {
+		return DefaultOutputsLimit
+	}
+	return s.OutputsLimit
 }
 
 // Validate reports the first thing wrong with the spec, in words a user understands.
@@ -139,6 +180,12 @@ func (s *Spec) Validate() error {
 	}
 	if s.Memory > MaxMemory {
 		return invalid("memory %d bytes is over the limit of %s", s.Memory, FormatBytes(MaxMemory))
+	}
+	if t := time.Duration(s.QueueTimeout); t < 0 || t > MaxQueueTimeout {
+		return invalid("queue timeout %s is out of range (0 to %s)", t, MaxQueueTimeout)
+	}
+	if s.OutputsLimit > MaxOutputsLimit {
+		return invalid("outputs limit %d bytes is over the limit of %s", s.OutputsLimit, FormatBytes(MaxOutputsLimit))
 	}
 	if len(s.Env) > maxEnv {
 		return invalid("%d environment variables, at most %d allowed", len(s.Env), maxEnv)

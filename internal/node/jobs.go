@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -28,6 +29,7 @@ func (n *Node) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	}
 	now := n.now()
 	j := job.New(spec, now)
+	j.ID = newJobID()
 	j.Requester, j.Rev = n.id, 1
 	// Alone on the network, this node takes the job in the same write that stores it:
 	// a lone node pays one write per job less.
@@ -38,6 +40,7 @@ func (n *Node) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		j.Executions = []job.Execution{{ID: execID, NodeID: n.id, State: job.StatePending, StartedAt: now}}
 		j.Log(now, "", "taken by this node (no other node is connected)")
 	}
+	j.UpdateQueueClock(now)
 	if err := n.jobs.Create(j); err != nil {
 		return nil, err
 	}
@@ -51,9 +54,13 @@ func (n *Node) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	return j, nil
 }
 
-// executionID names the k-th execution of a job.
+// newJobID makes the IDs of submitted jobs; tests replace it.
+var newJobID = job.NewID
+
+// executionID names the k-th execution of a job: unique by construction, as it holds
+// the job's whole UUID. The node keys its tasks and execution directories by it.
 func executionID(jobID string, k int) string {
-	return fmt.Sprintf("e-%s-%d", jobID[len(job.IDPrefix):len(job.IDPrefix)+8], k)
+	return fmt.Sprintf("e-%s-%d", strings.TrimPrefix(jobID, job.IDPrefix), k)
 }
 
 // Get returns a job by ID or unique ID prefix.
@@ -154,9 +161,11 @@ func (n *Node) update(id string, fn func(*job.Job) error) (*job.Job, error) {
 			return err
 		}
 		j.Rev++
-		if now := n.now(); now.After(j.UpdatedAt) {
+		now := n.now()
+		if now.After(j.UpdatedAt) {
 			j.UpdatedAt = now
 		}
+		j.UpdateQueueClock(now)
 		return nil
 	})
 	if err == nil {

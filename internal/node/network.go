@@ -76,7 +76,7 @@ func (n *Node) heartbeats() {
 	t := time.NewTicker(n.cfg.Network.Heartbeat)
 	defer t.Stop()
 	for {
-		hb := n.net.NewHeartbeat([]job.Engine{job.EngineWasm}, dht.Capacity{Slots: n.cfg.Concurrency, Memory: totalMemory()})
+		hb := n.net.NewHeartbeat([]job.Engine{job.EngineWasm}, n.capacity())
 		hb.Started = n.started
 		if err := n.net.Publish(n.ctx, dht.TopicHeartbeats, hb); err != nil && n.ctx.Err() == nil {
 			n.log.Debug("heartbeat", "err", err)
@@ -133,8 +133,8 @@ func (n *Node) handleBid(_ context.Context, from peer.ID, b *dht.Bid) (*dht.Ack,
 }
 
 func (n *Node) handleAccept(_ context.Context, from peer.ID, a *dht.Accept) (*dht.Ack, error) {
-	if !n.eligible(a.Spec) {
-		return nil, errors.New("this node does not run such jobs (engine or labels)")
+	if r := n.refusal(a.Spec); r != "" {
+		return nil, errors.New(r)
 	}
 	if err := n.enqueue(a.JobID, a.ExecutionID, a.Spec, from); err != nil {
 		return nil, err
@@ -339,7 +339,7 @@ func truncateText(s string, max int) string {
 // Nodes lists this node and every node it has heard from, by peer ID.
 func (n *Node) Nodes() []api.PeerStatus {
 	now := n.now()
-	self := api.PeerStatus{ID: n.id, Engines: []job.Engine{job.EngineWasm}, Capacity: api.Capacity{Slots: n.cfg.Concurrency, Memory: totalMemory()},
+	self := api.PeerStatus{ID: n.id, Engines: []job.Engine{job.EngineWasm}, Capacity: api.Capacity(n.capacity()),
 		Labels: maps.Clone(n.cfg.Labels), LastSeen: now, Self: true, Live: true}
 	if n.net != nil {
 		for _, a := range n.net.Addrs() {

@@ -46,10 +46,40 @@ type Config struct {
 	Logger      *slog.Logger // nil discards
 	Now         func() time.Time
 	Labels      map[string]string // what selectors (-s k=v) match against
+	// Memory is what the node offers its jobs in all, in bytes: an execution reserves
+	// its spec's memory from it while it runs, and a job asking for more than all of it
+	// is refused. 0 means 3/4 of the machine's RAM.
+	Memory uint64
+	// MaxOutputsLimit is the largest outputs limit (spec.OutputsLimit) a job may ask
+	// for on this node, in bytes. 0 means DefaultMaxOutputsLimit.
+	MaxOutputsLimit uint64
+	// Fetchers is how many executions at once may fetch their module and inputs from
+	// the network before they wait for a worker. 0 means DefaultFetchers.
+	Fetchers int
+	// FetchTimeout bounds that fetch; it is never longer than the job's own timeout.
+	// 0 means DefaultFetchTimeout.
+	FetchTimeout time.Duration
 	// Network makes the node a libp2p peer (DHT, GossipSub, bitswap). Without it the
 	// node is a network of one that still signs its receipts.
 	Network *NetConfig
 }
+
+// Defaults of Config's zero values.
+const (
+	// DefaultMaxOutputsLimit lets a job ask for ten times the default outputs limit
+	// without its node's operator changing anything, while one job cannot fill a disk
+	// of the usual size with its result.
+	DefaultMaxOutputsLimit = 10 << 30
+	// DefaultFetchers: fetches wait on the network, not on the CPU. Eight let a node
+	// fetch ahead for its workers while a few jobs whose content nobody has wait out
+	// their fetch timeout.
+	DefaultFetchers = 8
+	// DefaultFetchTimeout: a module and the roots of the inputs are a few blocks to a few
+	// MB, which a reachable provider sends within seconds; a minute also covers a DHT
+	// lookup on a large network and a slow link, and bounds how long a job whose content
+	// nobody has stays in the fetching phase.
+	DefaultFetchTimeout = time.Minute
+)
 
 // NetConfig says how a node joins the network.
 type NetConfig struct {
@@ -78,11 +108,16 @@ type Node struct {
 	now    func() time.Time
 
 	queue   chan *task // executions waiting for a worker
+	fetchq  chan *task // executions waiting for a fetcher
+	mem     *memPool   // memory reserved by running executions
 	watch   *broker
 	running sync.Map     // job ID -> *execution (running or finishing here)
 	tasks   sync.Map     // execution ID -> *task (queued, running or finishing here)
 	active  atomic.Int64 // workers busy with a task: the slots in use
-	started time.Time    // when Open ran: heartbeats carry it, so a restart is seen
+	// fetching counts executions whose module and inputs are being fetched.
+	fetching  atomic.Int64
+	wholeMods cidSet    // modules known to be whole in the store
+	started   time.Time // when Open ran: heartbeats carry it, so a restart is seen
 	// finishers bounds the executions whose guests have ended and whose results are
 	// being imported and recorded in the background.
 	finishers chan struct{}
@@ -130,6 +165,18 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
+	if cfg.Memory == 0 {
+		cfg.Memory = defaultMemory(cfg.Concurrency)
+	}
+	if cfg.MaxOutputsLimit == 0 {
+		cfg.MaxOutputsLimit = DefaultMaxOutputsLimit
+	}
+	if cfg.Fetchers <= 0 {
+		cfg.Fetchers = DefaultFetchers
+	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = DefaultFetchTimeout
+	}
 	for _, d := range []string{"blocks", "compile-cache", "executions"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Repo, d), 0o700); err != nil {
 			return nil, fmt.Errorf("node: repo: %w", err)
@@ -143,7 +190,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: identity: %w", err)
 	}
-	n := &Node{cfg: cfg, id: pid.String(), peerID: pid, key: key, log: cfg.Logger, now: cfg.Now, watch: newBroker(),
+	n := &Node{cfg: cfg, id: pid.String(), peerID: pid, key: key, log: cfg.Logger, now: cfg.Now, watch: newBroker(), mem: newMemPool(cfg.Memory),
 		bids: map[string]chan bidFrom{}, pulling: map[string]peer.ID{}, marks: map[peer.ID]pullMark{}, peers: newPeerTable()}
 	if n.blocks, err = blockstore.Open(filepath.Join(cfg.Repo, "blocks"), blockstore.Options{Logger: cfg.Logger}); err != nil {
 		return nil, err
@@ -167,10 +214,15 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	// The queue holds every accepted execution that has not started: it never drops
 	// one; an accept blocks (it does not fail) while it is full.
 	n.queue = make(chan *task, queueBurst)
+	n.fetchq = make(chan *task, queueBurst)
 	n.finishers = make(chan struct{}, 2*cfg.Concurrency)
 	for i := 0; i < cfg.Concurrency; i++ {
 		n.wg.Add(1)
 		go n.worker()
+	}
+	for i := 0; i < cfg.Fetchers; i++ {
+		n.wg.Add(1)
+		go n.fetcher()
 	}
 	if cfg.Network != nil {
 		if err := n.startNetwork(ctx); err != nil {
@@ -193,6 +245,16 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 const queueBurst = 100_000
+
+// defaultMemory is 3/4 of the machine's RAM, leaving the rest to the node itself and
+// the system; where RAM is unknown, enough for every worker to run a job of the largest
+// memory a spec may ask for.
+func defaultMemory(workers int) uint64 {
+	if total := totalMemory(); total > 0 {
+		return total / 4 * 3
+	}
+	return uint64(workers) * job.MaxMemory
+}
 
 // openJobs opens the job store, first importing the one-file store of earlier versions
 // (jobs.db) if the repo has one; the file is kept, renamed jobs.db.imported.
@@ -309,6 +371,9 @@ func (n *Node) Info() api.NodeInfo {
 		Concurrency: n.cfg.Concurrency,
 		Queued:      len(n.queue),
 		Running:     running,
+		Fetching:    int(n.fetching.Load()),
+		Memory:      n.cfg.Memory,
+		MemoryFree:  n.mem.free(),
 	}
 	if n.net != nil {
 		for _, a := range n.net.Addrs() {

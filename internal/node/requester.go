@@ -60,6 +60,7 @@ func (n *Node) drive(id string) {
 	defer tick.Stop()
 	backoff := retryMin
 	var retryAt time.Time
+	why := "" // why the last round found too few nodes
 	for {
 		if n.ctx.Err() != nil {
 			return
@@ -73,13 +74,25 @@ func (n *Node) drive(id string) {
 		}
 		live, done := tally(j)
 		need := wanted(j) - live - done
+		if live == 0 && j.QueueTime(n.now()) >= j.Spec.EffectiveQueueTimeout() {
+			n.queueTimedOut(id)
+			continue
+		}
+		if need > 0 && live == 0 && j.State == job.StateRunning && why != "" {
+			// Nothing runs it any more (its executions ended or were given up) and the
+			// last round found too few nodes: it waits for nodes, so it is pending.
+			n.waiting(id, need, why)
+			continue
+		}
 		if need > 0 && !time.Now().Before(retryAt) {
-			got, why := n.scheduleRound(j, need)
+			got, reason := n.scheduleRound(j, need)
 			if got < need {
+				why = reason
 				n.waiting(id, need-got, why)
 				retryAt = time.Now().Add(backoff)
 				backoff = min(2*backoff, retryMax)
 			} else {
+				why = ""
 				backoff = retryMin
 			}
 			continue
@@ -126,12 +139,17 @@ func tally(j *job.Job) (live, done int) {
 	return live, done
 }
 
-// waiting records, once per distinct reason, why a job is still pending.
+// waiting records, once per distinct reason, why a job is still pending. A running job
+// with no execution under way any more goes back to pending with the reason.
 func (n *Node) waiting(id string, missing int, why string) {
-	msg := fmt.Sprintf("waiting for %d more node(s): %s", missing, why)
+	msg := waitingPrefix + fmt.Sprintf("%d more node(s): %s", missing, why)
 	_, _ = n.update(id, func(j *job.Job) error {
 		if j.State.Terminal() {
 			return errGivenUp
+		}
+		live, _ := tally(j)
+		if j.State == job.StateRunning && live == 0 {
+			return j.Transition(job.StatePending, msg, n.now())
 		}
 		if h := j.History[len(j.History)-1]; h.Message == msg {
 			return errUnchanged
@@ -139,6 +157,31 @@ func (n *Node) waiting(id string, missing int, why string) {
 		j.Log(n.now(), "", msg)
 		return nil
 	})
+}
+
+// waitingPrefix starts the history messages of waiting.
+const waitingPrefix = "waiting for "
+
+// queueTimedOut fails a job that waited for nodes longer than its queue timeout, with
+// the last reason it waited for.
+func (n *Node) queueTimedOut(id string) {
+	_, err := n.update(id, func(j *job.Job) error {
+		if live, _ := tally(j); j.State.Terminal() || live > 0 {
+			return errUnchanged
+		}
+		limit := j.Spec.EffectiveQueueTimeout()
+		reason := "no node took the job within " + limit.String()
+		for i := len(j.History) - 1; i >= 0; i-- {
+			if m := j.History[i].Message; strings.HasPrefix(m, waitingPrefix) {
+				reason += ": " + m
+				break
+			}
+		}
+		return j.Transition(job.StateFailed, reason, n.now())
+	})
+	if err != nil && !errors.Is(err, errUnchanged) {
+		n.log.Warn("queue timeout", "job", id, "err", err)
+	}
 }
 
 var errUnchanged = errors.New("unchanged")
@@ -165,13 +208,28 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 	}()
 
 	var bids []bidFrom
-	if !exclude[n.peerID] && n.eligible(j.Spec) {
-		bids = append(bids, bidFrom{node: n.peerID, bid: n.bid(j.ID, j.Spec)})
+	// Why the nodes whose labels match cannot run the job (too little memory, ...).
+	var cannot []string
+	labelled := false
+	if !exclude[n.peerID] {
+		switch r := n.refusal(j.Spec); {
+		case r == "":
+			labelled = true
+			bids = append(bids, bidFrom{node: n.peerID, bid: n.bid(j.ID, j.Spec)})
+		case job.Matches(j.Spec.Selector, n.cfg.Labels) && j.Spec.Engine == job.EngineWasm:
+			labelled = true
+			cannot = append(cannot, r)
+		}
 	}
 	if n.connected() && len(excluded) < 64 {
 		expected := 0
 		for _, p := range n.peers.live(n.now(), n.grace()) {
 			if p.ID != n.peerID && !exclude[p.ID] && job.Matches(j.Spec.Selector, p.Labels) && slices.Contains(p.Engines, j.Spec.Engine) {
+				labelled = true
+				if r := peerRefusal(j.Spec, p.ID.String(), p.Capacity); r != "" {
+					cannot = append(cannot, r) // it will not bid
+					continue
+				}
 				expected++
 			}
 		}
@@ -211,7 +269,10 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 	}
 	if len(bids) == 0 {
 		why := "no node can run it"
-		if len(j.Spec.Selector) > 0 {
+		switch {
+		case len(cannot) > 0:
+			why += ": " + strings.Join(cannot, "; ")
+		case len(j.Spec.Selector) > 0 && !labelled:
 			why = "no node has the labels " + job.FormatLabels(j.Spec.Selector)
 		}
 		if len(excluded) > 0 {
@@ -219,28 +280,7 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 		}
 		return 0, why
 	}
-	self := n.peerID
-	slices.SortStableFunc(bids, func(a, b bidFrom) int {
-		if a.bid.HasInputs != b.bid.HasInputs {
-			if a.bid.HasInputs {
-				return -1
-			}
-			return 1
-		}
-		if c := cmp.Compare(b.bid.FreeSlots, a.bid.FreeSlots); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.bid.Queued, b.bid.Queued); c != 0 {
-			return c
-		}
-		if (a.node == self) != (b.node == self) {
-			if a.node == self {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
+	rankBids(bids, n.peerID, specMemory(j.Spec))
 	got := 0
 	var refusals []string
 	for _, b := range bids {
@@ -263,16 +303,11 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 	return got, why
 }
 
-// eligible says whether this node would run spec at all.
-func (n *Node) eligible(spec job.Spec) bool {
-	return spec.Engine == job.EngineWasm && job.Matches(spec.Selector, n.cfg.Labels)
-}
-
 // bid is this node's offer for spec.
 func (n *Node) bid(jobID string, spec job.Spec) dht.Bid {
 	running := int(n.active.Load())
 	queued := len(n.queue)
-	b := dht.Bid{JobID: jobID, Queued: queued, FreeSlots: max(0, n.cfg.Concurrency-running-queued)}
+	b := dht.Bid{JobID: jobID, Queued: queued, FreeSlots: max(0, n.cfg.Concurrency-running-queued), MemoryFree: n.mem.free()}
 	b.HasInputs = n.holds(spec)
 	return b
 }
@@ -293,6 +328,39 @@ func (n *Node) holds(spec job.Spec) bool {
 		}
 	}
 	return true
+}
+
+// rankBids orders bids best first: the bidder holds the module and inputs, then it
+// has mem bytes free, then free slots, then a short queue, then self.
+func rankBids(bids []bidFrom, self peer.ID, mem uint64) {
+	slices.SortStableFunc(bids, func(a, b bidFrom) int {
+		if a.bid.HasInputs != b.bid.HasInputs {
+			if a.bid.HasInputs {
+				return -1
+			}
+			return 1
+		}
+		// A node with the job's memory free starts it now; another makes it wait.
+		if fa, fb := a.bid.MemoryFree >= mem, b.bid.MemoryFree >= mem; fa != fb {
+			if fa {
+				return -1
+			}
+			return 1
+		}
+		if c := cmp.Compare(b.bid.FreeSlots, a.bid.FreeSlots); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.bid.Queued, b.bid.Queued); c != 0 {
+			return c
+		}
+		if (a.node == self) != (b.node == self) {
+			if a.node == self {
+				return -1
+			}
+			return 1
+		}
+		return 0
+	})
 }
 
 // acceptOn records an execution of the job on node and hands it over. If the node does
@@ -425,8 +493,18 @@ func (n *Node) applyUpdate(from peer.ID, u *dht.ExecutionUpdate) error {
 		}
 		now := n.now()
 		in := u.Execution
+		if in.State == job.StatePending { // a step before it runs: fetching
+			if e.State != job.StatePending || in.Phase == "" {
+				return errUnchanged
+			}
+			e.Phase = in.Phase
+			if u.Note != "" {
+				j.Log(now, "", "node "+from.String()+" "+u.Note)
+			}
+			return nil
+		}
 		if in.State == job.StateRunning {
-			e.State = job.StateRunning
+			e.State, e.Phase = job.StateRunning, ""
 			if !in.StartedAt.IsZero() {
 				e.StartedAt = in.StartedAt
 			}
@@ -541,23 +619,10 @@ func settle(j *job.Job, now time.Time) error {
 // is retried in the background until it is taken or refused.
 func (n *Node) report(t *task, e job.Execution) bool {
 	u := &dht.ExecutionUpdate{JobID: t.jobID, ExecutionID: t.execID, Execution: e}
-	if t.requester == n.peerID {
-		err := n.applyUpdate(n.peerID, u)
-		if err != nil && !errors.Is(err, errGivenUp) {
-			n.log.Error("record execution", "job", t.jobID, "execution", t.execID, "err", err)
-		}
-		return !errors.Is(err, errGivenUp)
+	if t.requester == n.peerID || !e.State.Terminal() {
+		return n.sendUpdate(t, u)
 	}
-	send := func() error {
-		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
-		defer cancel()
-		_, err := dht.Request[dht.ExecutionUpdate, dht.Ack](ctx, n.net, t.requester, dht.ProtoUpdate, u)
-		return err
-	}
-	if !e.State.Terminal() {
-		err := send()
-		return err == nil || !strings.Contains(err.Error(), givenUpText)
-	}
+	send := func() error { return n.sendRemote(t, u) }
 	n.goTrack(func() {
 		wait := 250 * time.Millisecond
 		deadline := time.Now().Add(reportPatience)
@@ -578,6 +643,27 @@ func (n *Node) report(t *task, e job.Execution) bool {
 		}
 	})
 	return true
+}
+
+// sendUpdate delivers an update to the requester once (applies it, for this node's own
+// jobs). It returns false when the requester has given the execution up.
+func (n *Node) sendUpdate(t *task, u *dht.ExecutionUpdate) bool {
+	if t.requester == n.peerID {
+		err := n.applyUpdate(n.peerID, u)
+		if err != nil && !errors.Is(err, errGivenUp) && !errors.Is(err, errUnchanged) {
+			n.log.Error("record execution", "job", t.jobID, "execution", t.execID, "err", err)
+		}
+		return !errors.Is(err, errGivenUp)
+	}
+	err := n.sendRemote(t, u)
+	return err == nil || !strings.Contains(err.Error(), givenUpText)
+}
+
+func (n *Node) sendRemote(t *task, u *dht.ExecutionUpdate) error {
+	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+	defer cancel()
+	_, err := dht.Request[dht.ExecutionUpdate, dht.Ack](ctx, n.net, t.requester, dht.ProtoUpdate, u)
+	return err
 }
 
 // reportPatience is how long a compute node keeps trying to deliver a result.

@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -60,7 +62,8 @@ func (n *Node) execDir(execID string) string {
 	return filepath.Join(n.cfg.Repo, "executions", execID)
 }
 
-// enqueue accepts an execution: a worker runs it when one is free.
+// enqueue accepts an execution: a worker runs it when one is free, after a fetcher has
+// fetched its module and inputs if the store lacks them.
 func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) error {
 	ctx, cancel := context.WithCancel(n.ctx)
 	t := &task{jobID: jobID, execID: execID, spec: spec, requester: requester, ctx: ctx, cancel: cancel}
@@ -68,8 +71,12 @@ func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) e
 		cancel()
 		return nil // accepted already (a retried accept)
 	}
+	q := n.queue
+	if n.needsFetch(spec) {
+		q = n.fetchq
+	}
 	select {
-	case n.queue <- t:
+	case q <- t:
 		return nil
 	case <-n.ctx.Done():
 		n.tasks.Delete(execID)
@@ -88,12 +95,22 @@ func (n *Node) runTask(t *task) {
 	defer n.active.Add(-1)
 	r := &taskRun{t: t, started: n.now(), dir: n.execDir(t.execID)}
 	if t.ctx.Err() != nil {
-		if n.ctx.Err() == nil {
-			n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateCancelled, EndedAt: n.now(), Error: reasonCancelled})
-		}
+		n.dropTask(t)
 		n.endTask(r)
 		return // cancelled while queued, or shutting down: the requester reschedules
 	}
+	// The guest starts once its memory is reserved; it is given back in endTask.
+	mem := specMemory(t.spec)
+	if err := n.mem.acquire(t.ctx, mem); err != nil {
+		if errors.Is(err, ErrMemory) {
+			n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateFailed, StartedAt: r.started, EndedAt: n.now(), Error: n.capacityRefusal(t.spec)})
+		} else {
+			n.dropTask(t)
+		}
+		n.endTask(r)
+		return
+	}
+	r.mem, r.started = mem, n.now()
 	if !n.startTask(r) {
 		n.endTask(r)
 		return
@@ -125,6 +142,7 @@ type taskRun struct {
 	res      sandbox.Result
 	runErr   error
 	ran      time.Duration
+	mem      uint64 // memory reserved for the guest
 }
 
 // startTask prepares the job directory and starts recording the execution as running.
@@ -170,6 +188,7 @@ func (n *Node) finishTask(r *taskRun) {
 	t1 := time.Now()
 	e := n.outcome(r.t, r.dir, r.res, r.runErr)
 	e.StartedAt = r.started
+	n.releaseMemory(r) // before the end is reported: free once the job is seen ended
 	n.report(r.t, e)
 	n.endTask(r)
 	n.log.Debug("execution ended", "job", r.t.jobID, "execution", r.t.execID, "run", r.ran, "import and report", time.Since(t1))
@@ -182,8 +201,17 @@ func (n *Node) endTask(r *taskRun) {
 		n.running.CompareAndDelete(r.t.jobID, r.exec)
 	}
 	os.RemoveAll(r.dir)
+	n.releaseMemory(r)
 	n.tasks.Delete(r.t.execID)
 	r.t.cancel()
+}
+
+// releaseMemory gives back the memory reserved for r's guest, once.
+func (n *Node) releaseMemory(r *taskRun) {
+	if r.mem > 0 {
+		n.mem.release(r.mem)
+		r.mem = 0
+	}
 }
 
 // execute runs the task; a non-nil error means the guest could not be started.
@@ -221,6 +249,9 @@ func (n *Node) execute(ctx context.Context, spec job.Spec, dir string, sink *log
 		Timeout:     time.Duration(spec.Timeout),
 		MemoryLimit: spec.Memory,
 		OutputLimit: n.cfg.OutputLimit,
+		// TODO(outputs-limit): OutputsLimit: spec.EffectiveOutputsLimit(), once
+		// sandbox.Task has the field (the sandbox enforces it with ENOSPC). The node
+		// has already refused specs asking for more than Config.MaxOutputsLimit.
 	}
 	return n.box.Run(ctx, task)
 }
@@ -235,10 +266,19 @@ func (n *Node) inputFS(ctx context.Context, in job.Input) (fs.FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", in.CID, err)
 	}
-	if in.Path != "" {
-		if fsys, err = fs.Sub(fsys, in.Path); err != nil {
-			return nil, fmt.Errorf("input %s/%s: %w", in.CID, in.Path, err)
-		}
+	p := strings.Trim(in.Path, "/")
+	if p == "" {
+		return fsys, nil
+	}
+	st, err := fs.Stat(fsys, p)
+	if err != nil {
+		return nil, fmt.Errorf("input %s/%s: %w", in.CID, p, err)
+	}
+	if !st.IsDir() { // a file: mounted in a directory of its own, under its name
+		return newFileDir(fsys, p), nil
+	}
+	if fsys, err = fs.Sub(fsys, p); err != nil {
+		return nil, fmt.Errorf("input %s/%s: %w", in.CID, p, err)
 	}
 	return fsys, nil
 }

@@ -1,11 +1,13 @@
 // Command faulty misbehaves on purpose, one way per mode, for the end-to-end tests:
 //
-//	faulty spin | sleep | grow | flood [BYTES] | escape | exit CODE | tick N | write
+//	faulty spin | sleep | grow | flood [BYTES] | escape | exit CODE | tick N | write | walk DIR
 package main
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -55,6 +57,32 @@ func main() {
 	case "write":
 		os.WriteFile("/outputs/out.txt", []byte(os.Getenv("GREETING")+"\n"), 0o644)
 		fmt.Println(time.Now().UnixNano(), os.Args[2:])
+	case "walk":
+		walk(os.Args[2])
+	}
+}
+
+// walk prints every directory (with a trailing /) and file (with its size) under dir,
+// and exits 2 on the first error, as a Go program walking its inputs would.
+func walk(dir string) {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			fmt.Println(p + "/")
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Println(p, info.Size())
+		return nil
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
 }
 

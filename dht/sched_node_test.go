@@ -1,0 +1,64 @@
+package dht
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+)
+
+// An execution ID carries the whole job UUID, so two jobs whose IDs share a prefix never
+// share an execution ID; the wire takes those IDs (it took only 32 characters before).
+func TestExecutionIDsTakeWholeJobUUID(t *testing.T) {
+	long := "e-" + fuzzJobID[len(job.IDPrefix):] + "-12"
+	for _, id := range []string{long, "e-0b6a7e4c-1"} {
+		if err := validExecutionID(id); err != nil {
+			t.Errorf("execution ID %q refused: %v", id, err)
+		}
+		a := &Accept{JobID: fuzzJobID, ExecutionID: id, Spec: job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"}}}
+		if err := a.Validate(); err != nil {
+			t.Errorf("accept of %q refused: %v", id, err)
+		}
+	}
+	for _, id := range []string{"e-" + strings.Repeat("a", 63), "x-1", "e-XY-1"} {
+		if err := validExecutionID(id); !errors.Is(err, ErrInvalid) {
+			t.Errorf("execution ID %q: %v, want ErrInvalid", id, err)
+		}
+	}
+}
+
+func TestExecutionUpdatePhase(t *testing.T) {
+	const id = "e-0b6a7e4c-1"
+	update := func(st job.State, phase, note string) *ExecutionUpdate {
+		return &ExecutionUpdate{JobID: fuzzJobID, ExecutionID: id, Execution: job.Execution{ID: id, State: st, Phase: phase}, Note: note}
+	}
+	if err := update(job.StatePending, job.PhaseFetching, "fetching module bafy...").Validate(); err != nil {
+		t.Fatalf("a fetching report refused: %v", err)
+	}
+	for _, tt := range []struct {
+		u    *ExecutionUpdate
+		want string
+	}{
+		{update(job.StatePending, "", ""), `execution state "pending"`},
+		{update(job.StateRunning, job.PhaseFetching, ""), `phase "fetching" in state "running"`},
+		{update(job.StatePending, "sleeping", ""), `phase "sleeping"`},
+		{update(job.StatePending, job.PhaseFetching, strings.Repeat("x", maxReasonBytes+1)), "note is not UTF-8"},
+	} {
+		if err := tt.u.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate = %v, want ErrInvalid with %q", err, tt.want)
+		}
+	}
+}
+
+func TestHeartbeatMemoryFree(t *testing.T) {
+	id := newPeerID(t)
+	ok := &Heartbeat{Node: id, Capacity: Capacity{Slots: 2, Memory: 1 << 30, MemoryFree: 1 << 29}}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := &Heartbeat{Node: id, Capacity: Capacity{Slots: 2, Memory: 1 << 20, MemoryFree: 1 << 30}}
+	if err := bad.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "free of") {
+		t.Fatalf("more memory free than offered: %v", err)
+	}
+}

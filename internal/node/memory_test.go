@@ -1,0 +1,150 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+)
+
+// eventually polls cond until it holds, failing the test after a minute.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within a minute: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestMemPoolFirstComeFirstServed(t *testing.T) {
+	ctx := context.Background()
+	p := newMemPool(300)
+	if err := p.acquire(ctx, 200); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.acquire(ctx, 301); !errors.Is(err, ErrMemory) || !strings.Contains(err.Error(), "this node offers 300 B") {
+		t.Fatalf("more than the capacity: %v", err)
+	}
+	big, small := make(chan error, 1), make(chan error, 1)
+	go func() { big <- p.acquire(ctx, 300) }()
+	eventually(t, "the big reservation waits", func() bool { return p.waiting() == 1 })
+	go func() { small <- p.acquire(ctx, 100) }()
+	eventually(t, "the small reservation waits", func() bool { return p.waiting() == 2 })
+	// 100 bytes are free, but the small reservation came after the big one: it waits.
+	if p.free() != 100 {
+		t.Fatalf("free = %d, want 100", p.free())
+	}
+	p.release(200)
+	if err := <-big; err != nil {
+		t.Fatal(err)
+	}
+	if p.waiting() != 1 || p.free() != 0 {
+		t.Fatalf("after the big one got its memory: %d waiting, %d free", p.waiting(), p.free())
+	}
+	p.release(300)
+	if err := <-small; err != nil || p.free() != 200 {
+		t.Fatalf("small: %v, %d free", err, p.free())
+	}
+	// A waiter at the head that gives up lets the ones behind it through.
+	cctx, cancel := context.WithCancel(ctx)
+	head, next := make(chan error, 1), make(chan error, 1)
+	go func() { head <- p.acquire(cctx, 300) }()
+	eventually(t, "the head waits", func() bool { return p.waiting() == 1 })
+	go func() { next <- p.acquire(ctx, 150) }()
+	eventually(t, "the next waits", func() bool { return p.waiting() == 2 })
+	cancel()
+	if err := <-head; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled head: %v", err)
+	}
+	if err := <-next; err != nil || p.free() != 50 {
+		t.Fatalf("behind a cancelled head: %v, %d free", err, p.free())
+	}
+}
+
+// TestMemoryReservedWhileRunning: with 300 MiB to offer, two jobs of 256 MiB each on two
+// workers do not run at once: the second starts after the first has ended.
+func TestMemoryReservedWhileRunning(t *testing.T) {
+	n, err := Open(context.Background(), Config{Repo: t.TempDir(), Concurrency: 2, Memory: 300 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	spec := helloSpec(t, n)
+	spec.Memory = 256 << 20
+	jobs := waitAll(t, n, submitAll(t, n, spec, 2))
+	for _, j := range jobs {
+		if j.State != job.StateCompleted {
+			t.Fatalf("job %s: %s (%s)", j.ID, j.State, j.Reason)
+		}
+	}
+	a, b := jobs[0].Latest(), jobs[1].Latest()
+	if b.StartedAt.Before(a.StartedAt) {
+		a, b = b, a
+	}
+	if b.StartedAt.Before(a.EndedAt) {
+		t.Fatalf("two 256 MiB jobs ran at once on 300 MiB: %s to %s and %s to %s", a.StartedAt, a.EndedAt, b.StartedAt, b.EndedAt)
+	}
+	if info := n.Info(); info.Memory != 300<<20 || info.MemoryFree != 300<<20 {
+		t.Fatalf("after both ended: memory %d, free %d", info.Memory, info.MemoryFree)
+	}
+}
+
+// TestMemoryWaitsAndRefuses: an execution waits, pending, for its memory to be free; a
+// job asking for more memory than the node offers in all waits with the reason and
+// fails at its queue timeout.
+func TestMemoryWaitsAndRefuses(t *testing.T) {
+	ctx := context.Background()
+	n, err := Open(ctx, Config{Repo: t.TempDir(), Concurrency: 2, Memory: 300 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	spec := helloSpec(t, n)
+	spec.Memory = 256 << 20
+	if err := n.mem.acquire(ctx, 100<<20); err != nil { // as a running execution would
+		t.Fatal(err)
+	}
+	j, err := n.Submit(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the execution waits for memory", func() bool { return n.mem.waiting() == 1 })
+	if got, _ := n.Get(ctx, j.ID); got.State != job.StatePending || n.Info().MemoryFree != 200<<20 {
+		t.Fatalf("waiting for memory: %s, %d bytes free", got.State, n.Info().MemoryFree)
+	}
+	n.mem.release(100 << 20)
+	if done := waitAll(t, n, []string{j.ID})[0]; done.State != job.StateCompleted {
+		t.Fatalf("after the memory was freed: %s (%s)", done.State, done.Reason)
+	}
+
+	big := spec
+	big.Memory = 1 << 30
+	big.QueueTimeout = job.Duration(time.Second)
+	j, err = n.Submit(ctx, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const why = "no node can run it: needs 1 GiB of memory; this node offers 300 MiB"
+	sawPending := false
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err = n.Watch(wctx, j.ID, func(k *job.Job) bool {
+		if k.State == job.StatePending && strings.HasSuffix(k.History[len(k.History)-1].Message, why) {
+			sawPending = true
+		}
+		j = k
+		return true
+	})
+	if err != nil || !sawPending || j.State != job.StateFailed || len(j.Executions) != 0 {
+		t.Fatalf("a job too big for the node: %v, pending with the reason %v, %s, %d executions, history %+v", err, sawPending, j.State, len(j.Executions), j.History)
+	}
+	if want := "no node took the job within 1s: waiting for 1 more node(s): " + why; j.Reason != want {
+		t.Fatalf("reason %q, want %q", j.Reason, want)
+	}
+}

@@ -1,0 +1,49 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+)
+
+// eligible says whether this node would run spec at all.
+func (n *Node) eligible(spec job.Spec) bool { return n.refusal(spec) == "" }
+
+// refusal says why this node would not run spec, or "" if it would.
+func (n *Node) refusal(spec job.Spec) string {
+	switch {
+	case spec.Engine != job.EngineWasm:
+		return fmt.Sprintf("this node runs no %s jobs", spec.Engine)
+	case !job.Matches(spec.Selector, n.cfg.Labels):
+		return "this node does not have the labels " + job.FormatLabels(spec.Selector)
+	}
+	return n.capacityRefusal(spec)
+}
+
+// capacityRefusal says why spec asks for more than this node could ever give it, or ""
+// if it does not.
+func (n *Node) capacityRefusal(spec job.Spec) string {
+	if m := specMemory(spec); m > n.cfg.Memory {
+		return fmt.Sprintf("needs %s of memory; this node offers %s", job.FormatBytes(m), job.FormatBytes(n.cfg.Memory))
+	}
+	if o := spec.EffectiveOutputsLimit(); o > n.cfg.MaxOutputsLimit {
+		return fmt.Sprintf("asks for up to %s of outputs; this node allows %s", job.FormatBytes(o), job.FormatBytes(n.cfg.MaxOutputsLimit))
+	}
+	return ""
+}
+
+// peerRefusal says why a node whose heartbeat says c could never run spec, or "" if it
+// could as far as its heartbeat tells (a node of an earlier version offers 0 bytes of
+// memory, which means unknown).
+func peerRefusal(spec job.Spec, node string, c dht.Capacity) string {
+	if m := specMemory(spec); c.Memory > 0 && m > c.Memory {
+		return fmt.Sprintf("needs %s of memory; node %s offers %s", job.FormatBytes(m), node, job.FormatBytes(c.Memory))
+	}
+	return ""
+}
+
+// capacity is what this node offers, for heartbeats and `node list`.
+func (n *Node) capacity() dht.Capacity {
+	return dht.Capacity{Slots: n.cfg.Concurrency, Memory: n.cfg.Memory, MemoryFree: n.mem.free()}
+}
