@@ -101,24 +101,19 @@ func (b *DirBuilder) parent(path string) (*dirNode, string, error) {
 }
 
 // splitPath splits a relative slash-separated path, rejecting absolute
-// paths, empty, "." and ".." segments and NUL. Any other byte is allowed, as
-// in UnixFS names.
+// paths, empty, "." and ".." segments, NUL and names longer than MaxNameLen.
+// Any other byte is allowed, as in UnixFS names.
 func splitPath(path string) ([]string, error) {
 	if path == "" || strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("%w: %q", ErrBadPath, path)
+		return nil, fmt.Errorf("%w: %s", ErrBadPath, quoteName(path))
 	}
 	segs := strings.Split(path, "/")
 	for _, s := range segs {
-		if !validName(s) {
-			return nil, fmt.Errorf("%w: %q", ErrBadPath, path)
+		if p := nameProblem(s); p != "" {
+			return nil, fmt.Errorf("%w: %s: %s", ErrBadPath, quoteName(path), p)
 		}
 	}
 	return segs, nil
-}
-
-// validName reports whether s may name a directory entry.
-func validName(s string) bool {
-	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
 }
 
 // Finish builds and stores the tree and returns the root directory's entry
