@@ -102,6 +102,7 @@ func TestLongEntryNamesRejectedByWriters(t *testing.T) {
 		"AddFile":         b.AddFile("d/"+long, f),
 		"AddFile (dir)":   b.AddFile(long+"/f", f),
 		"Mkdir":           b.Mkdir(long),
+		"AddSymlink":      b.AddSymlink(long, "target"),
 		"AddFile (9 KiB)": b.AddFile(strings.Repeat("x", 9000), f),
 	} {
 		if !errors.Is(err, ErrBadPath) || !strings.Contains(err.Error(), "is longer than 255 bytes") {
