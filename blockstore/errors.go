@@ -15,6 +15,8 @@ var (
 	ErrExists = errors.New("blockstore: already exists")
 	// ErrBadBlock: a block does not hash to its CID or uses a disallowed hash.
 	ErrBadBlock = errors.New("blockstore: block does not match its CID")
+	// ErrBadCAR: a CAR stream is malformed (header, framing, CIDs, roots).
+	ErrBadCAR = errors.New("blockstore: malformed CAR")
 	// ErrBadDAG: a DAG is malformed (wrong node type, sizes that do not add
 	// up, bad entry names, cycles, too deep).
 	ErrBadDAG = errors.New("blockstore: malformed DAG")
