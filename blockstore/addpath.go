@@ -97,25 +97,50 @@ func (s *Store) addPath(ctx context.Context, w *writer, path string, fi fs.FileI
 	return entryOf(nd, 0)
 }
 
-// addHostSymlink adds the symlink at path as a UnixFS symlink node.
-func (s *Store) addHostSymlink(ctx context.Context, w *writer, path string, opts AddOptions) (Entry, error) {
-	prefix, err := opts.prefix()
+// AddSymlink stores the UnixFS symlink node for target (what `ipfs add` makes
+// of a symlink given by itself, or the API of a lone symlink part) and
+// returns its entry (Size 0). The target is checked as DirBuilder.AddSymlink
+// checks it.
+func (s *Store) AddSymlink(ctx context.Context, target string, opts AddOptions) (Entry, error) {
+	w := s.newWriter()
+	e, err := s.addSymlink(ctx, w, "symlink", target, opts)
 	if err != nil {
+		w.abort()
 		return Entry{}, err
 	}
+	if err := w.done(); err != nil {
+		return Entry{}, err
+	}
+	return e, nil
+}
+
+// addHostSymlink adds the symlink at path as a UnixFS symlink node.
+func (s *Store) addHostSymlink(ctx context.Context, w *writer, path string, opts AddOptions) (Entry, error) {
 	target, err := os.Readlink(path)
 	if err != nil {
 		return Entry{}, fmt.Errorf("blockstore: add %s: %w", path, err)
 	}
-	if err := checkTarget(filepath.Base(path), target); err != nil {
-		return Entry{}, fmt.Errorf("blockstore: add %s: %w", path, err)
-	}
-	nd, err := symlinkNode(target, prefix)
+	e, err := s.addSymlink(ctx, w, filepath.Base(path), target, opts)
 	if err != nil {
 		return Entry{}, fmt.Errorf("blockstore: add %s: %w", path, err)
 	}
+	return e, nil
+}
+
+func (s *Store) addSymlink(ctx context.Context, w *writer, name, target string, opts AddOptions) (Entry, error) {
+	prefix, err := opts.prefix()
+	if err != nil {
+		return Entry{}, err
+	}
+	if err := checkTarget(name, target); err != nil {
+		return Entry{}, err
+	}
+	nd, err := symlinkNode(target, prefix)
+	if err != nil {
+		return Entry{}, err
+	}
 	if err := w.Add(ctx, nd); err != nil {
-		return Entry{}, fmt.Errorf("blockstore: add %s: %w", path, err)
+		return Entry{}, err
 	}
 	return entryOf(nd, 0)
 }

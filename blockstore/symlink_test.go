@@ -263,3 +263,28 @@ func TestFSSymlinksTestFS(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Store.AddSymlink (a lone symlink, as the API gets one) makes the node AddPath makes
+// of a symlink given by itself.
+func TestStoreAddSymlinkMatchesAddPath(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	link := filepath.Join(t.TempDir(), "l")
+	must(t, os.Symlink("../x/y", link))
+	for _, opts := range []AddOptions{ProfileV0, ProfileV1} {
+		want, err := s.AddPath(ctx, link, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.AddSymlink(ctx, "../x/y", opts)
+		if err != nil || got != want {
+			t.Errorf("AddSymlink = %+v, %v; AddPath gave %+v", got, err, want)
+		}
+		if ok, _ := s.Has(ctx, got.CID); !ok {
+			t.Errorf("symlink node %s not stored", got.CID)
+		}
+	}
+	if _, err := s.AddSymlink(ctx, "", ProfileV1); !errors.Is(err, ErrBadPath) {
+		t.Errorf("empty target: %v, want ErrBadPath", err)
+	}
+}
