@@ -27,6 +27,13 @@ type AddOptions struct {
 	CIDv0 bool
 	// ChunkSize is the fixed chunk size in bytes (default 262144).
 	ChunkSize int
+	// Hidden keeps the files and directories whose name starts with '.' when
+	// a directory is imported (AddPath, DirBuilder), as `ipfs add -r -H`. The
+	// zero value skips them, as `ipfs add -r` does, so that the CIDs of a
+	// directory with dotfiles match kubo's. The path given to AddPath itself
+	// is kept either way (kubo's too). Job results set it: a job's outputs
+	// must not silently lose files.
+	Hidden bool
 }
 
 // ProfileV0 and ProfileV1 are ready-made AddOptions for kubo's two

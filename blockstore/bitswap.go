@@ -12,6 +12,7 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 	mh "github.com/multiformats/go-multihash"
 )
@@ -27,11 +28,14 @@ var bsProviderSearchDelay = 100 * time.Millisecond
 // Getter. Fetched blocks are stored through the store's durable write path
 // in the background (Sync waits for them).
 type Exchange struct {
-	s   *Store
-	r   routing.ContentRouting
-	bs  *bitswap.Bitswap
-	st  *storer
-	ctx context.Context
+	s       *Store
+	h       host.Host
+	r       routing.ContentRouting
+	bs      *bitswap.Bitswap
+	st      *storer
+	ctx     context.Context
+	stall   time.Duration // <= 0: none
+	senders *senderLog
 
 	cancel    context.CancelFunc
 	mu        sync.Mutex
@@ -44,12 +48,29 @@ type Exchange struct {
 // ErrExchangeClosed: the Exchange was used after Close.
 var ErrExchangeClosed = errors.New("blockstore: exchange closed")
 
-// StartBitswap starts bitswap on h, serving s's blocks and fetching missing
-// ones from peers. r finds providers of blocks no connected peer has and
-// announces this node's blocks (Provide); it may be nil, and then only
+// ExchangeOptions tune an Exchange. The zero value is the default.
+type ExchangeOptions struct {
+	// StallTimeout bounds how long a fetch (FetchDAG, a Getter's GetBlock
+	// and the reads of an FS over it) waits while no block arrives: it then
+	// fails with a *StallError naming the block it waited for. Blocks
+	// arriving for other wants of the same fetch count as progress, so a
+	// slow but moving fetch is never cut off. Zero means
+	// DefaultStallTimeout; negative means no limit (wait until the caller's
+	// context ends).
+	StallTimeout time.Duration
+}
+
+// StartBitswap is StartBitswapWith with the default options.
+func (s *Store) StartBitswap(ctx context.Context, h host.Host, r routing.ContentRouting) (*Exchange, error) {
+	return s.StartBitswapWith(ctx, h, r, ExchangeOptions{})
+}
+
+// StartBitswapWith starts bitswap on h, serving s's blocks and fetching
+// missing ones from peers. r finds providers of blocks no connected peer has
+// and announces this node's blocks (Provide); it may be nil, and then only
 // connected peers are asked. The exchange runs until Close or until ctx is
 // done; it does not close the store or the host.
-func (s *Store) StartBitswap(ctx context.Context, h host.Host, r routing.ContentRouting) (*Exchange, error) {
+func (s *Store) StartBitswapWith(ctx context.Context, h host.Host, r routing.ContentRouting, opts ExchangeOptions) (*Exchange, error) {
 	if h == nil {
 		return nil, errors.New("blockstore: bitswap: nil host")
 	}
@@ -57,7 +78,10 @@ func (s *Store) StartBitswap(ctx context.Context, h host.Host, r routing.Content
 		return nil, ErrClosed
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	ex := &Exchange{s: s, r: r, ctx: ctx, cancel: cancel}
+	ex := &Exchange{s: s, h: h, r: r, ctx: ctx, cancel: cancel, stall: opts.StallTimeout, senders: newSenderLog()}
+	if ex.stall == 0 {
+		ex.stall = DefaultStallTimeout
+	}
 	ex.st = newStorer(s, ex.notifyServer)
 	var disc routing.ContentDiscovery // a nil r must stay a nil interface
 	if r != nil {
@@ -65,6 +89,7 @@ func (s *Store) StartBitswap(ctx context.Context, h host.Host, r routing.Content
 	}
 	ex.bs = bitswap.New(ctx, bsnet.NewFromIpfsHost(h), disc, bsView{s: s, st: ex.st},
 		bitswap.ProviderSearchDelay(bsProviderSearchDelay),
+		bitswap.WithTracer(ex.senders),
 	)
 	ex.st.start()
 	return ex, nil
@@ -92,6 +117,40 @@ func (ex *Exchange) Provide(ctx context.Context, cs ...cid.Cid) error {
 		}
 	}
 	return nil
+}
+
+// defaultMaxProviders is how many providers FindProviders returns at most
+// when not told.
+const defaultMaxProviders = 20
+
+// FindProviders asks the content router for up to max peers (max <= 0: 20)
+// that announced c, this node left out, and returns those found when the
+// router's search ends, max are found, or ctx ends (an error only if ctx
+// ended with none found). Without a router it returns ErrNoRouter. It tells
+// who should hold a DAG, e.g. to name them when a fetch stalls.
+func (ex *Exchange) FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.AddrInfo, error) {
+	if ex.r == nil {
+		return nil, ErrNoRouter
+	}
+	if max <= 0 {
+		max = defaultMaxProviders
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var out []peer.AddrInfo
+	for p := range ex.r.FindProvidersAsync(qctx, c, max+1) { // +1: this node may be one
+		if p.ID == ex.h.ID() {
+			continue
+		}
+		out = append(out, p)
+		if len(out) == max {
+			break
+		}
+	}
+	if len(out) == 0 && ctx.Err() != nil {
+		return nil, fmt.Errorf("blockstore: find providers of %s: %w", c, ctx.Err())
+	}
+	return out, nil
 }
 
 // Sync waits until every block fetched so far is durable in the store, and

@@ -12,16 +12,26 @@ import (
 	"github.com/ipfs/go-cid"
 	carv2 "github.com/ipld/go-car/v2"
 	"github.com/ipld/go-car/v2/storage"
+	mh "github.com/multiformats/go-multihash"
 )
 
 // ImportCAR reads a CARv1 or CARv2 stream, checks that every block hashes to
 // its CID with an allowed hash function, and stores the blocks only if all
 // of them pass: blocks are staged in a temporary file in the store's
 // directory first, so a bad CAR stores nothing. It returns the roots.
+//
+// A broken CAR is ErrBadCAR with a message that says how (a bad or short
+// header, a CAR that ends in the middle of a block, a section longer than
+// MaxCARBlockSize allows, an invalid CID, a root that is neither in the CAR
+// nor held already); only a block whose bytes do not hash to its CID (or use
+// a disallowed hash function) is ErrBadBlock. Like `ipfs dag import`, which
+// pins the roots it imports, a root must be held once the CAR is in: in the
+// CAR, or stored before (a CAR may complete a DAG). A CAR may declare no
+// roots.
 func (s *Store) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
-	br, err := carv2.NewBlockReader(r)
+	cr, err := newCARReader(r)
 	if err != nil {
-		return nil, fmt.Errorf("blockstore: import car: %w", err)
+		return nil, err
 	}
 	stage, err := os.CreateTemp(s.dir, "import-*.tmp")
 	if err != nil {
@@ -32,22 +42,36 @@ func (s *Store) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 		os.Remove(stage.Name())
 	}()
 	bw := bufio.NewWriterSize(stage, 1<<20)
+	roots := make(map[string]bool, len(cr.roots)) // by multihash: found in the CAR
+	for _, c := range cr.roots {
+		roots[string(c.Hash())] = c.Prefix().MhType == mh.IDENTITY
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		b, err := br.Next()
+		c, data, err := cr.next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: import car: %v", ErrBadBlock, err)
+			return nil, err
 		}
-		if err := verifyBlock(b.Cid(), b.RawData()); err != nil {
+		if _, ok := roots[string(c.Hash())]; ok {
+			roots[string(c.Hash())] = true
+		}
+		if err := writeStaged(bw, c, data); err != nil {
 			return nil, fmt.Errorf("blockstore: import car: %w", err)
 		}
-		if err := writeStaged(bw, b.Cid(), b.RawData()); err != nil {
+	}
+	for _, c := range cr.roots {
+		if roots[string(c.Hash())] {
+			continue
+		}
+		if ok, err := s.has(c); err != nil {
 			return nil, fmt.Errorf("blockstore: import car: %w", err)
+		} else if !ok {
+			return nil, badCAR("root %s is not in the CAR", c)
 		}
 	}
 	if err := bw.Flush(); err != nil {
@@ -64,7 +88,7 @@ func (s *Store) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 	if err := w.done(); err != nil {
 		return nil, err
 	}
-	return br.Roots, nil
+	return cr.roots, nil
 }
 
 // Staged blocks: uvarint CID length, CID, uvarint data length, data.

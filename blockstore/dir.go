@@ -25,11 +25,11 @@ func (f *unixFS) listDir(n *dagNode, depth int) ([]fs.DirEntry, error) {
 	ahead.pf, _ = f.g.(prefetcher)
 	for i, l := range links {
 		ahead.at(f, links, i)
-		if !validName(l.name) {
-			return nil, fmt.Errorf("%w: %s: entry name %q", ErrBadDAG, n.c, l.name)
+		if p := nameProblem(l.name); p != "" {
+			return nil, fmt.Errorf("%w: %s: entry %s", ErrBadDAG, n.c, p)
 		}
 		if _, dup := seen[l.name]; dup {
-			return nil, fmt.Errorf("%w: %s: duplicate entry %q", ErrBadDAG, n.c, l.name)
+			return nil, fmt.Errorf("%w: %s: duplicate entry %s", ErrBadDAG, n.c, quoteName(l.name))
 		}
 		seen[l.name] = struct{}{}
 		if l.c.Equals(n.c) {
@@ -68,8 +68,8 @@ func (f *unixFS) lookup(n *dagNode, name string, depth int) (dagLink, int, error
 	}
 	for _, l := range n.links {
 		if l.name == name {
-			if !validName(l.name) {
-				return dagLink{}, 0, fmt.Errorf("%w: %s: entry name %q", ErrBadDAG, n.c, l.name)
+			if p := nameProblem(l.name); p != "" {
+				return dagLink{}, 0, fmt.Errorf("%w: %s: entry %s", ErrBadDAG, n.c, p)
 			}
 			return l, depth, nil
 		}

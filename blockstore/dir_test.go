@@ -60,22 +60,6 @@ func TestAddPathVectors(t *testing.T) {
 	}
 }
 
-func TestAddPathRejectsSymlinks(t *testing.T) {
-	s := openTemp(t)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "a"), []byte("a"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("a", filepath.Join(dir, "link")); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{dir, filepath.Join(dir, "link")} {
-		if _, err := s.AddPath(context.Background(), p, ProfileV1); !errors.Is(err, ErrSymlink) {
-			t.Errorf("AddPath(%s) = %v, want ErrSymlink", p, err)
-		}
-	}
-}
-
 // The DirBuilder gives the same tree as AddPath whatever the order.
 func TestDirBuilderMatchesAddPath(t *testing.T) {
 	s := openTemp(t)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 	"time"
 
@@ -21,7 +22,13 @@ import (
 // (e.g. "bafkrei..."), the name `ipfs get` gives it.
 //
 // Lookups follow fs.ValidPath. Files implement io.Seeker and io.ReaderAt;
-// ReadDir results are sorted by name. A malformed DAG (bad entry names,
+// ReadDir results are sorted by name. UnixFS symlinks are listed as
+// fs.ModeSymlink entries; the FS implements fs.ReadLinkFS (ReadLink, Lstat),
+// and Open, Stat, ReadDir and ReadFile follow symlinks whose target stays
+// inside the DAG (relative targets, resolved from the link's directory, up to
+// maxSymlinkHops links per lookup). An absolute target, or one that climbs
+// above the root, is not followed: such a link is fs.ErrNotExist, as a
+// dangling one is. A malformed DAG (bad entry names,
 // wrong node types, sizes that do not add up, blocks that do not match
 // their CID, nesting deeper than MaxDepth) gives errors wrapping ErrBadDAG
 // or ErrBadBlock. ctx bounds every fetch made through the FS.
@@ -59,11 +66,15 @@ var (
 	_ fs.StatFS     = (*unixFS)(nil)
 	_ fs.ReadDirFS  = (*unixFS)(nil)
 	_ fs.ReadFileFS = (*unixFS)(nil)
+	_ fs.ReadLinkFS = (*unixFS)(nil)
 )
 
-// Open opens the named file or directory.
+// maxSymlinkHops is how many symlinks one lookup follows (MAXSYMLINKS of Linux).
+const maxSymlinkHops = 40
+
+// Open opens the named file or directory, following symlinks.
 func (f *unixFS) Open(name string) (fs.File, error) {
-	n, base, depth, err := f.resolve("open", name)
+	n, base, depth, err := f.resolve("open", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -73,18 +84,41 @@ func (f *unixFS) Open(name string) (fs.File, error) {
 	return &dirFile{fsys: f, n: n, name: base, depth: depth}, nil
 }
 
-// Stat returns the FileInfo of the named file or directory.
+// Stat returns the FileInfo of the named file or directory, following
+// symlinks.
 func (f *unixFS) Stat(name string) (fs.FileInfo, error) {
-	n, base, _, err := f.resolve("stat", name)
+	n, base, _, err := f.resolve("stat", name, true)
 	if err != nil {
 		return nil, err
 	}
 	return fileInfo{name: base, n: n}, nil
 }
 
+// Lstat returns the FileInfo of the named entry without following it if it
+// is a symlink (symlinks on the way to it are followed).
+func (f *unixFS) Lstat(name string) (fs.FileInfo, error) {
+	n, base, _, err := f.resolve("lstat", name, false)
+	if err != nil {
+		return nil, err
+	}
+	return fileInfo{name: base, n: n}, nil
+}
+
+// ReadLink returns the target of the named symlink, as stored.
+func (f *unixFS) ReadLink(name string) (string, error) {
+	n, _, _, err := f.resolve("readlink", name, false)
+	if err != nil {
+		return "", err
+	}
+	if n.kind != kindSymlink {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fmt.Errorf("not a symlink: %w", fs.ErrInvalid)}
+	}
+	return string(n.data), nil
+}
+
 // ReadDir reads the named directory, sorted by name.
 func (f *unixFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	n, _, depth, err := f.resolve("readdir", name)
+	n, _, depth, err := f.resolve("readdir", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +134,7 @@ func (f *unixFS) ReadDir(name string) ([]fs.DirEntry, error) {
 
 // ReadFile reads the named file whole.
 func (f *unixFS) ReadFile(name string) ([]byte, error) {
-	n, base, depth, err := f.resolve("readfile", name)
+	n, base, depth, err := f.resolve("readfile", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -121,8 +155,9 @@ func (f *unixFS) ReadFile(name string) ([]byte, error) {
 const maxReadFile = 1 << 31
 
 // resolve walks name from the root and returns the node, its base name and
-// its depth.
-func (f *unixFS) resolve(op, name string) (*dagNode, string, int, error) {
+// its depth. Symlinks on the way are followed, and so is the last one if
+// follow is set.
+func (f *unixFS) resolve(op, name string, follow bool) (*dagNode, string, int, error) {
 	if !fs.ValidPath(name) {
 		return nil, "", 0, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
@@ -135,37 +170,60 @@ func (f *unixFS) resolve(op, name string) (*dagNode, string, int, error) {
 		}
 		return nil, "", 0, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 	}
-	n := f.rootDir
-	if name == "." {
-		return n, ".", 0, nil
+	fail := func(err error) (*dagNode, string, int, error) {
+		return nil, "", 0, &fs.PathError{Op: op, Path: name, Err: err}
 	}
-	segs := strings.Split(name, "/")
-	depth := 0
+	base := path.Base(name)
+	var segs []string
+	if name != "." {
+		segs = strings.Split(name, "/")
+	}
+	hops := 0
+walk:
+	n, depth := f.rootDir, 0
 	for i, seg := range segs {
 		if n.kind != kindDir && n.kind != kindHAMT {
-			return nil, "", 0, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+			return fail(fs.ErrNotExist)
 		}
 		l, d, err := f.lookup(n, seg, depth)
 		if err != nil {
-			return nil, "", 0, &fs.PathError{Op: op, Path: name, Err: err}
+			return fail(err)
 		}
 		depth = d + 1
 		if depth > MaxDepth {
-			return nil, "", 0, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: deeper than %d", ErrBadDAG, MaxDepth)}
+			return fail(fmt.Errorf("%w: deeper than %d", ErrBadDAG, MaxDepth))
 		}
 		if l.c.Equals(n.c) {
-			return nil, "", 0, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: %s links to itself", ErrBadDAG, n.c)}
+			return fail(fmt.Errorf("%w: %s links to itself", ErrBadDAG, n.c))
 		}
 		child, err := f.loadNode(f.ctx, l.c)
 		if err != nil {
-			return nil, "", 0, &fs.PathError{Op: op, Path: name, Err: err}
+			return fail(err)
 		}
-		if child.kind == kindSymlink && i < len(segs)-1 {
-			return nil, "", 0, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("symlinks are not followed: %w", fs.ErrNotExist)}
+		if child.kind == kindSymlink && (follow || i < len(segs)-1) {
+			if hops++; hops > maxSymlinkHops {
+				return fail(errors.New("too many levels of symbolic links"))
+			}
+			link := strings.Join(segs[:i+1], "/")
+			target := string(child.data)
+			if path.IsAbs(target) {
+				return fail(fmt.Errorf("symlink %s -> %q: an absolute target is outside the DAG: %w", link, target, fs.ErrNotExist))
+			}
+			to := path.Join(path.Dir(link), target)
+			if to == ".." || strings.HasPrefix(to, "../") {
+				return fail(fmt.Errorf("symlink %s -> %q leads outside the DAG: %w", link, target, fs.ErrNotExist))
+			}
+			rest := segs[i+1:]
+			segs = nil
+			if to != "." {
+				segs = strings.Split(to, "/")
+			}
+			segs = append(segs, rest...)
+			goto walk
 		}
 		n = child
 	}
-	return n, segs[len(segs)-1], depth, nil
+	return n, base, depth, nil
 }
 
 // singleDirNode is the synthetic directory holding a single-file root.

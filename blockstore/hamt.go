@@ -46,6 +46,9 @@ func (f *unixFS) hamtLookup(n *dagNode, name string, depth int) (dagLink, int, e
 			}
 			if len(l.name) > padLen {
 				if l.name[padLen:] == name {
+					if p := nameProblem(name); p != "" {
+						return dagLink{}, 0, fmt.Errorf("%w: %s: entry %s", ErrBadDAG, n.c, p)
+					}
 					return dagLink{name: name, c: l.c, tsize: l.tsize}, depth, nil
 				}
 				continue

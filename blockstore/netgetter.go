@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/boxo/exchange"
 	"github.com/ipfs/boxo/verifcid"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // sessionIdle is how long a network getter keeps its bitswap session with
@@ -39,12 +41,20 @@ type prefetcher interface {
 // block's CID by hashing its bytes (so a block is delivered for a want only
 // if it hashes to it); local blocks were verified when stored. NewFS
 // therefore does not hash them again.
-func (ex *Exchange) Getter() BlockGetter {
-	return &netGetter{ex: ex, inflight: map[cid.Cid]*want{}}
+//
+// A GetBlock that waits while the getter receives no block for the
+// exchange's stall timeout fails with a *StallError (see ExchangeOptions).
+func (ex *Exchange) Getter() BlockGetter { return ex.newGetter() }
+
+func (ex *Exchange) newGetter() *netGetter {
+	return &netGetter{ex: ex, inflight: map[cid.Cid]*want{}, stall: ex.stall}
 }
 
 type netGetter struct {
-	ex *Exchange
+	ex       *Exchange
+	stall    time.Duration // <= 0: none
+	prog     *progress     // nil: nobody listens
+	lastRecv atomic.Int64  // unix ns of the last block delivered
 
 	mu         sync.Mutex
 	inflight   map[cid.Cid]*want
@@ -125,12 +135,9 @@ func (g *netGetter) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, erro
 			continue // stored meanwhile
 		}
 		g.wait(1)
-		select {
-		case <-w.done:
-		case <-ctx.Done():
-		}
+		err = g.await(ctx, w)
 		g.wait(-1)
-		if err := ctx.Err(); err != nil {
+		if err != nil {
 			return nil, err
 		}
 		if w.err == nil {
@@ -273,6 +280,7 @@ func (g *netGetter) fetch(ctx context.Context, sess exchange.Fetcher, sctx conte
 			// Stored in the background; if that cannot start (closing,
 			// cancelled), the reader still gets the block.
 			_ = g.ex.st.add(fctx, b)
+			g.received(b)
 			g.finish(w, b, nil)
 		}
 	}
@@ -301,14 +309,40 @@ func (g *netGetter) finish(w *want, b blocks.Block, err error) {
 	}
 }
 
-// FetchDAG makes every block of the DAG at root local, fetching the missing ones from
-// peers level by level. A level's blocks are wanted fetchWindow at a time, the next
-// window asked for while the current one is read: a wantlist of a thousand blocks at
-// once makes the sender slower to answer than bitswap's DONT_HAVE timeout, and the
+// FetchDAG is FetchDAGWith with the default options.
+func (ex *Exchange) FetchDAG(ctx context.Context, root cid.Cid) error {
+	return ex.FetchDAGWith(ctx, root, FetchOptions{})
+}
+
+// FetchDAGWith makes every block of the DAG at root local, fetching the missing ones
+// from peers level by level. A level's blocks are wanted fetchWindow at a time, the
+// next window asked for while the current one is read: a wantlist of a thousand blocks
+// at once makes the sender slower to answer than bitswap's DONT_HAVE timeout, and the
 // session then waits about 45 s before it asks again. It does not wait for the blocks
 // to be durable: call Sync for that.
-func (ex *Exchange) FetchDAG(ctx context.Context, root cid.Cid) error {
-	g := ex.Getter().(*netGetter)
+//
+// When no block arrives for the stall timeout while the fetch waits for one, it fails
+// with a *StallError naming that block and root (it wraps ErrNotFound); a fetch that
+// keeps receiving blocks runs as long as ctx allows. opts.Progress hears of every block
+// received.
+func (ex *Exchange) FetchDAGWith(ctx context.Context, root cid.Cid, opts FetchOptions) error {
+	ctx, cancel := context.WithCancel(ctx) // ends the wants still open when we return
+	defer cancel()
+	g := ex.newGetter()
+	if opts.StallTimeout != 0 {
+		g.stall = opts.StallTimeout
+	}
+	if opts.Progress != nil {
+		g.prog = &progress{fn: opts.Progress, peers: map[peer.ID]struct{}{}}
+	}
+	stalled := func(err error) error {
+		var se *StallError
+		if errors.As(err, &se) {
+			se.Root = root
+			return se
+		}
+		return nil
+	}
 	seen := map[cid.Cid]struct{}{root: {}}
 	want := func(cs []cid.Cid) {
 		var missing []cid.Cid
@@ -337,6 +371,9 @@ func (ex *Exchange) FetchDAG(ctx context.Context, root cid.Cid) error {
 					continue // a leaf held already: nothing to read or follow
 				}
 				b, err := g.GetBlock(ctx, c)
+				if se := stalled(err); se != nil {
+					return se
+				}
 				if err != nil {
 					return fmt.Errorf("blockstore: fetch %s: %w", c, err)
 				}

@@ -3,6 +3,7 @@ package blockstore
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -85,12 +86,9 @@ func tarFile(tw *tar.Writer, fsys *unixFS, p, tname string, epoch time.Time, buf
 
 // readSymlink returns the target stored in a UnixFS symlink node.
 func (f *unixFS) readSymlink(name string) (string, error) {
-	n, _, _, err := f.resolve("readlink", name)
-	if err != nil {
-		return "", err
-	}
-	if n.kind != kindSymlink {
+	target, err := f.ReadLink(name)
+	if err != nil && errors.Is(err, fs.ErrInvalid) {
 		return "", fmt.Errorf("%w: %s is not a symlink", ErrBadDAG, name)
 	}
-	return string(n.data), nil
+	return target, err
 }

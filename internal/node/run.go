@@ -334,7 +334,8 @@ func (n *Node) importResult(dir string, exitCode int) (string, error) {
 		return "", err
 	}
 	// Import even when the job was cancelled: the node's own context may be done.
-	e, err := n.blocks.AddPath(context.WithoutCancel(n.ctx), dir, blockstore.AddOptions{CIDVersion: 1})
+	// Hidden: outputs keep their dotfiles (kubo's add would skip them without -H).
+	e, err := n.blocks.AddPath(context.WithoutCancel(n.ctx), dir, blockstore.AddOptions{CIDVersion: 1, Hidden: true})
 	if err != nil {
 		return "", err
 	}
