@@ -92,3 +92,53 @@ func makeBigFile(path string, n int) error {
 	}
 	return os.WriteFile(path, b, 0o644)
 }
+
+// TestKuboHiddenAndSymlinks: `data add` of a tree with dotfiles and symlinks gives the
+// CIDs of `ipfs add -r`, with and without -H, and a symlink added alone is kubo's too.
+func TestKuboHiddenAndSymlinks(t *testing.T) {
+	ipfs := kubo(t)
+	repo := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(ipfs, args...)
+		cmd.Env = append(os.Environ(), "IPFS_PATH="+repo)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("ipfs %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run("init", "--profile=test")
+	root := filepath.Join(t.TempDir(), "tree")
+	must(t, os.MkdirAll(filepath.Join(root, ".hidden-dir", "inner"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(root, "dir"), 0o755))
+	for p, body := range map[string]string{".env": "SECRET=1\n", ".hidden-dir/inner/x.txt": "x\n", "dir/.keep": "", "dir/a.txt": "a\n", "visible.txt": "v\n"} {
+		must(t, os.WriteFile(filepath.Join(root, p), []byte(body), 0o644))
+	}
+	must(t, os.Symlink("visible.txt", filepath.Join(root, "rel-link")))
+	must(t, os.Symlink("/etc/hostname", filepath.Join(root, "abs-link")))
+	must(t, os.Symlink("nowhere", filepath.Join(root, "dangling")))
+	must(t, os.Symlink("dir", filepath.Join(root, "dir-link")))
+	n := startNode(t)
+	for _, v := range []string{"1", "0"} {
+		for _, hidden := range [][]string{nil, {"-H"}} {
+			args := append([]string{"add", "-r", "-Q", "--cid-version=" + v}, hidden...)
+			want := run(append(args, root)...)
+			got := strings.TrimSpace(n.ok(append(append([]string{"data", "add", "--cid-version=" + v}, hidden...), root)...))
+			if got != want {
+				t.Errorf("data add --cid-version=%s %v: %s, kubo %s", v, hidden, got, want)
+			}
+		}
+	}
+	link := filepath.Join(root, "rel-link")
+	if got, want := strings.TrimSpace(n.ok("data", "add", link)), run("add", "-Q", "--cid-version=1", link); got != want {
+		t.Errorf("a symlink alone: %s, kubo %s", got, want)
+	}
+	// What -H adds comes back out: the dotfile is in the download.
+	cid := strings.TrimSpace(n.ok("data", "add", "-H", root))
+	out := filepath.Join(t.TempDir(), "out")
+	n.ok("data", "get", cid, "-o", out)
+	if b, err := os.ReadFile(filepath.Join(out, ".env")); err != nil || string(b) != "SECRET=1\n" {
+		t.Fatalf(".env after add -H and get: %q %v", b, err)
+	}
+}

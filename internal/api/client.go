@@ -230,23 +230,35 @@ func (c *Client) AddFile(ctx context.Context, f *os.File, cidVersion int) (AddRe
 	return out, json.NewDecoder(resp.Body).Decode(&out)
 }
 
-// UploadEntry is one part of an upload: a file (Open set) or a directory.
+// UploadEntry is one part of an upload: a file (Open set), a directory (Dir) or a
+// symbolic link (Symlink, its target).
 type UploadEntry struct {
-	Path string // slash-separated, relative; the first element is the top
-	Dir  bool
-	Open func() (io.ReadCloser, error)
+	Path    string // slash-separated, relative; the first element is the top
+	Dir     bool
+	Symlink string
+	Open    func() (io.ReadCloser, error)
 }
 
-// Add uploads files and directories (see the part conventions of POST /api/v1/data)
-// and returns the root CID. cidVersion is 0 or 1.
-func (c *Client) Add(ctx context.Context, entries []UploadEntry, cidVersion int) (AddResponse, error) {
+// AddOptions choose the DAG of an upload, as `ipfs add` flags do.
+type AddOptions struct {
+	CIDVersion int  // 0 or 1
+	Hidden     bool // keep names starting with '.' inside directories (-H)
+}
+
+// Add uploads files, directories and symlinks (see the part conventions of POST
+// /api/v1/data) and returns the root CID.
+func (c *Client) Add(ctx context.Context, entries []UploadEntry, opts AddOptions) (AddResponse, error) {
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
 		pw.CloseWithError(writeParts(mw, entries))
 	}()
 	var out AddResponse
-	resp, err := c.do(ctx, http.MethodPost, "/api/v1/data?cid-version="+strconv.Itoa(cidVersion), pr, mw.FormDataContentType())
+	q := "cid-version=" + strconv.Itoa(opts.CIDVersion)
+	if opts.Hidden {
+		q += "&hidden=true"
+	}
+	resp, err := c.do(ctx, http.MethodPost, "/api/v1/data?"+q, pr, mw.FormDataContentType())
 	pr.Close()
 	if err != nil {
 		return out, err
@@ -259,9 +271,12 @@ func writeParts(mw *multipart.Writer, entries []UploadEntry) error {
 	for _, e := range entries {
 		h := textproto.MIMEHeader{}
 		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="file"; filename=%q`, url.PathEscape(e.Path)))
-		if e.Dir {
+		switch {
+		case e.Dir:
 			h.Set("Content-Type", DirectoryType)
-		} else {
+		case e.Symlink != "":
+			h.Set("Content-Type", SymlinkType)
+		default:
 			h.Set("Content-Type", "application/octet-stream")
 		}
 		w, err := mw.CreatePart(h)
@@ -269,6 +284,12 @@ func writeParts(mw *multipart.Writer, entries []UploadEntry) error {
 			return err
 		}
 		if e.Dir {
+			continue
+		}
+		if e.Symlink != "" {
+			if _, err := io.WriteString(w, e.Symlink); err != nil {
+				return err
+			}
 			continue
 		}
 		f, err := e.Open()

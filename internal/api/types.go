@@ -66,9 +66,15 @@ type CARResponse struct {
 // Body conventions of POST /api/v1/data. A single file may be the raw body
 // (application/octet-stream). Otherwise, as kubo's /api/v0/add: a multipart/form-data
 // body whose parts carry URL-escaped relative paths as filenames; a part with
-// Content-Type DirectoryType is a directory. One file part adds that file; otherwise
-// every path must share one top directory, whose CID is returned.
-const DirectoryType = "application/x-directory"
+// Content-Type DirectoryType is a directory, one with SymlinkType a symbolic link whose
+// body is its target (kubo's conventions). One file or symlink part adds that entry;
+// otherwise every path must share one top directory, whose CID is returned. Names
+// starting with '.' inside the directory are skipped unless the query says hidden=true
+// (kubo's -H).
+const (
+	DirectoryType = "application/x-directory"
+	SymlinkType   = "application/symlink"
+)
 
 // StreamErrorTrailer is the HTTP trailer a streamed download sets when it failed part way.
 const StreamErrorTrailer = "X-Stream-Error"

@@ -25,17 +25,20 @@ func newData(e *Env) *cobra.Command {
 }
 
 func newDataAdd(e *Env) *cobra.Command {
-	var cidVersion int
+	var opts api.AddOptions
 	var output string
 	cmd := &cobra.Command{
 		Use:   "add PATH",
 		Short: "Add a file or directory (recursively); prints its CID, the one `ipfs add -r --cid-version=1` prints",
-		Args:  cobra.ExactArgs(1),
+		Long: `add imports a file, a symbolic link or a directory tree, as ipfs add -r does: symlinks
+are added as UnixFS symlinks (never followed), and names starting with '.' inside a
+directory are skipped unless -H is given.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cidVersion != 0 && cidVersion != 1 {
-				return fmt.Errorf("--cid-version %d: want 0 or 1", cidVersion)
+			if opts.CIDVersion != 0 && opts.CIDVersion != 1 {
+				return fmt.Errorf("--cid-version %d: want 0 or 1", opts.CIDVersion)
 			}
-			resp, err := addPath(cmd, e, args[0], cidVersion)
+			resp, err := addPath(cmd, e, args[0], opts)
 			if err != nil {
 				return err
 			}
@@ -46,24 +49,27 @@ func newDataAdd(e *Env) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&cidVersion, "cid-version", 1, "CID version: 1 (raw leaves) or 0 (kubo's default profile)")
+	cmd.Flags().IntVar(&opts.CIDVersion, "cid-version", 1, "CID version: 1 (raw leaves) or 0 (kubo's default profile)")
+	cmd.Flags().BoolVarP(&opts.Hidden, "hidden", "H", false, "include files and directories whose name starts with '.'")
 	cmd.Flags().StringVar(&output, "output", "", "json or yaml for machine-readable output")
 	return cmd
 }
 
-// addPath uploads a host file or directory tree.
-func addPath(cmd *cobra.Command, e *Env, p string, cidVersion int) (api.AddResponse, error) {
-	st, err := os.Stat(p)
+// addPath uploads a host file, symlink or directory tree, as `ipfs add -r` reads it:
+// symlinks are sent as symlinks and hidden names inside the tree are left out unless
+// opts.Hidden.
+func addPath(cmd *cobra.Command, e *Env, p string, opts api.AddOptions) (api.AddResponse, error) {
+	st, err := os.Lstat(p)
 	if err != nil {
 		return api.AddResponse{}, err
 	}
-	if !st.IsDir() {
+	if st.Mode().IsRegular() {
 		f, err := os.Open(p)
 		if err != nil {
 			return api.AddResponse{}, err
 		}
 		defer f.Close()
-		return e.Client().AddFile(cmd.Context(), f, cidVersion)
+		return e.Client().AddFile(cmd.Context(), f, opts.CIDVersion)
 	}
 	top := filepath.Base(filepath.Clean(p))
 	var entries []api.UploadEntry
@@ -79,14 +85,26 @@ func addPath(cmd *cobra.Command, e *Env, p string, cidVersion int) (api.AddRespo
 			name := top
 			if rel != "." {
 				name = top + "/" + filepath.ToSlash(rel)
+				if !opts.Hidden && strings.HasPrefix(d.Name(), ".") {
+					if d.IsDir() {
+						return fs.SkipDir
+					}
+					return nil
+				}
 			}
 			switch {
+			case d.Type()&fs.ModeSymlink != 0:
+				target, err := os.Readlink(fp)
+				if err != nil {
+					return err
+				}
+				entries = append(entries, api.UploadEntry{Path: name, Symlink: target})
 			case d.IsDir():
 				entries = append(entries, api.UploadEntry{Path: name, Dir: true})
 			case d.Type().IsRegular():
 				entries = append(entries, fileEntry(name, fp))
 			default:
-				return fmt.Errorf("%s: only regular files and directories can be added", fp)
+				return fmt.Errorf("%s: only regular files, directories and symlinks can be added", fp)
 			}
 			return nil
 		})
@@ -94,7 +112,7 @@ func addPath(cmd *cobra.Command, e *Env, p string, cidVersion int) (api.AddRespo
 			return api.AddResponse{}, err
 		}
 	}
-	return e.Client().Add(cmd.Context(), entries, cidVersion)
+	return e.Client().Add(cmd.Context(), entries, opts)
 }
 
 func fileEntry(name, hostPath string) api.UploadEntry {
@@ -159,7 +177,19 @@ func extractTar(r io.Reader, top, dst string) error {
 		}
 		target := filepath.Join(dst, filepath.FromSlash(rel))
 		seen = true
+		if err := noLinkOnPath(dst, rel); err != nil {
+			return fmt.Errorf("refusing entry %q: %w", h.Name, err)
+		}
 		switch h.Typeflag {
+		case tar.TypeSymlink:
+			// As ipfs get: the link as it is, never followed here (noLinkOnPath keeps
+			// later entries from being written through it).
+			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+				return err
+			}
+			if err := os.Symlink(h.Linkname, target); err != nil {
+				return err
+			}
 		case tar.TypeDir:
 			if err := os.MkdirAll(target, 0o755); err != nil {
 				return err
@@ -175,6 +205,32 @@ func extractTar(r io.Reader, top, dst string) error {
 			return fmt.Errorf("refusing entry %q of type %c", h.Name, h.Typeflag)
 		}
 	}
+}
+
+// noLinkOnPath fails if a directory on the way from dst to rel is a symlink: an entry
+// must never be written through a link an earlier entry made.
+func noLinkOnPath(dst, rel string) error {
+	if rel == "" {
+		return nil
+	}
+	parts := strings.Split(rel, "/")
+	p := dst
+	for i := 0; i < len(parts); i++ {
+		if i > 0 {
+			p = filepath.Join(p, parts[i-1])
+		}
+		st, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if st.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("it would be written through the symlink %s", p)
+		}
+	}
+	return nil
 }
 
 func writeFile(p string, r io.Reader) error {

@@ -53,7 +53,7 @@ func newNodeList(e *Env) *cobra.Command {
 					addrs = []string{addrs[0], fmt.Sprintf("(+%d)", len(addrs)-1)}
 				}
 				rows = append(rows, []string{id, status, joinEngines(p.Engines), fmt.Sprint(p.Capacity.Slots),
-					fmt.Sprintf("%d MiB", p.Capacity.Memory>>20), job.FormatLabels(p.Labels),
+					fmt.Sprintf("%s free of %s", job.FormatBytes(p.Capacity.MemoryFree), job.FormatBytes(p.Capacity.Memory)), job.FormatLabels(p.Labels),
 					time.Since(p.LastSeen).Round(100*time.Millisecond).String() + " ago", strings.Join(addrs, " ")})
 			}
 			return table(e.Stdout, header, rows, hide)

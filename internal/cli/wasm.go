@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore/filecid"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -27,6 +28,8 @@ type runFlags struct {
 	entryPoint  string
 	timeout     string
 	memory      string
+	outputs     string
+	queue       time.Duration
 	wait        bool
 	waitTimeout time.Duration
 	idOnly      bool
@@ -61,6 +64,8 @@ func newWasmRun(e *Env) *cobra.Command {
 	fl.StringVar(&f.entryPoint, "entry-point", "_start", "exported function to call")
 	fl.StringVar(&f.timeout, "timeout", "", "wall-clock limit, e.g. 30s or 5m, or a number of seconds (default 30m)")
 	fl.StringVar(&f.memory, "memory", "", "memory limit, e.g. 64MB or 1GiB (default 256 MiB)")
+	fl.StringVar(&f.outputs, "outputs-limit", "", fmt.Sprintf("most the job may write under /outputs, e.g. 100MB (default %s)", job.FormatBytes(job.DefaultOutputsLimit)))
+	fl.DurationVar(&f.queue, "queue-timeout", 0, fmt.Sprintf("fail the job if no node has taken it within this long (default %s)", job.DefaultQueueTimeout))
 	fl.BoolVar(&f.wait, "wait", true, "wait for the job to finish")
 	fl.DurationVar(&f.waitTimeout, "wait-timeout", 0, fmt.Sprintf("stop waiting after this long (exit code %d; the job goes on); 0 waits until it ends", ExitWaitTimeout))
 	fl.BoolVar(&f.idOnly, "id-only", false, "print only the job ID")
@@ -102,6 +107,15 @@ func (f runFlags) spec(args []string) (job.Spec, error) {
 			return spec, err
 		}
 	}
+	if f.outputs != "" {
+		if spec.OutputsLimit, err = job.ParseBytes(f.outputs); err != nil {
+			return spec, fmt.Errorf("--outputs-limit: %w", err)
+		}
+	}
+	if f.queue < 0 {
+		return spec, fmt.Errorf("--queue-timeout %s: want a positive duration", f.queue)
+	}
+	spec.QueueTimeout = job.Duration(f.queue)
 	if f.output != "" && f.output != outJSON && f.output != outYAML {
 		return spec, fmt.Errorf("--output %q: want json or yaml", f.output)
 	}
@@ -132,7 +146,7 @@ func moduleCID(cmd *cobra.Command, e *Env, arg string) (string, error) {
 		if ok, err := e.Client().Has(cmd.Context(), c.String()); err == nil && ok {
 			return c.String(), nil
 		}
-		resp, err := addPath(cmd, e, arg, 1)
+		resp, err := addPath(cmd, e, arg, api.AddOptions{CIDVersion: 1})
 		if err != nil {
 			return "", fmt.Errorf("uploading %s: %w", arg, err)
 		}

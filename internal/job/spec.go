@@ -27,6 +27,7 @@ const (
 	MaxTimeout         = 24 * time.Hour
 	DefaultMemory      = 256 << 20 // bytes
 	MaxMemory          = 4 << 30   // wasm32 cannot address more
+	MinMemory          = 64 << 10  // one WebAssembly page
 	DefaultOutputsPath = "/outputs"
 	// DefaultQueueTimeout is how long a job may wait for a node to take it (pending with
 	// no execution under way, counted over all such spells) before it fails. Long enough

@@ -80,7 +80,7 @@ func (n *Node) Data() *Data { return &Data{Store: n.blocks, n: n} }
 func (d *Data) Added(c cid.Cid) { d.n.provide(c) }
 
 // Has reports whether the DAG root is here or, on a network, can be fetched from a peer
-// within FetchTimeout.
+// within rootWait.
 func (d *Data) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	ok, err := d.Store.Has(ctx, c)
 	if ok || err != nil || d.n.ex == nil {
@@ -92,37 +92,25 @@ func (d *Data) Has(ctx context.Context, c cid.Cid) (bool, error) {
 // HasLocal reports whether the node holds the root itself.
 func (d *Data) HasLocal(ctx context.Context, c cid.Cid) (bool, error) { return d.Store.Has(ctx, c) }
 
-// FetchTimeout bounds the wait for a peer to send the root of a DAG asked for.
-const FetchTimeout = 10 * time.Second
+// rootWait bounds the wait for a peer to send the root of a DAG asked for.
+const rootWait = 10 * time.Second
 
 func (d *Data) fetchRoot(ctx context.Context, c cid.Cid) bool {
-	ctx, cancel := context.WithTimeout(ctx, FetchTimeout)
+	ctx, cancel := context.WithTimeout(ctx, rootWait)
 	defer cancel()
 	_, err := d.n.ex.Getter().GetBlock(ctx, c)
 	return err == nil
 }
 
-// ExportTar fetches the DAG (if it is elsewhere) and writes it as a tar stream.
-func (d *Data) ExportTar(ctx context.Context, root cid.Cid, name string, w io.Writer) error {
-	if err := d.fetchDAG(ctx, root); err != nil {
-		return err
-	}
-	return d.Store.ExportTar(ctx, root, name, w)
-}
-
-// ExportCAR fetches the DAG (if it is elsewhere) and writes it as a CAR.
-func (d *Data) ExportCAR(ctx context.Context, root cid.Cid, w io.Writer) error {
-	if err := d.fetchDAG(ctx, root); err != nil {
-		return err
-	}
-	return d.Store.ExportCAR(ctx, root, w)
-}
-
-func (d *Data) fetchDAG(ctx context.Context, root cid.Cid) error {
+// Fetch makes the DAG at root whole in the store, fetching what is missing from peers.
+// A block that no peer sends within the stall timeout fails it with an error naming the
+// block (blockstore.StallError, an ErrNotFound). The API calls it before it starts a
+// download, so that such an error is a status code, not a download cut short.
+func (d *Data) Fetch(ctx context.Context, root cid.Cid) error {
 	if d.n.ex == nil {
 		return nil
 	}
-	if err := d.n.ex.FetchDAG(ctx, root); err != nil {
+	if err := d.n.ex.FetchDAGWith(ctx, root, blockstore.FetchOptions{}); err != nil {
 		return err
 	}
 	return d.n.ex.Sync(ctx)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
@@ -44,7 +45,7 @@ func (n *Node) startNetwork(ctx context.Context) error {
 		return err
 	}
 	n.net = dn
-	if n.ex, err = n.blocks.StartBitswap(n.ctx, dn.Host(), dn.DHT()); err != nil {
+	if n.ex, err = n.blocks.StartBitswapWith(n.ctx, dn.Host(), dn.DHT(), blockstore.ExchangeOptions{StallTimeout: nc.FetchStall}); err != nil {
 		return err
 	}
 	dht.Handle(dn, dht.ProtoBid, n.handleBid)

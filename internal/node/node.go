@@ -93,6 +93,10 @@ type NetConfig struct {
 	// BidWindow is how long a requester waits for bids from the nodes it knows of
 	// before it picks among those that came. Default 300 ms.
 	BidWindow time.Duration
+	// FetchStall fails a download from peers (a DAG for data get or car export, a
+	// block a guest reads) when no block arrives for this long. Default
+	// blockstore.DefaultStallTimeout.
+	FetchStall time.Duration
 }
 
 // Node is one node. Its methods are safe for concurrent use.

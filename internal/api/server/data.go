@@ -20,6 +20,7 @@ import (
 // Data is what the API needs from a node's blockstore.
 type Data interface {
 	AddFile(ctx context.Context, r io.Reader, opts blockstore.AddOptions) (blockstore.Entry, error)
+	AddSymlink(ctx context.Context, target string, opts blockstore.AddOptions) (blockstore.Entry, error)
 	NewDirBuilder(opts blockstore.AddOptions) *blockstore.DirBuilder
 	Has(ctx context.Context, c cid.Cid) (bool, error)
 	ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error)
@@ -31,6 +32,12 @@ type Data interface {
 // peers; HEAD /data/:cid asks it.
 type localHaser interface {
 	HasLocal(ctx context.Context, c cid.Cid) (bool, error)
+}
+
+// fetcher is a Data that can make a DAG held elsewhere local; a download fetches it
+// whole before it sends anything.
+type fetcher interface {
+	Fetch(ctx context.Context, root cid.Cid) error
 }
 
 // adder is a Data that wants to hear of DAGs the API added (to announce them).
@@ -95,17 +102,39 @@ func (s *Server) addData(c echo.Context) error {
 		} else if first != top {
 			return badRequest("paths %q and %q do not share one top directory", top, name)
 		}
-		if part.Header.Get("Content-Type") == api.DirectoryType {
+		if rest != "" && dir.Skips(rest) {
+			continue // hidden, and the add did not ask for hidden files (-H)
+		}
+		var e blockstore.Entry
+		switch part.Header.Get("Content-Type") {
+		case api.DirectoryType:
 			if rest != "" {
 				if err := dir.Mkdir(rest); err != nil {
 					return err
 				}
 			}
 			continue
-		}
-		e, err := s.data.AddFile(ctx, part, opts)
-		if err != nil {
-			return err
+		case api.SymlinkType:
+			target, err := io.ReadAll(io.LimitReader(part, blockstore.MaxSymlinkTarget+1))
+			if err != nil {
+				return badRequest("reading the symlink %q: %v", name, err)
+			}
+			if len(target) > blockstore.MaxSymlinkTarget {
+				return badRequest("the target of symlink %q is longer than %d bytes", name, blockstore.MaxSymlinkTarget)
+			}
+			if rest != "" {
+				if err := dir.AddSymlink(rest, string(target)); err != nil {
+					return err
+				}
+				continue
+			}
+			if e, err = s.data.AddSymlink(ctx, string(target), opts); err != nil {
+				return err
+			}
+		default:
+			if e, err = s.data.AddFile(ctx, part, opts); err != nil {
+				return err
+			}
 		}
 		if rest == "" {
 			if single != nil || entries > 1 {
@@ -145,6 +174,10 @@ func addOptions(c echo.Context) (blockstore.AddOptions, error) {
 		opts.CIDv0 = true
 	default:
 		return opts, badRequest("cid-version=%q: want 0 or 1", v)
+	}
+	var err error
+	if opts.Hidden, err = boolParam(c, "hidden"); err != nil {
+		return opts, err
 	}
 	if v := c.QueryParam("chunk-size"); v != "" {
 		n, err := intParam(c, "chunk-size")
@@ -235,6 +268,11 @@ func (s *Server) getData(c echo.Context) error {
 	}
 	if !ok {
 		return echo.NewHTTPError(http.StatusNotFound, "no content with CID "+k.String()+" on this node")
+	}
+	if f, ok := s.data.(fetcher); ok {
+		if err := f.Fetch(ctx, k); err != nil {
+			return err // before the headers: the status says it
+		}
 	}
 	var export func(io.Writer) error
 	var ctype string

@@ -162,7 +162,7 @@ func status(err error) int {
 	case errors.Is(err, job.ErrInvalid), errors.Is(err, job.ErrBadID), errors.Is(err, store.ErrAmbiguous),
 		errors.Is(err, blockstore.ErrBadPath), errors.Is(err, blockstore.ErrBadBlock),
 		errors.Is(err, blockstore.ErrBadDAG), errors.Is(err, blockstore.ErrBadOptions),
-		errors.Is(err, blockstore.ErrExists), errors.Is(err, errBadRequest):
+		errors.Is(err, blockstore.ErrExists), errors.Is(err, blockstore.ErrBadCAR), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, blockstore.ErrNotFound):
 		return http.StatusNotFound

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api/server"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/cli"
@@ -33,6 +34,11 @@ type serveFlags struct {
 	grace       time.Duration
 	heartbeat   time.Duration
 	origins     []string
+	memory      string
+	maxOutputs  string
+	fetchers    int
+	fetchTime   time.Duration
+	stall       time.Duration
 }
 
 func newServe(e *cli.Env) *cobra.Command {
@@ -92,13 +98,36 @@ func newServe(e *cli.Env) *cobra.Command {
 	fl.StringSliceVar(&f.labels, "labels", nil, "node labels key=value (repeatable or comma-separated), matched by jobs' -s selectors")
 	fl.DurationVar(&f.grace, "grace", node.DefaultGrace, "how long a node may be silent before its executions are run elsewhere")
 	fl.DurationVar(&f.heartbeat, "heartbeat", node.DefaultHeartbeat, "interval of this node's heartbeats")
+	fl.StringVar(&f.memory, "memory", "", "memory offered to jobs in all, e.g. 8GiB: each running job holds its --memory of it (default 3/4 of the machine's RAM)")
+	fl.StringVar(&f.maxOutputs, "max-outputs-limit", job.FormatBytes(node.DefaultMaxOutputsLimit), "the largest --outputs-limit a job may ask for on this node")
+	fl.IntVar(&f.fetchers, "fetchers", node.DefaultFetchers, "jobs fetching their module and inputs from the network at once (outside the workers)")
+	fl.DurationVar(&f.fetchTime, "fetch-timeout", node.DefaultFetchTimeout, "how long a job may wait for its module and inputs to arrive (never longer than its own --timeout)")
+	fl.DurationVar(&f.stall, "fetch-stall-timeout", blockstore.DefaultStallTimeout, "a download of a DAG from peers (data get, car export, a job's reads) fails when no block arrives for this long")
 	fl.StringSliceVar(&f.origins, "api-allow-origin", nil, `web origins (scheme://host:port, or "*") whose pages may call the API from a browser (repeatable; default none: requests from web pages are refused)`)
 	return cmd
 }
 
 // config turns the flags into a node configuration.
 func (f *serveFlags) config(e *cli.Env) (node.Config, error) {
-	cfg := node.Config{Repo: f.repo, Concurrency: f.concurrency}
+	cfg := node.Config{Repo: f.repo, Concurrency: f.concurrency, Fetchers: f.fetchers, FetchTimeout: f.fetchTime}
+	if f.fetchers < 1 {
+		return cfg, fmt.Errorf("--fetchers %d: want at least 1", f.fetchers)
+	}
+	if f.fetchTime <= 0 || f.stall <= 0 {
+		return cfg, fmt.Errorf("--fetch-timeout and --fetch-stall-timeout must be positive")
+	}
+	var err error
+	if f.memory != "" {
+		if cfg.Memory, err = job.ParseBytes(f.memory); err != nil {
+			return cfg, fmt.Errorf("--memory: %w", err)
+		}
+		if cfg.Memory < job.MinMemory {
+			return cfg, fmt.Errorf("--memory %s: a node must offer at least %s", f.memory, job.FormatBytes(job.MinMemory))
+		}
+	}
+	if cfg.MaxOutputsLimit, err = job.ParseBytes(f.maxOutputs); err != nil {
+		return cfg, fmt.Errorf("--max-outputs-limit: %w", err)
+	}
 	if cfg.Repo == "" {
 		var err error
 		if cfg.Repo, err = defaultRepo(); err != nil {
@@ -132,8 +161,9 @@ func (f *serveFlags) config(e *cli.Env) (node.Config, error) {
 			"/" + family + "/" + ip.String() + "/tcp/" + port,
 			"/" + family + "/" + ip.String() + "/udp/" + port + "/quic-v1",
 		},
-		Grace:     f.grace,
-		Heartbeat: f.heartbeat,
+		Grace:      f.grace,
+		Heartbeat:  f.heartbeat,
+		FetchStall: f.stall,
 	}
 	var addrs []string
 	for _, p := range f.peers {
