@@ -81,7 +81,7 @@ func (v bsView) Put(ctx context.Context, b blocks.Block) error { return v.s.Put(
 // PutMany implements bstore.Blockstore: every block is verified, and all of
 // them are durable when it returns (one sync).
 func (v bsView) PutMany(ctx context.Context, bs []blocks.Block) error {
-	w := v.s.newWriter()
+	w := v.s.newWriter(ctx)
 	for _, b := range bs {
 		if err := ctx.Err(); err != nil {
 			w.abort()
