@@ -129,6 +129,9 @@ func (s *Store) runGC(ctx context.Context, opts GCOptions) (res GCResult, err er
 	if err := s.mark(ctx, roots, marked, &res); err != nil {
 		return res, err
 	}
+	if testHookMarked != nil {
+		testHookMarked()
+	}
 	live, err := s.sweep(ctx, g, marked, expired, now, &res)
 	if err != nil {
 		return res, err
@@ -156,12 +159,36 @@ func (s *Store) runGC(ctx context.Context, opts GCOptions) (res GCResult, err er
 				return res, err
 			}
 		}
+		s.waitPebbleCleanup(ctx)
 	}
 	if u, err := s.diskUsage(); err == nil {
 		res.DiskAfter = u.total()
 	}
 	s.size.reset()
 	return res, nil
+}
+
+// pebbleCleanupWait bounds how long a GC waits for pebble to delete the
+// files its compaction made obsolete (pebble deletes them in the
+// background; DiskAfter and a write waiting for room should see it).
+const pebbleCleanupWait = 5 * time.Second
+
+func (s *Store) waitPebbleCleanup(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, pebbleCleanupWait)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		m := s.db.Metrics()
+		if m.Table.ObsoleteCount == 0 && m.BlobFiles.ObsoleteCount == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // beginGC registers a GC's state: from now on every touch is recorded in it
@@ -258,6 +285,9 @@ func (s *Store) mark(ctx context.Context, roots []cid.Cid, marked map[string]str
 	}
 	return nil
 }
+
+// testHookMarked, if set, runs between a GC's mark and its sweep.
+var testHookMarked func()
 
 var blocksPrefix = []byte(bstore.BlockPrefix.String() + "/")
 
