@@ -81,14 +81,35 @@ func (g *gcState) touch(key string, hs *holdSet) {
 // reads the block where it was or where it moved. One GC runs at a time;
 // a second call waits for the first.
 func (s *Store) GC(ctx context.Context, opts GCOptions) (GCResult, error) {
+	if err := s.lockGC(ctx); err != nil {
+		return GCResult{}, err
+	}
+	defer s.unlockGC()
+	return s.runGC(ctx, opts)
+}
+
+// lockGC waits for the GC slot. Close takes the slot for good.
+func (s *Store) lockGC(ctx context.Context) error {
+	select {
+	case <-s.closing.Done():
+		return ErrClosed
+	default:
+	}
 	select {
 	case s.gcSem <- struct{}{}:
 	case <-ctx.Done():
-		return GCResult{}, ctx.Err()
+		return ctx.Err()
+	case <-s.closing.Done():
+		return ErrClosed
 	}
-	defer func() { <-s.gcSem }()
-	return s.runGC(ctx, opts)
+	if s.closing.Err() != nil {
+		<-s.gcSem
+		return ErrClosed
+	}
+	return nil
 }
+
+func (s *Store) unlockGC() { <-s.gcSem }
 
 // sweepBatch is how many deletions a sweep commits at once (holding hmu,
 // so writers that touch blocks wait for at most one batch).
@@ -98,6 +119,9 @@ func (s *Store) runGC(ctx context.Context, opts GCOptions) (res GCResult, err er
 	if s.packs.isClosed() {
 		return res, ErrClosed
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.closing, cancel)()
 	start := time.Now()
 	defer func() {
 		s.gcRuns.Add(1)

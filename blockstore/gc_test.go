@@ -356,3 +356,42 @@ func TestGCReclaimsPebble(t *testing.T) {
 		t.Errorf("pebble bytes %d -> %d after freeing %d (GC %+v)", before.PebbleBytes, after.PebbleBytes, res.BytesFreed, res)
 	}
 }
+
+// TestCloseDuringGC: Close stops a running GC and waits for it; the store
+// reopens whole, and GC after Close fails with ErrClosed.
+func TestCloseDuringGC(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := genBytes("close-gc", 2<<20)
+	e := addBytes(t, s, ctx, data, ProfileV1)
+	mustPin(t, s, e.CID, PinInfo{Kind: PinData})
+	addBytes(t, s, ctx, genBytes("close-gc-junk", 2<<20), ProfileV1)
+	closed := make(chan error, 1)
+	testHookMarked = func() {
+		go func() { closed <- s.Close() }()
+		<-s.closing.Done()
+	}
+	defer func() { testHookMarked = nil }()
+	_, gcErr := s.GC(ctx, GCOptions{})
+	if gcErr == nil {
+		t.Error("GC went on after Close began")
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GC(ctx, GCOptions{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("GC after Close: %v", err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := readFileFS(t, s, e.CID); !bytes.Equal(got, data) {
+		t.Error("pinned file differs after a GC stopped by Close")
+	}
+}

@@ -117,12 +117,10 @@ func (s *Store) autoGC(ctx context.Context) error {
 		ctx = context.Background()
 	}
 	seen := s.gcRuns.Load()
-	select {
-	case s.gcSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := s.lockGC(ctx); err != nil {
+		return err
 	}
-	defer func() { <-s.gcSem }()
+	defer s.unlockGC()
 	if s.gcRuns.Load() != seen {
 		return nil
 	}

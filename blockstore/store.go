@@ -65,6 +65,8 @@ type Store struct {
 	size    sizeGauge
 	gcSem   chan struct{} // one GC at a time
 	gcRuns  atomic.Uint64 // GCs finished
+	closing context.Context // done when Close starts
+	stopGC  context.CancelFunc
 	pinMu   sync.RWMutex  // Pin/Unpin/Keep share it; a GC's sweep holds it
 	hmu     sync.Mutex    // guards holds and gcst
 	holds   holdSet
@@ -133,7 +135,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
 	}
 	removeStaging(dir)
+	closing, stopGC := context.WithCancel(context.Background())
 	return &Store{
+		closing: closing,
+		stopGC:  stopGC,
 		dir:     dir,
 		ds:      d,
 		db:      d.DB,
@@ -150,6 +155,8 @@ func Open(dir string, opts Options) (*Store, error) {
 // Close flushes and closes the store. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopGC() // a running GC stops at its next check; later ones fail
+		s.gcSem <- struct{}{}
 		err := s.ds.Close()
 		s.cache.Unref()
 		if perr := s.packs.close(); err == nil {
