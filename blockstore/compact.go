@@ -2,6 +2,7 @@ package blockstore
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -159,10 +160,11 @@ func (s *Store) compact(ctx context.Context, live map[uint32]int64, frac float64
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		moved, err := s.movePack(entries[id])
+		moved, bad, err := s.movePack(entries[id])
 		if err != nil {
 			return err
 		}
+		res.Unreadable += bad
 		if testHookCompacted != nil {
 			testHookCompacted(id)
 		}
@@ -182,8 +184,11 @@ type packEntry struct {
 
 // movePack copies the blocks of es (one pack's live entries) to the current
 // pack in chunks, committing their new locations after each chunk is
-// durable, and syncs the log at the end. It returns the bytes copied.
-func (s *Store) movePack(es []packEntry) (int64, error) {
+// durable, and syncs the log at the end. An entry whose bytes cannot be
+// read (the pack is shorter than the index says) is deleted: the block is
+// lost either way, and "not found" lets a fetch from a peer replace it.
+// It returns the bytes copied and the entries deleted.
+func (s *Store) movePack(es []packEntry) (moved int64, bad int, err error) {
 	slices.SortFunc(es, func(a, b packEntry) int {
 		switch {
 		case a.loc.off < b.loc.off:
@@ -200,7 +205,8 @@ func (s *Store) movePack(es []packEntry) (int64, error) {
 		packBufs.Put(bp)
 	}()
 	var chunk []packEntry
-	var moved int64
+	drop := s.db.NewBatch()
+	defer drop.Close()
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
@@ -230,24 +236,37 @@ func (s *Store) movePack(es []packEntry) (int64, error) {
 	for _, e := range es {
 		if len(buf) > 0 && int64(len(buf))+e.loc.n > packChunkBytes {
 			if err := flush(); err != nil {
-				return moved, err
+				return moved, bad, err
 			}
 		}
 		start := len(buf)
 		buf = slices.Grow(buf, int(e.loc.n))[:start+int(e.loc.n)]
 		if _, err := s.packs.readAt(e.loc, buf[start:], 0); err != nil {
-			return moved, err
+			if errors.Is(err, ErrClosed) {
+				return moved, bad, err
+			}
+			buf = buf[:start]
+			if err := drop.Delete(packKey([]byte(e.h)), nil); err != nil {
+				return moved, bad, err
+			}
+			bad++
+			continue
 		}
 		chunk = append(chunk, e)
 	}
 	if err := flush(); err != nil {
-		return moved, err
+		return moved, bad, err
+	}
+	if bad > 0 {
+		if err := drop.Commit(pebble.NoSync); err != nil {
+			return moved, bad, err
+		}
 	}
 	if !s.noSync {
 		if err := s.syncWAL(); err != nil {
-			return moved, err
+			return moved, bad, err
 		}
 	}
 	s.packs.cache.invalidate()
-	return moved, nil
+	return moved, bad, nil
 }
