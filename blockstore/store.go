@@ -63,12 +63,12 @@ type Store struct {
 
 	maxSize int64
 	size    sizeGauge
-	gcSem   chan struct{} // one GC at a time
-	gcRuns  atomic.Uint64 // GCs finished
+	gcSem   chan struct{}   // one GC at a time
+	gcRuns  atomic.Uint64   // GCs finished
 	closing context.Context // done when Close starts
 	stopGC  context.CancelFunc
-	pinMu   sync.RWMutex  // Pin/Unpin/Keep share it; a GC's sweep holds it
-	hmu     sync.Mutex    // guards holds and gcst
+	pinMu   sync.RWMutex // Pin/Unpin/Keep share it; a GC's sweep holds it
+	hmu     sync.Mutex   // guards holds and gcst
 	holds   holdSet
 	gcst    *gcState // non-nil from a GC's start to the end of its sweep
 
