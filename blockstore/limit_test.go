@@ -119,3 +119,28 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenRemovesStaging: CAR staging files an interrupted import left are
+// deleted when the store opens (they count against MaxSize otherwise).
+func TestOpenRemovesStaging(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	stale := dir + "/import-12345.tmp"
+	if err := os.WriteFile(stale, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale staging file: %v", err)
+	}
+}
