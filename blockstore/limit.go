@@ -31,19 +31,24 @@ const (
 	// beyond the write itself, before pebble's log can hit ENOSPC (which
 	// pebble treats as fatal).
 	diskReserve = 32 << 20
+	// freeRecheck: below this much free space, every write asks the disk.
+	freeRecheck = 256 << 20
 )
 
 // sizeGauge estimates the repository's bytes on disk between measurements.
 type sizeGauge struct {
-	mu       sync.Mutex
-	valid    bool
-	measured int64
-	since    int64
+	mu        sync.Mutex
+	valid     bool
+	measured  int64 // repository bytes when last measured
+	since     int64 // bytes admitted since
+	freeValid bool
+	free      int64 // free bytes on the disk when last measured
+	freeSince int64 // bytes admitted since
 }
 
 func (g *sizeGauge) reset() {
 	g.mu.Lock()
-	g.valid = false
+	g.valid, g.freeValid = false, false
 	g.mu.Unlock()
 }
 
@@ -72,15 +77,28 @@ func (s *Store) admit(ctx context.Context, n int64) error {
 }
 
 // fits reports whether n more bytes stay within the limit and the disk.
+// Both are estimates, measured again every remeasureBytes (and the free
+// space whenever it is below freeRecheck).
 func (s *Store) fits(n int64) bool {
-	if free, ok := freeBytes(s.dir); ok && free < n+diskReserve {
-		return false
-	}
-	if s.maxSize <= 0 {
-		return true
-	}
 	g := &s.size
 	g.mu.Lock()
+	if g.freeValid && g.freeSince < remeasureBytes && g.free-g.freeSince >= freeRecheck+n {
+		g.freeSince += n
+	} else {
+		g.mu.Unlock()
+		free, ok := freeBytes(s.dir)
+		g.mu.Lock()
+		g.free, g.freeValid, g.freeSince = free, ok, 0
+		if ok && free < n+diskReserve {
+			g.mu.Unlock()
+			return false
+		}
+		g.freeSince = n
+	}
+	if s.maxSize <= 0 {
+		g.mu.Unlock()
+		return true
+	}
 	if g.valid && g.since < remeasureBytes && g.measured+g.since+n <= s.maxSize {
 		g.since += n
 		g.mu.Unlock()
