@@ -70,7 +70,7 @@ func (p *packSet) waitIdle(id uint32) {
 
 // retire removes pack id: reads that found it finish on the open file,
 // later ones get errPackGone. Its index entries must be gone or moved.
-func (p *packSet) retire(id uint32, size int64) error {
+func (p *packSet) retire(id uint32) error {
 	p.mu.Lock()
 	pf := p.files[id]
 	if pf == nil {
@@ -78,7 +78,6 @@ func (p *packSet) retire(id uint32, size int64) error {
 		return nil
 	}
 	delete(p.files, id)
-	p.total -= size
 	p.mu.Unlock()
 	pf.retired.Store(true)
 	if pf.refs.Load() == 0 {
@@ -168,7 +167,7 @@ func (s *Store) compact(ctx context.Context, live map[uint32]int64, frac float64
 		if testHookCompacted != nil {
 			testHookCompacted(id)
 		}
-		if err := s.packs.retire(id, sizes[id]); err != nil {
+		if err := s.packs.retire(id); err != nil {
 			return err
 		}
 		res.PacksCompacted++

@@ -153,7 +153,7 @@ func TestGCConcurrentReads(t *testing.T) {
 		}
 		// New locations committed, old pack not yet removed: both serve.
 		inHook = make([]byte, oldLoc.n)
-		if _, err := s.readPacked(leaf.Hash(), oldLoc, inHook, 0); err != nil {
+		if _, err := s.readPacked(leaf, oldLoc, inHook, 0); err != nil {
 			t.Error(err)
 		}
 	}
@@ -199,7 +199,7 @@ func TestGCConcurrentReads(t *testing.T) {
 		t.Fatalf("pack %d not removed", oldLoc.id)
 	}
 	got := make([]byte, oldLoc.n)
-	if _, err := s.readPacked(leaf.Hash(), oldLoc, got, 0); err != nil || !bytes.Equal(got, want[:oldLoc.n]) {
+	if _, err := s.readPacked(leaf, oldLoc, got, 0); err != nil || !bytes.Equal(got, want[:oldLoc.n]) {
 		t.Errorf("read through a location of a removed pack: %v", err)
 	}
 	if got := readFileFS(t, s, e.CID); !bytes.Equal(got, want) {

@@ -83,7 +83,6 @@ type packSet struct {
 	cur      uint32 // pack being appended to; 0 before the first write
 	size     int64  // bytes reserved in cur
 	sealed   bool   // cur takes no more appends: the next reserve rolls
-	total    int64  // bytes reserved in all packs
 	inflight map[uint32]int
 	closed   bool
 
@@ -156,7 +155,6 @@ func openPacks(dir string, noSync bool) (*packSet, error) {
 			return nil, err
 		}
 		p.files[uint32(id)] = &packFile{f: f}
-		p.total += fi.Size()
 		if uint32(id) > p.cur {
 			p.cur, p.size = uint32(id), fi.Size()
 		}
@@ -200,7 +198,6 @@ func (p *packSet) reserve(n int64) (uint32, int64, *os.File, error) {
 	}
 	off := p.size
 	p.size += n
-	p.total += n
 	p.inflight[p.cur]++
 	return p.cur, off, p.files[p.cur].f, nil
 }
@@ -244,7 +241,7 @@ func (p *packSet) write(buf []byte) (uint32, int64, error) {
 func (p *packSet) abandon(id uint32, off, n int64, f *os.File) {
 	p.mu.Lock()
 	if p.cur == id && p.size == off+n && f.Truncate(off) == nil {
-		p.size, p.total = off, p.total-n
+		p.size = off
 	}
 	p.mu.Unlock()
 	p.release(id)

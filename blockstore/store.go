@@ -244,15 +244,15 @@ func (s *Store) locateFresh(h []byte) (loc packLoc, ok bool, err error) {
 	return l, true, nil
 }
 
-// readPacked reads from the packed block h found at l. If GC compacted its
+// readPacked reads from the packed block c found at l. If GC compacted its
 // pack since l was looked up, the block is looked up again: GC commits the
 // new location before it removes the old pack.
-func (s *Store) readPacked(h []byte, l packLoc, p []byte, off int64) (int, error) {
+func (s *Store) readPacked(c cid.Cid, l packLoc, p []byte, off int64) (int, error) {
 	n, err := s.packs.readAt(l, p, off)
 	if !errors.Is(err, errPackGone) {
 		return n, err
 	}
-	l2, ok, lerr := s.locateFresh(h)
+	l2, ok, lerr := s.locateFresh(c.Hash())
 	if lerr != nil {
 		return 0, lerr
 	}
