@@ -190,7 +190,7 @@ func (s *Store) Unpin(ctx context.Context, root cid.Cid, kind, label string) err
 	return nil
 }
 
-// Pins lists the pins, ordered by root, kind and label, expired ones
+// Pins lists the pins, grouped by root (in a stable order), expired ones
 // included until a GC removes them. Stop the loop to stop listing.
 func (s *Store) Pins(ctx context.Context) iter.Seq2[Pinned, error] {
 	return func(yield func(Pinned, error) bool) {
