@@ -191,8 +191,11 @@ func (s *Store) diskUsage() (usage, error) {
 	return u, nil
 }
 
-// freeBytes is the space left for an unprivileged writer on dir's disk.
-func freeBytes(dir string) (int64, bool) {
+// freeBytes is the space left for an unprivileged writer on dir's disk
+// (a variable so that tests can run out of it).
+var freeBytes = statfsFree
+
+func statfsFree(dir string) (int64, bool) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, false

@@ -144,3 +144,30 @@ func TestOpenRemovesStaging(t *testing.T) {
 		t.Errorf("stale staging file: %v", err)
 	}
 }
+
+// TestDiskReserve: when the disk has less free space than a write plus
+// diskReserve, the write fails with ErrDiskFull before anything reaches
+// pebble (whose log treats ENOSPC as fatal) or a pack.
+func TestDiskReserve(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	kept := genBytes("reserve-kept", 1<<20)
+	ek := addBytes(t, s, ctx, kept, ProfileV1)
+	mustPin(t, s, ek.CID, PinInfo{Kind: PinData}) // the refused write runs a GC first
+	before := mustStat(t, s)
+	defer func() { freeBytes = statfsFree }()
+	freeBytes = func(string) (int64, bool) { return diskReserve + 1<<20, true }
+	s.size.reset()
+	if _, err := s.AddFile(ctx, bytes.NewReader(genBytes("reserve-big", 4<<20)), ProfileV1); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("add with 1 MiB above the reserve free: %v", err)
+	}
+	if st := mustStat(t, s); st.PackBytes != before.PackBytes {
+		t.Errorf("refused write reached the pack: %+v", st)
+	}
+	freeBytes = statfsFree
+	s.size.reset()
+	if got := readFileFS(t, s, ek.CID); !bytes.Equal(got, kept) {
+		t.Error("file differs")
+	}
+	addBytes(t, s, ctx, genBytes("reserve-after", 2<<20), ProfileV1)
+}
