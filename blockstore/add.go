@@ -90,7 +90,7 @@ func (o AddOptions) chunkSize() (int, error) {
 // AddFile imports one file's bytes exactly as `ipfs add` does and makes them
 // durable before returning.
 func (s *Store) AddFile(ctx context.Context, r io.Reader, opts AddOptions) (Entry, error) {
-	w := s.newWriter()
+	w := s.newWriter(ctx)
 	e, err := s.addFile(ctx, w, r, opts)
 	if err != nil {
 		w.abort()

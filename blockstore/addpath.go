@@ -23,7 +23,7 @@ func (s *Store) AddPath(ctx context.Context, path string, opts AddOptions) (Entr
 	if err != nil {
 		return Entry{}, fmt.Errorf("blockstore: add %s: %w", path, err)
 	}
-	w := s.newWriter()
+	w := s.newWriter(ctx)
 	e, err := s.addPath(ctx, w, path, fi, opts)
 	if err != nil {
 		w.abort()

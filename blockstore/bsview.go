@@ -81,7 +81,7 @@ func (v bsView) Put(ctx context.Context, b blocks.Block) error { return v.s.Put(
 // PutMany implements bstore.Blockstore: every block is verified, and all of
 // them are durable when it returns (one sync).
 func (v bsView) PutMany(ctx context.Context, bs []blocks.Block) error {
-	w := v.s.newWriter()
+	w := v.s.newWriter(ctx)
 	for _, b := range bs {
 		if err := ctx.Err(); err != nil {
 			w.abort()
@@ -99,11 +99,12 @@ func (v bsView) PutMany(ctx context.Context, bs []blocks.Block) error {
 	return w.done()
 }
 
-// errNoDelete: blocks are never deleted (there is no GC yet).
+// errNoDelete: blocks are deleted only by GC, never one by one.
 var errNoDelete = errors.New("blockstore: deleting blocks is not supported")
 
-// DeleteBlock implements bstore.Blockstore. Bitswap never deletes; the
-// store has no GC yet, so this always fails.
+// DeleteBlock implements bstore.Blockstore. Bitswap never deletes; blocks
+// go only through the store's GC (they may be shared), so this always
+// fails.
 func (v bsView) DeleteBlock(context.Context, cid.Cid) error { return errNoDelete }
 
 // AllKeysChan implements bstore.Blockstore: every block in pebble and in the

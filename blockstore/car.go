@@ -80,7 +80,7 @@ func (s *Store) ImportCAR(ctx context.Context, r io.Reader) ([]cid.Cid, error) {
 	if _, err := stage.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("blockstore: import car: %w", err)
 	}
-	w := s.newWriter()
+	w := s.newWriter(ctx)
 	if err := replayStaged(bufio.NewReaderSize(stage, 1<<20), w); err != nil {
 		w.abort()
 		return nil, fmt.Errorf("blockstore: import car: %w", err)

@@ -205,7 +205,7 @@ func (b *DirBuilder) Finish(ctx context.Context) (Entry, error) {
 	if b.err != nil {
 		return Entry{}, b.err
 	}
-	w := b.s.newWriter()
+	w := b.s.newWriter(ctx)
 	nd, err := b.build(ctx, w, b.root)
 	if err != nil {
 		w.abort()

@@ -13,4 +13,13 @@
 //
 // Writes are durable when the call that made them returns; see RATIONALE.md
 // in this folder for how that is made cheap for large imports.
+//
+// What is not pinned is collected by GC; a Hold keeps an import from first
+// write to Pin, and Options.MaxSize bounds the repository:
+//
+//	h := s.Hold()
+//	e, err := s.AddFile(h.Context(ctx), r, blockstore.AddOptions{})
+//	err = s.Pin(ctx, e.CID, blockstore.PinInfo{Kind: blockstore.PinData})
+//	h.Release()
+//	res, err := s.GC(ctx, blockstore.GCOptions{})
 package blockstore

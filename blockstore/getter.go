@@ -58,7 +58,7 @@ func (g localGetter) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, err
 			return nil, err
 		} else if ok {
 			buf := make([]byte, l.n)
-			if _, err := g.s.packs.readAt(l, buf, 0); err != nil {
+			if _, err := g.s.readPacked(c, l, buf, 0); err != nil {
 				return nil, fmt.Errorf("blockstore: get %s: %w", c, err)
 			}
 			return blocks.NewBlockWithCid(buf, c)
@@ -124,7 +124,7 @@ func (g localGetter) viewBlock(ctx context.Context, c cid.Cid, fn func([]byte) e
 		*bp = make([]byte, l.n)
 	}
 	buf := (*bp)[:l.n]
-	if _, err := g.s.packs.readAt(l, buf, 0); err != nil {
+	if _, err := g.s.readPacked(c, l, buf, 0); err != nil {
 		return fmt.Errorf("blockstore: get %s: %w", c, err)
 	}
 	return fn(buf)
@@ -280,7 +280,7 @@ func (g localGetter) readBlockAt(ctx context.Context, c cid.Cid, p []byte, off i
 			if rest := l.n - off; int64(len(want)) > rest {
 				want = want[:rest]
 			}
-			n, err := g.s.packs.readAt(l, want, off)
+			n, err := g.s.readPacked(c, l, want, off)
 			if err != nil {
 				return n, l.n, fmt.Errorf("blockstore: read %s: %w", c, err)
 			}

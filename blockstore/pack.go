@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // Pack files hold the bytes of raw blocks larger than packMinSize (the file
@@ -68,28 +69,59 @@ func decodePackLoc(b []byte) (packLoc, error) {
 }
 
 // packSet is the store's pack files. Every file stays open (there are few:
-// one per GiB stored); a read is a pread on the shared handle.
+// one per GiB stored); a read is a pread on the shared handle. A pack that
+// GC compacted is retired: taken out of the set, unlinked, and closed when
+// the last read that had already found it ends.
 type packSet struct {
 	dir      string
 	noSync   bool
 	maxBytes int64
 
-	mu     sync.RWMutex
-	files  map[uint32]*os.File
-	cur    uint32 // pack being appended to; 0 before the first write
-	size   int64  // bytes reserved in cur
-	closed bool
+	mu       sync.RWMutex
+	idle     *sync.Cond // signalled when a pack's in-flight count drops
+	files    map[uint32]*packFile
+	cur      uint32 // pack being appended to; 0 before the first write
+	size     int64  // bytes reserved in cur
+	sealed   bool   // cur takes no more appends: the next reserve rolls
+	inflight map[uint32]int
+	closed   bool
 
 	cache locCache
 }
+
+// packFile is one open pack. refs counts reads in progress on it.
+type packFile struct {
+	f       *os.File
+	refs    atomic.Int64
+	retired atomic.Bool
+	once    sync.Once
+}
+
+func (pf *packFile) unref() {
+	if pf.refs.Add(-1) == 0 && pf.retired.Load() {
+		pf.close()
+	}
+}
+
+func (pf *packFile) close() error {
+	var err error
+	pf.once.Do(func() { err = pf.f.Close() })
+	return err
+}
+
+// errPackGone: a read found no pack with the id its location names, as
+// when GC compacted the pack after the location was looked up.
+var errPackGone = errors.New("blockstore: pack is missing")
 
 func packName(id uint32) string { return fmt.Sprintf("%06d%s", id, packExt) }
 
 // openPacks opens (creating if needed) the pack directory in dir. Appends
 // continue at the end of the newest pack: bytes a crash left there without
-// an index entry are unreferenced garbage, never read.
+// an index entry are unreferenced garbage, never read (GC reclaims them).
 func openPacks(dir string, noSync bool) (*packSet, error) {
-	p := &packSet{dir: filepath.Join(dir, packDirName), noSync: noSync, maxBytes: packMaxBytes, files: map[uint32]*os.File{}}
+	p := &packSet{dir: filepath.Join(dir, packDirName), noSync: noSync, maxBytes: packMaxBytes,
+		files: map[uint32]*packFile{}, inflight: map[uint32]int{}}
+	p.idle = sync.NewCond(&p.mu)
 	if _, err := os.Stat(p.dir); errors.Is(err, os.ErrNotExist) {
 		if err := os.Mkdir(p.dir, 0o755); err != nil {
 			return nil, err
@@ -116,18 +148,16 @@ func openPacks(dir string, noSync bool) (*packSet, error) {
 			p.close()
 			return nil, err
 		}
-		p.files[uint32(id)] = f
-		if uint32(id) > p.cur {
-			p.cur = uint32(id)
-		}
-	}
-	if p.cur != 0 {
-		fi, err := p.files[p.cur].Stat()
+		fi, err := f.Stat()
 		if err != nil {
+			f.Close()
 			p.close()
 			return nil, err
 		}
-		p.size = fi.Size()
+		p.files[uint32(id)] = &packFile{f: f}
+		if uint32(id) > p.cur {
+			p.cur, p.size = uint32(id), fi.Size()
+		}
 	}
 	return p, nil
 }
@@ -145,61 +175,96 @@ func (p *packSet) syncDir(dir string) error {
 }
 
 // reserve sets aside n bytes at the end of the current pack, rolling to a
-// new pack when they do not fit.
+// new pack when they do not fit (or the current one is sealed). The pack's
+// in-flight count is raised: release must follow once the index entries for
+// the range are committed, or the range is abandoned.
 func (p *packSet) reserve(n int64) (uint32, int64, *os.File, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return 0, 0, nil, ErrClosed
 	}
-	if p.cur == 0 || (p.size > 0 && p.size+n > p.maxBytes) {
+	if p.cur == 0 || p.sealed || p.files[p.cur] == nil || (p.size > 0 && p.size+n > p.maxBytes) {
 		id := p.cur + 1
 		f, err := os.OpenFile(filepath.Join(p.dir, packName(id)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
-			return 0, 0, nil, err
+			return 0, 0, nil, mapFileErr(err)
 		}
 		if err := p.syncDir(p.dir); err != nil {
 			f.Close()
-			return 0, 0, nil, err
+			return 0, 0, nil, mapFileErr(err)
 		}
-		p.files[id], p.cur, p.size = f, id, 0
+		p.files[id], p.cur, p.size, p.sealed = &packFile{f: f}, id, 0, false
 	}
 	off := p.size
 	p.size += n
-	return p.cur, off, p.files[p.cur], nil
+	p.inflight[p.cur]++
+	return p.cur, off, p.files[p.cur].f, nil
 }
 
+// release ends a reservation in pack id (see reserve).
+func (p *packSet) release(id uint32) {
+	p.mu.Lock()
+	if p.inflight[id]--; p.inflight[id] <= 0 {
+		delete(p.inflight, id)
+		p.idle.Broadcast()
+	}
+	p.mu.Unlock()
+}
+
+// packWriteAt writes a pack range; tests replace it to inject disk errors.
+var packWriteAt = func(f *os.File, b []byte, off int64) (int, error) { return f.WriteAt(b, off) }
+
 // write appends buf to a pack and makes it durable (unless noSync). It
-// returns the pack and offset buf starts at. Concurrent writes go to
-// disjoint reserved ranges of the file.
+// returns the pack and offset buf starts at; the caller releases the pack
+// (release) once the index entries are committed. Concurrent writes go to
+// disjoint reserved ranges of the file. On error nothing needs releasing:
+// a failed range that is still the pack's tail is cut off, any other is
+// unindexed garbage that GC reclaims.
 func (p *packSet) write(buf []byte) (uint32, int64, error) {
 	id, off, f, err := p.reserve(int64(len(buf)))
 	if err != nil {
 		return 0, 0, err
 	}
-	if _, err := f.WriteAt(buf, off); err != nil {
-		return 0, 0, mapFileErr(err)
+	_, err = packWriteAt(f, buf, off)
+	if err == nil && !p.noSync {
+		err = f.Sync()
 	}
-	if !p.noSync {
-		if err := f.Sync(); err != nil {
-			return 0, 0, mapFileErr(err)
-		}
+	if err != nil {
+		p.abandon(id, off, int64(len(buf)), f)
+		return 0, 0, mapFileErr(err)
 	}
 	return id, off, nil
 }
 
-// readAt reads len(q) bytes of the block at l, from offset off in it.
+// abandon gives up a reserved range whose write failed.
+func (p *packSet) abandon(id uint32, off, n int64, f *os.File) {
+	p.mu.Lock()
+	if p.cur == id && p.size == off+n && f.Truncate(off) == nil {
+		p.size = off
+	}
+	p.mu.Unlock()
+	p.release(id)
+}
+
+// readAt reads len(q) bytes of the block at l, from offset off in it. It
+// fails with errPackGone if the pack is not in the set (see retire).
 func (p *packSet) readAt(l packLoc, q []byte, off int64) (int, error) {
 	p.mu.RLock()
-	f := p.files[l.id]
+	pf := p.files[l.id]
+	closed := p.closed
+	if pf != nil {
+		pf.refs.Add(1)
+	}
 	p.mu.RUnlock()
-	if f == nil {
-		if p.isClosed() {
+	if pf == nil {
+		if closed {
 			return 0, ErrClosed
 		}
-		return 0, fmt.Errorf("blockstore: pack %d is missing", l.id)
+		return 0, fmt.Errorf("%w: %d", errPackGone, l.id)
 	}
-	n, err := f.ReadAt(q, l.off+off)
+	defer pf.unref()
+	n, err := pf.f.ReadAt(q, l.off+off)
 	if err != nil {
 		// A short read means the pack lost bytes its index points at.
 		return n, fmt.Errorf("blockstore: read pack %d: %w", l.id, mapFileErr(err))
@@ -217,9 +282,11 @@ func (p *packSet) close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
+	p.idle.Broadcast()
 	var first error
-	for id, f := range p.files {
-		if err := f.Close(); err != nil && first == nil {
+	for id, pf := range p.files {
+		pf.retired.Store(true)
+		if err := pf.close(); err != nil && first == nil {
 			first = err
 		}
 		delete(p.files, id)
@@ -231,13 +298,19 @@ func mapFileErr(err error) error {
 	if errors.Is(err, os.ErrClosed) {
 		return ErrClosed
 	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return ErrDiskFull // without the host path an *os.PathError names
+	}
 	return err
 }
 
 // locCache remembers recent pack index lookups: a direct-mapped table keyed
-// by the end of the multihash digest (random for sha2-256). Entries never go
-// stale: blocks are content-addressed and never moved or deleted.
+// by the end of the multihash digest (random for sha2-256). GC deletes and
+// moves blocks: it bumps gen after committing, and an entry counts only if
+// it was looked up in the current generation, so a lookup that raced the
+// commit can never put a stale location back.
 type locCache struct {
+	gen   atomic.Uint64
 	slots [locCacheSlots]atomic.Pointer[locEntry]
 }
 
@@ -245,6 +318,7 @@ const locCacheSlots = 4096 // 1 GiB of 256 KiB leaves; at most ~400 KiB
 
 type locEntry struct {
 	h   string
+	gen uint64
 	loc packLoc
 }
 
@@ -256,12 +330,16 @@ func locSlot(h []byte) int {
 }
 
 func (c *locCache) get(h []byte) (packLoc, bool) {
-	if e := c.slots[locSlot(h)].Load(); e != nil && e.h == string(h) {
+	if e := c.slots[locSlot(h)].Load(); e != nil && e.h == string(h) && e.gen == c.gen.Load() {
 		return e.loc, true
 	}
 	return packLoc{}, false
 }
 
-func (c *locCache) put(h []byte, l packLoc) {
-	c.slots[locSlot(h)].Store(&locEntry{h: string(h), loc: l})
+// put caches l for h, found by a lookup that began in generation gen.
+func (c *locCache) put(h []byte, l packLoc, gen uint64) {
+	c.slots[locSlot(h)].Store(&locEntry{h: string(h), gen: gen, loc: l})
 }
+
+// invalidate drops every entry (after GC committed deletions or moves).
+func (c *locCache) invalidate() { c.gen.Add(1) }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -29,13 +31,23 @@ type Options struct {
 	MemTableSize uint64
 	// Logger receives pebble's error messages; nil discards them.
 	Logger *slog.Logger
+	// MaxSize bounds the repository's bytes on disk (pack files, pebble's
+	// files and import staging files in the store directory, as du counts
+	// them); 0 means no limit. A write that would go past it first runs a GC,
+	// then fails with ErrRepoFull. See Stat and RATIONALE.md ("Size").
+	MaxSize int64
+	// MaxHeldBlocks bounds how many blocks written under open holds (and
+	// during a GC) GC tracks in memory, ~100 bytes each (default 1<<20).
+	// Past it a GC skips its sweep (GCResult.Deferred) until those holds end.
+	MaxHeldBlocks int
 
 	packMaxBytes int64 // tests: roll packs sooner (default packMaxBytes)
 }
 
 const (
-	defaultCacheSize    = 8 << 20
-	defaultMemTableSize = 4 << 20
+	defaultCacheSize     = 8 << 20
+	defaultMemTableSize  = 4 << 20
+	defaultMaxHeldBlocks = 1 << 20
 )
 
 // Store is a blockstore on disk. It is safe for concurrent use.
@@ -49,6 +61,17 @@ type Store struct {
 	memMax uint64
 	flush  syncGroup
 
+	maxSize int64
+	size    sizeGauge
+	gcSem   chan struct{}   // one GC at a time
+	gcRuns  atomic.Uint64   // GCs finished
+	closing context.Context // done when Close starts
+	stopGC  context.CancelFunc
+	pinMu   sync.RWMutex // Pin/Unpin/Keep share it; a GC's sweep holds it
+	hmu     sync.Mutex   // guards holds and gcst
+	holds   holdSet
+	gcst    *gcState // non-nil from a GC's start to the end of its sweep
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -60,6 +83,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if opts.MemTableSize == 0 {
 		opts.MemTableSize = defaultMemTableSize
+	}
+	if opts.MaxSize < 0 {
+		return nil, fmt.Errorf("%w: negative MaxSize", ErrBadOptions)
+	}
+	if opts.MaxHeldBlocks <= 0 {
+		opts.MaxHeldBlocks = defaultMaxHeldBlocks
 	}
 	cache := pebble.NewCache(opts.CacheSize)
 	po := &pebble.Options{
@@ -105,20 +134,29 @@ func Open(dir string, opts Options) (*Store, error) {
 		cache.Unref()
 		return nil, fmt.Errorf("blockstore: open %s: %w", dir, err)
 	}
+	removeStaging(dir)
+	closing, stopGC := context.WithCancel(context.Background())
 	return &Store{
-		dir:    dir,
-		ds:     d,
-		db:     d.DB,
-		packs:  packs,
-		cache:  cache,
-		noSync: opts.NoSync,
-		memMax: opts.MemTableSize,
+		closing: closing,
+		stopGC:  stopGC,
+		dir:     dir,
+		ds:      d,
+		db:      d.DB,
+		packs:   packs,
+		cache:   cache,
+		noSync:  opts.NoSync,
+		memMax:  opts.MemTableSize,
+		maxSize: opts.MaxSize,
+		gcSem:   make(chan struct{}, 1),
+		holds:   holdSet{active: map[*Hold]struct{}{}, max: opts.MaxHeldBlocks},
 	}, nil
 }
 
 // Close flushes and closes the store. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopGC() // a running GC stops at its next check; later ones fail
+		s.gcSem <- struct{}{}
 		err := s.ds.Close()
 		s.cache.Unref()
 		if perr := s.packs.close(); err == nil {
@@ -183,6 +221,13 @@ func (s *Store) locate(h []byte) (loc packLoc, ok bool, err error) {
 	if l, ok := s.packs.cache.get(h); ok {
 		return l, true, nil
 	}
+	return s.locateFresh(h)
+}
+
+// locateFresh is locate without the cache: it reads the index, and caches
+// what it finds.
+func (s *Store) locateFresh(h []byte) (loc packLoc, ok bool, err error) {
+	gen := s.packs.cache.gen.Load()
 	v, closer, err := s.db.Get(packKey(h))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return packLoc{}, false, nil
@@ -195,8 +240,26 @@ func (s *Store) locate(h []byte) (loc packLoc, ok bool, err error) {
 	if err != nil {
 		return packLoc{}, false, err
 	}
-	s.packs.cache.put(h, l)
+	s.packs.cache.put(h, l, gen)
 	return l, true, nil
+}
+
+// readPacked reads from the packed block c found at l. If GC compacted its
+// pack since l was looked up, the block is looked up again: GC commits the
+// new location before it removes the old pack.
+func (s *Store) readPacked(c cid.Cid, l packLoc, p []byte, off int64) (int, error) {
+	n, err := s.packs.readAt(l, p, off)
+	if !errors.Is(err, errPackGone) {
+		return n, err
+	}
+	l2, ok, lerr := s.locateFresh(c.Hash())
+	if lerr != nil {
+		return 0, lerr
+	}
+	if !ok {
+		return 0, ErrNotFound // collected since it was looked up
+	}
+	return s.packs.readAt(l2, p, off)
 }
 
 // Put stores one block after checking that it hashes to its CID, and makes
@@ -208,7 +271,7 @@ func (s *Store) Put(ctx context.Context, b blocks.Block) error {
 	if err := verifyBlock(b.Cid(), b.RawData()); err != nil {
 		return err
 	}
-	w := s.newWriter()
+	w := s.newWriter(ctx)
 	if err := w.put(b.Cid(), b.RawData()); err != nil {
 		w.abort()
 		return err
@@ -242,6 +305,9 @@ func blockKey(c cid.Cid) []byte {
 func mapErr(err error) error {
 	if errors.Is(err, pebble.ErrClosed) {
 		return ErrClosed
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return ErrDiskFull
 	}
 	var nf ipld.ErrNotFound
 	if errors.As(err, &nf) || errors.Is(err, pebble.ErrNotFound) {

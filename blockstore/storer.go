@@ -184,7 +184,7 @@ func (st *storer) run() {
 }
 
 func (st *storer) commit(batch []blocks.Block) error {
-	w := st.s.newWriter()
+	w := st.s.newWriter(context.Background())
 	for _, b := range batch {
 		if err := w.put(b.Cid(), b.RawData()); err != nil {
 			w.abort()

@@ -2,6 +2,7 @@ package blockstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -38,6 +39,9 @@ const (
 // concurrent use.
 type writer struct {
 	s       *Store
+	ctx     context.Context
+	hold    *Hold
+	ownHold bool // hold was started for this writer: released by done/abort
 	batch   *pebble.Batch
 	pack    []byte       // packed blocks waiting for the committer
 	leaves  []packedLeaf // what pack holds
@@ -66,7 +70,16 @@ type chunk struct {
 
 var _ ipld.DAGService = (*writer)(nil)
 
-func (s *Store) newWriter() *writer { return &writer{s: s} }
+// newWriter starts a write call. What it writes is held (see Hold) under
+// the hold ctx carries, or under a hold of its own until done or abort.
+func (s *Store) newWriter(ctx context.Context) *writer {
+	w := &writer{s: s, ctx: ctx, hold: s.holdFrom(ctx)}
+	if w.hold == nil {
+		w.hold, w.ownHold = s.Hold(), true
+	}
+	w.hold.writing()
+	return w
+}
 
 // packBufs recycles pack buffers between chunks and writers.
 var packBufs = sync.Pool{New: func() any {
@@ -84,6 +97,7 @@ func (w *writer) put(c cid.Cid, data []byte) error {
 	if packable(c.Type(), len(data)) {
 		return w.putPacked(c, data)
 	}
+	w.hold.touch(c.Hash())
 	if w.batch == nil {
 		w.batch = w.s.db.NewBatch()
 	}
@@ -105,7 +119,7 @@ func (w *writer) putPacked(c cid.Cid, data []byte) error {
 	if _, ok := w.pending[string(h)]; ok {
 		return nil
 	}
-	if _, ok, err := w.s.locate(h); err != nil {
+	if ok, err := w.reuse(h); err != nil {
 		return fmt.Errorf("blockstore: put %s: %w", c, err)
 	} else if ok {
 		return nil // packed already
@@ -123,6 +137,18 @@ func (w *writer) putPacked(c cid.Cid, data []byte) error {
 		w.send()
 	}
 	return nil
+}
+
+// reuse reports whether the packed block h is stored already, and if so
+// holds it: it is touched (see Hold.touch) and then looked up again, so a
+// GC sweep either sees the touch or has deleted it before the second look.
+func (w *writer) reuse(h []byte) (bool, error) {
+	if _, ok, err := w.s.locate(h); err != nil || !ok {
+		return false, err
+	}
+	w.hold.touch(h)
+	_, ok, err := w.s.locate(h)
+	return ok, err
 }
 
 // send hands the current batch and pack buffer to the committer goroutine.
@@ -144,8 +170,12 @@ func (w *writer) commitLoop() {
 	for ch := range w.queue {
 		if w.failed() == nil {
 			if err := w.commitChunk(ch); err != nil {
+				err = mapErr(err)
+				if !errors.Is(err, ErrRepoFull) && !errors.Is(err, ErrDiskFull) {
+					err = fmt.Errorf("blockstore: write: %w", err)
+				}
 				w.mu.Lock()
-				w.err = fmt.Errorf("blockstore: write: %w", mapErr(err))
+				w.err = err
 				w.mu.Unlock()
 			}
 		}
@@ -161,11 +191,19 @@ func (w *writer) commitLoop() {
 // commitChunk makes the chunk's packed bytes durable, then commits its
 // batch and their index entries.
 func (w *writer) commitChunk(ch chunk) error {
+	n := int64(len(ch.pack))
+	if ch.batch != nil {
+		n += int64(ch.batch.Len())
+	}
+	if err := w.s.admit(w.ctx, n); err != nil {
+		return err
+	}
 	if len(ch.leaves) > 0 {
 		id, base, err := w.s.packs.write(ch.pack)
 		if err != nil {
 			return err
 		}
+		defer w.s.packs.release(id)
 		if testHookPackWritten != nil {
 			testHookPackWritten()
 		}
@@ -214,12 +252,19 @@ func (w *writer) drain() error {
 
 // done commits everything buffered and makes all of it durable.
 func (w *writer) done() error {
+	defer w.endHold()
 	if err := w.drain(); err != nil {
 		return err
 	}
 	err := w.s.commit(w.written)
 	w.written = 0
 	return err
+}
+
+func (w *writer) endHold() {
+	if w.ownHold {
+		w.hold.Release()
+	}
 }
 
 // abort drops what is buffered and not yet committed; blocks already
@@ -234,6 +279,7 @@ func (w *writer) abort() {
 		w.pack, w.leaves = nil, nil
 	}
 	_ = w.drain()
+	w.endHold()
 }
 
 func (w *writer) Add(ctx context.Context, n ipld.Node) error {
