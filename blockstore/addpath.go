@@ -102,7 +102,7 @@ func (s *Store) addPath(ctx context.Context, w *writer, path string, fi fs.FileI
 // returns its entry (Size 0). The target is checked as DirBuilder.AddSymlink
 // checks it.
 func (s *Store) AddSymlink(ctx context.Context, target string, opts AddOptions) (Entry, error) {
-	w := s.newWriter()
+	w := s.newWriter(ctx)
 	e, err := s.addSymlink(ctx, w, "symlink", target, opts)
 	if err != nil {
 		w.abort()

@@ -26,7 +26,7 @@ func TestLongEntryNamesRejectedByReader(t *testing.T) {
 	fine := g.dir(t, lk(max, leaf))
 
 	s := openTemp(t)
-	w := s.newWriter()
+	w := s.newWriter(context.Background())
 	hd, err := uio.NewHAMTDirectory(w, 0)
 	if err != nil {
 		t.Fatal(err)

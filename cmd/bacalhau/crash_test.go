@@ -15,9 +15,10 @@ import (
 
 // startProcess runs `bacalhau serve` as a separate process on repo and waits until it
 // answers. The returned channel is closed when the process has exited.
-func startProcess(t *testing.T, repo string, port int) (*exec.Cmd, <-chan struct{}) {
+func startProcess(t *testing.T, repo string, port int, extra ...string) (*exec.Cmd, <-chan struct{}) {
 	t.Helper()
-	cmd := exec.Command(binPath, "serve", "--repo", repo, "--api-port", strconv.Itoa(port), "--swarm-host", "127.0.0.1", "--swarm-port", "0", "--log-level", "error")
+	args := append([]string{"serve", "--repo", repo, "--api-port", strconv.Itoa(port), "--swarm-host", "127.0.0.1", "--swarm-port", "0", "--log-level", "error"}, extra...)
+	cmd := exec.Command(binPath, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

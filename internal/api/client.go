@@ -348,3 +348,15 @@ func (c *Client) ImportCAR(ctx context.Context, r io.Reader) ([]string, error) {
 	var out CARResponse
 	return out.Roots, json.NewDecoder(resp.Body).Decode(&out)
 }
+
+// RepoStat measures the node's repository.
+func (c *Client) RepoStat(ctx context.Context) (RepoStat, error) {
+	var st RepoStat
+	return st, c.doJSON(ctx, http.MethodGet, "/api/v1/repo/stat", nil, &st)
+}
+
+// GC has the node collect its repository's garbage now.
+func (c *Client) GC(ctx context.Context) (GCResult, error) {
+	var r GCResult
+	return r, c.doJSON(ctx, http.MethodPost, "/api/v1/repo/gc", nil, &r)
+}

@@ -118,3 +118,30 @@ type PeerStatus struct {
 	Self     bool              `json:"self,omitempty"`
 	Live     bool              `json:"live"` // seen within the grace period
 }
+
+// RepoStat is the body of GET /api/v1/repo/stat: what the node's blockstore holds.
+type RepoStat struct {
+	DiskBytes     int64 `json:"diskBytes"`     // everything in the store directory
+	PebbleBytes   int64 `json:"pebbleBytes"`   // the index and small blocks
+	PackBytes     int64 `json:"packBytes"`     // pack files (large blocks)
+	PackLiveBytes int64 `json:"packLiveBytes"` // pack bytes blocks are read from
+	PackDeadBytes int64 `json:"packDeadBytes"` // pack bytes nothing points at: a GC reclaims them
+	Blocks        int64 `json:"blocks"`
+	PackedBlocks  int64 `json:"packedBlocks"`
+	Pins          int64 `json:"pins"`
+	MaxSize       int64 `json:"maxSize"` // 0: no limit
+}
+
+// GCResult is the body of POST /api/v1/repo/gc: what a garbage collection freed.
+type GCResult struct {
+	Marked         int          `json:"marked"`      // blocks kept: pins and running jobs reach them
+	PinsExpired    int          `json:"pinsExpired"` // results past their retention, unpinned
+	BlocksFreed    int          `json:"blocksFreed"`
+	BytesFreed     int64        `json:"bytesFreed"`
+	PacksCompacted int          `json:"packsCompacted"`
+	PackBytesFreed int64        `json:"packBytesFreed"`
+	DiskBefore     int64        `json:"diskBefore"`
+	DiskAfter      int64        `json:"diskAfter"`
+	Deferred       bool         `json:"deferred,omitempty"` // the sweep was put off: too many blocks being written
+	Duration       job.Duration `json:"duration"`
+}

@@ -103,6 +103,7 @@ func newRoot(e *Env, node NodeCommands) *cobra.Command {
 		newVersion(e),
 		newID(e),
 		newNode(e),
+		newRepo(e),
 	)
 	if node != nil {
 		root.AddCommand(node(e)...)

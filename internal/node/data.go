@@ -76,9 +76,6 @@ type Data struct {
 // Data returns the API's view of the node's blocks.
 func (n *Node) Data() *Data { return &Data{Store: n.blocks, n: n} }
 
-// Added announces a DAG the API added, so other nodes find it.
-func (d *Data) Added(c cid.Cid) { d.n.provide(c) }
-
 // Has reports whether the DAG root is here or, on a network, can be fetched from a peer
 // within rootWait.
 func (d *Data) Has(ctx context.Context, c cid.Cid) (bool, error) {

@@ -83,8 +83,7 @@ func (n *Node) fetchTask(t *task) {
 		return
 	}
 	n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateFailed, StartedAt: started, EndedAt: n.now(), Error: err.Error()})
-	n.tasks.Delete(t.execID)
-	t.cancel()
+	n.forget(t)
 }
 
 // dropTask ends a task that was cancelled (or whose node is stopping) before it ran.
@@ -92,8 +91,7 @@ func (n *Node) dropTask(t *task) {
 	if n.ctx.Err() == nil {
 		n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateCancelled, EndedAt: n.now(), Error: reasonCancelled})
 	}
-	n.tasks.Delete(t.execID)
-	t.cancel()
+	n.forget(t)
 }
 
 func specTimeout(spec job.Spec) time.Duration {

@@ -59,10 +59,30 @@ type Config struct {
 	// FetchTimeout bounds that fetch; it is never longer than the job's own timeout.
 	// 0 means DefaultFetchTimeout.
 	FetchTimeout time.Duration
+	// RepoMaxSize bounds the blockstore's bytes on disk: a write that would pass it
+	// runs a garbage collection first and fails (blockstore.ErrRepoFull) if that is
+	// not enough. 0 means DefaultRepoMaxSize; negative means no limit.
+	RepoMaxSize int64
+	// GCInterval is how often the node collects garbage on its own: blocks no pin
+	// holds (fetched data, results past their retention). 0 means DefaultGCInterval;
+	// negative means only when the repository is full or `repo gc` asks.
+	GCInterval time.Duration
+	// ResultRetention is how long the node keeps the result of a job it ran that
+	// completed, FailedRetention that of one that did not (0: the defaults). What
+	// users add is kept until they remove it.
+	ResultRetention, FailedRetention time.Duration
 	// Network makes the node a libp2p peer (DHT, GossipSub, bitswap). Without it the
 	// node is a network of one that still signs its receipts.
 	Network *NetConfig
 }
+
+// Defaults of the repository's size policy (see Config).
+const (
+	DefaultRepoMaxSize     = 10 << 30 // kubo's Datastore.StorageMax
+	DefaultGCInterval      = time.Hour
+	DefaultResultRetention = 30 * 24 * time.Hour
+	DefaultFailedRetention = 24 * time.Hour
+)
 
 // Defaults of Config's zero values.
 const (
@@ -163,6 +183,18 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = runtime.NumCPU()
 	}
+	if cfg.RepoMaxSize == 0 {
+		cfg.RepoMaxSize = DefaultRepoMaxSize
+	}
+	if cfg.GCInterval == 0 {
+		cfg.GCInterval = DefaultGCInterval
+	}
+	if cfg.ResultRetention <= 0 {
+		cfg.ResultRetention = DefaultResultRetention
+	}
+	if cfg.FailedRetention <= 0 {
+		cfg.FailedRetention = DefaultFailedRetention
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -196,7 +228,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, id: pid.String(), peerID: pid, key: key, log: cfg.Logger, now: cfg.Now, watch: newBroker(), mem: newMemPool(cfg.Memory),
 		bids: map[string]chan bidFrom{}, pulling: map[string]peer.ID{}, marks: map[peer.ID]pullMark{}, peers: newPeerTable()}
-	if n.blocks, err = blockstore.Open(filepath.Join(cfg.Repo, "blocks"), blockstore.Options{Logger: cfg.Logger}); err != nil {
+	if n.blocks, err = blockstore.Open(filepath.Join(cfg.Repo, "blocks"), blockstore.Options{Logger: cfg.Logger, MaxSize: max(cfg.RepoMaxSize, 0)}); err != nil {
 		return nil, err
 	}
 	if n.jobs, err = openJobs(cfg.Repo, cfg.Logger); err != nil {
@@ -227,6 +259,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	for i := 0; i < cfg.Fetchers; i++ {
 		n.wg.Add(1)
 		go n.fetcher()
+	}
+	if cfg.GCInterval > 0 {
+		n.wg.Add(1)
+		go func() { defer n.wg.Done(); n.gcLoop() }()
 	}
 	if cfg.Network != nil {
 		if err := n.startNetwork(ctx); err != nil {

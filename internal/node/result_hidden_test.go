@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,7 +27,7 @@ func TestImportResultKeepsDotfiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := n.importResult(dir, 0)
+	s, err := n.importResult(dir, 0, "j-test", job.StateCompleted)
 	if err != nil {
 		t.Fatal(err)
 	}

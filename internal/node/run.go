@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
@@ -44,6 +45,16 @@ type task struct {
 	requester     peer.ID
 	ctx           context.Context
 	cancel        context.CancelFunc
+	// hold keeps the module and inputs from a GC while the task is here.
+	hold *blockstore.Hold
+}
+
+// forget drops a task that is over, or never ran: the node no longer knows it, its
+// context ends and a GC may collect its module and inputs again (unless pinned).
+func (n *Node) forget(t *task) {
+	n.tasks.Delete(t.execID)
+	t.cancel()
+	t.hold.Release()
 }
 
 func (n *Node) worker() {
@@ -66,11 +77,13 @@ func (n *Node) execDir(execID string) string {
 // fetched its module and inputs if the store lacks them.
 func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) error {
 	ctx, cancel := context.WithCancel(n.ctx)
-	t := &task{jobID: jobID, execID: execID, spec: spec, requester: requester, ctx: ctx, cancel: cancel}
+	t := &task{jobID: jobID, execID: execID, spec: spec, requester: requester, ctx: ctx, cancel: cancel, hold: n.blocks.Hold()}
 	if _, dup := n.tasks.LoadOrStore(execID, t); dup {
 		cancel()
+		t.hold.Release()
 		return nil // accepted already (a retried accept)
 	}
+	t.hold.Keep(specRoots(spec)...)
 	q := n.queue
 	if n.needsFetch(spec) {
 		q = n.fetchq
@@ -79,10 +92,25 @@ func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) e
 	case q <- t:
 		return nil
 	case <-n.ctx.Done():
-		n.tasks.Delete(execID)
-		cancel()
+		n.forget(t)
 		return ErrClosed
 	}
+}
+
+// specRoots are the CIDs of a spec's module and inputs.
+func specRoots(spec job.Spec) []cid.Cid {
+	var roots []cid.Cid
+	if spec.Wasm != nil {
+		if c, err := job.ParseCID(spec.Wasm.Module); err == nil {
+			roots = append(roots, c)
+		}
+	}
+	for _, in := range spec.Inputs {
+		if c, err := job.ParseCID(in.CID); err == nil {
+			roots = append(roots, c)
+		}
+	}
+	return roots
 }
 
 // runTask takes one execution through running to its end and reports both to the
@@ -202,8 +230,7 @@ func (n *Node) endTask(r *taskRun) {
 	}
 	os.RemoveAll(r.dir)
 	n.releaseMemory(r)
-	n.tasks.Delete(r.t.execID)
-	r.t.cancel()
+	n.forget(r.t)
 }
 
 // releaseMemory gives back the memory reserved for r's guest, once.
@@ -307,7 +334,7 @@ func (n *Node) outcome(t *task, dir string, res sandbox.Result, runErr error) jo
 		code := res.ExitCode
 		e.ExitCode = &code
 		lie(dir)
-		c, err := n.importResult(dir, res.ExitCode)
+		c, err := n.importResult(dir, res.ExitCode, t.jobID, e.State)
 		if err != nil {
 			e.State, e.Error = job.StateFailed, "storing the result: "+err.Error()
 		} else {
@@ -328,15 +355,27 @@ func (n *Node) outcome(t *task, dir string, res sandbox.Result, runErr error) jo
 }
 
 // importResult adds the job directory (outputs/, stdout, stderr, exitCode) as one UnixFS
-// directory with kubo's --cid-version=1 settings.
-func (n *Node) importResult(dir string, exitCode int) (string, error) {
+// directory with kubo's --cid-version=1 settings, and pins it for the retention of a
+// result that ended in state st.
+func (n *Node) importResult(dir string, exitCode int, jobID string, st job.State) (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "exitCode"), []byte(strconv.Itoa(exitCode)), 0o600); err != nil {
 		return "", err
 	}
 	// Import even when the job was cancelled: the node's own context may be done.
+	ctx := context.WithoutCancel(n.ctx)
+	h := n.blocks.Hold()
+	defer h.Release()
 	// Hidden: outputs keep their dotfiles (kubo's add would skip them without -H).
-	e, err := n.blocks.AddPath(context.WithoutCancel(n.ctx), dir, blockstore.AddOptions{CIDVersion: 1, Hidden: true})
+	e, err := n.blocks.AddPath(h.Context(ctx), dir, blockstore.AddOptions{CIDVersion: 1, Hidden: true})
 	if err != nil {
+		return "", err
+	}
+	now := n.now()
+	keep := n.cfg.ResultRetention
+	if st != job.StateCompleted {
+		keep = n.cfg.FailedRetention
+	}
+	if err := n.blocks.Pin(ctx, e.CID, blockstore.PinInfo{Kind: blockstore.PinResult, Label: jobID, Created: now, Expires: now.Add(keep)}); err != nil {
 		return "", err
 	}
 	return e.CID.String(), nil

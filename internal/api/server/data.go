@@ -40,15 +40,29 @@ type fetcher interface {
 	Fetch(ctx context.Context, root cid.Cid) error
 }
 
-// adder is a Data that wants to hear of DAGs the API added (to announce them).
+// adder is a Data that wants to hear of DAGs the API added (to pin and announce them).
 type adder interface {
-	Added(c cid.Cid)
+	Added(ctx context.Context, c cid.Cid) error
 }
 
-func (s *Server) added(c cid.Cid) {
+// holder is a Data whose garbage collector must be kept off an import made in several
+// calls, until the import is Added.
+type holder interface {
+	Hold(ctx context.Context) (context.Context, func())
+}
+
+func (s *Server) added(ctx context.Context, c cid.Cid) error {
 	if a, ok := s.data.(adder); ok {
-		a.Added(c)
+		return a.Added(ctx, c)
 	}
+	return nil
+}
+
+func (s *Server) hold(ctx context.Context) (context.Context, func()) {
+	if h, ok := s.data.(holder); ok {
+		return h.Hold(ctx)
+	}
+	return ctx, func() {}
 }
 
 // maxEntries bounds the parts of one multipart add (see api.DirectoryType for the
@@ -56,7 +70,8 @@ func (s *Server) added(c cid.Cid) {
 const maxEntries = 1 << 20
 
 func (s *Server) addData(c echo.Context) error {
-	ctx := c.Request().Context()
+	ctx, release := s.hold(c.Request().Context())
+	defer release()
 	opts, err := addOptions(c)
 	if err != nil {
 		return err
@@ -68,7 +83,9 @@ func (s *Server) addData(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		s.added(e.CID)
+		if err := s.added(ctx, e.CID); err != nil {
+			return err
+		}
 		return c.JSON(http.StatusOK, api.AddResponse{CID: e.CID.String(), Size: e.Size})
 	}
 	mr, err := c.Request().MultipartReader()
@@ -154,14 +171,18 @@ func (s *Server) addData(c echo.Context) error {
 		if entries > 1 {
 			return badRequest("a file at the top next to other entries")
 		}
-		s.added(single.CID)
+		if err := s.added(ctx, single.CID); err != nil {
+			return err
+		}
 		return c.JSON(http.StatusOK, api.AddResponse{CID: single.CID.String(), Size: single.Size})
 	}
 	e, err := dir.Finish(ctx)
 	if err != nil {
 		return err
 	}
-	s.added(e.CID)
+	if err := s.added(ctx, e.CID); err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, api.AddResponse{CID: e.CID.String(), Size: e.Tsize})
 }
 
@@ -213,7 +234,9 @@ func partPath(disposition string) (string, error) {
 }
 
 func (s *Server) importCAR(c echo.Context) error {
-	roots, err := s.data.ImportCAR(c.Request().Context(), c.Request().Body)
+	ctx, release := s.hold(c.Request().Context())
+	defer release()
+	roots, err := s.data.ImportCAR(ctx, c.Request().Body)
 	if err != nil {
 		if status(err) == http.StatusInternalServerError {
 			return badRequest("importing the CAR: %v", err)
@@ -223,7 +246,9 @@ func (s *Server) importCAR(c echo.Context) error {
 	resp := api.CARResponse{Roots: make([]string, len(roots))}
 	for i, r := range roots {
 		resp.Roots[i] = r.String()
-		s.added(r)
+		if err := s.added(ctx, r); err != nil {
+			return err
+		}
 	}
 	return c.JSON(http.StatusOK, resp)
 }

@@ -41,10 +41,12 @@ type Config struct {
 	AllowedOrigins []string
 }
 
-// Node is what GET /api/v1/node and /api/v1/nodes show.
+// Node is what GET /api/v1/node, /api/v1/nodes and the /api/v1/repo routes need.
 type Node interface {
 	Info() api.NodeInfo
 	Nodes() []api.PeerStatus // every node this one knows of, itself included
+	RepoStat(ctx context.Context) (api.RepoStat, error)
+	GC(ctx context.Context) (api.GCResult, error)
 }
 
 // Server serves the API for one node.
@@ -81,6 +83,20 @@ func New(cfg Config, jobs Jobs, data Data, node Node) *Server {
 	v1.POST("/data/car", s.importCAR)
 	v1.HEAD("/data/:cid", s.hasData)
 	v1.GET("/data/:cid", s.getData)
+	v1.GET("/repo/stat", func(c echo.Context) error {
+		st, err := s.node.RepoStat(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, st)
+	})
+	v1.POST("/repo/gc", func(c echo.Context) error {
+		r, err := s.node.GC(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, r)
+	}, jsonBody)
 	return s
 }
 
@@ -168,6 +184,8 @@ func status(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, job.ErrTransition):
 		return http.StatusConflict
+	case errors.Is(err, blockstore.ErrRepoFull), errors.Is(err, blockstore.ErrDiskFull):
+		return http.StatusInsufficientStorage
 	case errors.Is(err, context.Canceled):
 		return 499 // client closed the request
 	default:

@@ -39,6 +39,10 @@ type serveFlags struct {
 	fetchers    int
 	fetchTime   time.Duration
 	stall       time.Duration
+	repoMax     string
+	gcEvery     time.Duration
+	keepResults time.Duration
+	keepFailed  time.Duration
 }
 
 func newServe(e *cli.Env) *cobra.Command {
@@ -103,6 +107,10 @@ func newServe(e *cli.Env) *cobra.Command {
 	fl.IntVar(&f.fetchers, "fetchers", node.DefaultFetchers, "jobs fetching their module and inputs from the network at once (outside the workers)")
 	fl.DurationVar(&f.fetchTime, "fetch-timeout", node.DefaultFetchTimeout, "how long a job may wait for its module and inputs to arrive (never longer than its own --timeout)")
 	fl.DurationVar(&f.stall, "fetch-stall-timeout", blockstore.DefaultStallTimeout, "a download of a DAG from peers (data get, car export, a job's reads) fails when no block arrives for this long")
+	fl.StringVar(&f.repoMax, "repo-max-size", job.FormatBytes(node.DefaultRepoMaxSize), `most the blockstore may hold on disk; a write past it collects garbage first, then fails ("0" for no limit)`)
+	fl.DurationVar(&f.gcEvery, "gc-interval", node.DefaultGCInterval, "how often to collect garbage (blocks no pin holds); 0 only when the repository is full or on `bacalhau repo gc`")
+	fl.DurationVar(&f.keepResults, "result-retention", node.DefaultResultRetention, "how long this node keeps the result of a job it ran that completed")
+	fl.DurationVar(&f.keepFailed, "failed-result-retention", node.DefaultFailedRetention, "how long it keeps the result of one that failed or was cancelled")
 	fl.StringSliceVar(&f.origins, "api-allow-origin", nil, `web origins (scheme://host:port, or "*") whose pages may call the API from a browser (repeatable; default none: requests from web pages are refused)`)
 	return cmd
 }
@@ -128,6 +136,22 @@ func (f *serveFlags) config(e *cli.Env) (node.Config, error) {
 	if cfg.MaxOutputsLimit, err = job.ParseBytes(f.maxOutputs); err != nil {
 		return cfg, fmt.Errorf("--max-outputs-limit: %w", err)
 	}
+	repoMax, err := job.ParseBytes(f.repoMax)
+	if err != nil {
+		return cfg, fmt.Errorf("--repo-max-size: %w", err)
+	}
+	cfg.RepoMaxSize = int64(repoMax)
+	if repoMax == 0 {
+		cfg.RepoMaxSize = -1 // no limit
+	}
+	cfg.GCInterval = f.gcEvery
+	if f.gcEvery <= 0 {
+		cfg.GCInterval = -1
+	}
+	if f.keepResults <= 0 || f.keepFailed <= 0 {
+		return cfg, fmt.Errorf("--result-retention and --failed-result-retention must be positive")
+	}
+	cfg.ResultRetention, cfg.FailedRetention = f.keepResults, f.keepFailed
 	if cfg.Repo == "" {
 		var err error
 		if cfg.Repo, err = defaultRepo(); err != nil {
