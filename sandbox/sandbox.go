@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"cmp"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +30,15 @@ const (
 	// DefaultOutputLimit is the most a guest may write to each of stdout and
 	// stderr when Task.OutputLimit is 0.
 	DefaultOutputLimit = 16 << 20 // 16 MiB
+	// DefaultLoadTimeout bounds loading and compiling one module when
+	// Options.LoadTimeout is 0.
+	DefaultLoadTimeout = 10 * time.Minute
+	// DefaultMaxCacheBytes bounds the in-memory compile cache when
+	// Options.MaxCacheBytes is 0: some 18 Go modules of 2.6 MB.
+	DefaultMaxCacheBytes = 256 << 20 // 256 MiB
+	// DefaultMaxDiskCacheBytes bounds Options.CacheDir when
+	// Options.MaxDiskCacheBytes is 0: some 100 Go modules of 2.6 MB.
+	DefaultMaxDiskCacheBytes = 1 << 30 // 1 GiB
 	// ExitCodeAbnormal is Result.ExitCode when the guest did not exit by
 	// itself: it trapped, timed out or was cancelled. Result.Reason says which.
 	ExitCodeAbnormal = -1
@@ -48,6 +59,9 @@ var (
 	ErrClosed = errors.New("sandbox: closed")
 	// ErrInvalidTask is wrapped by Run's error for a Task that cannot run.
 	ErrInvalidTask = errors.New("sandbox: invalid task")
+	// ErrLoadTimeout is wrapped by Run's error when loading and compiling
+	// the module took longer than Options.LoadTimeout.
+	ErrLoadTimeout = errors.New("sandbox: loading and compiling the module timed out")
 
 	errTimeout = errors.New("sandbox: task timed out")
 )
@@ -62,6 +76,17 @@ type Options struct {
 	// CompileWorkers is how many goroutines compile one module; 0 means
 	// GOMAXPROCS.
 	CompileWorkers int
+	// LoadTimeout bounds loading and compiling one module, which runs in
+	// the background for all the runs waiting for it; 0 means
+	// DefaultLoadTimeout.
+	LoadTimeout time.Duration
+	// MaxCacheBytes bounds the compiled modules kept in memory, by an
+	// estimate of what each holds (see CacheStats); the least recently
+	// used go first. 0 means DefaultMaxCacheBytes.
+	MaxCacheBytes uint64
+	// MaxDiskCacheBytes bounds CacheDir: the oldest files go first. 0 means
+	// DefaultMaxDiskCacheBytes.
+	MaxDiskCacheBytes uint64
 }
 
 // Sandbox runs guests. It is safe for concurrent use: one wazero runtime and
@@ -79,13 +104,20 @@ type Sandbox struct {
 	workers    int
 	slots      chan struct{} // nil: no limit
 	memories   memoryPool
+	disk       *diskCache
 
-	mu       sync.Mutex
-	modules  map[string]*compiled
-	closed   bool
-	running  sync.WaitGroup
-	stopAll  context.CancelFunc
-	stopping context.Context
+	loadTimeout   time.Duration
+	maxCacheBytes uint64
+
+	mu         sync.Mutex
+	modules    map[string]*compiled // by key, loading or cached
+	lru        *list.List           // of cached *compiled, most recently used first
+	cacheBytes uint64               // the cost of the modules in lru
+	closed     bool
+	running    sync.WaitGroup // runs
+	loads      sync.WaitGroup // background loads
+	stopAll    context.CancelFunc
+	stopping   context.Context
 }
 
 // Task is one run of a module.
@@ -154,10 +186,16 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		wasiFns:    w.(api.Module).ExportedFunctionDefinitions(),
 		workers:    opts.CompileWorkers,
 		modules:    map[string]*compiled{},
+		lru:        list.New(),
+		disk:       &diskCache{dir: opts.CacheDir, max: cmp.Or(opts.MaxDiskCacheBytes, DefaultMaxDiskCacheBytes)},
+
+		loadTimeout:   cmp.Or(max(opts.LoadTimeout, 0), DefaultLoadTimeout),
+		maxCacheBytes: cmp.Or(opts.MaxCacheBytes, DefaultMaxCacheBytes),
 	}
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
 	}
+	s.disk.prune() // the bound may have changed since the last run
 	if opts.MaxConcurrent > 0 {
 		s.slots = make(chan struct{}, opts.MaxConcurrent)
 	}
@@ -178,7 +216,7 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	s.stopAll()
 
 	done := make(chan struct{})
-	go func() { s.running.Wait(); close(done) }()
+	go func() { s.running.Wait(); s.loads.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -221,10 +259,11 @@ func (s *Sandbox) Run(ctx context.Context, t Task) (Result, error) {
 		}
 	}
 
-	c, err := s.compiled(ctx, t.ModuleKey, t.Module)
+	c, err := s.acquire(ctx, t.ModuleKey, t.Module)
 	if err != nil {
 		return Result{}, err
 	}
+	defer s.release(c)
 	entry := t.EntryPoint
 	if entry == "" {
 		entry = DefaultEntryPoint
