@@ -222,6 +222,7 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("sandbox: waiting for running guests: %w", ctx.Err())
 	}
+	s.memories.drain()
 	return errors.Join(s.rt.Close(ctx), s.checkedRT.Close(ctx), s.cache.Close(ctx))
 }
 
