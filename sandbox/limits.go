@@ -201,9 +201,18 @@ func (p *memoryPool) drain() {
 	}
 }
 
+// wasmPage is the unit of WebAssembly linear memory: the smallest limit.
+const wasmPage = 64 << 10
+
 // memoryReason is Result.Reason when the memory limit stopped a guest.
 func memoryReason(limit uint64) string {
 	return "memory limit of " + formatBytes(limit) + " exceeded"
+}
+
+// startMemoryReason is Result.Reason when a module's initial memory, need
+// bytes, is over the limit.
+func startMemoryReason(need, limit uint64) string {
+	return "module needs " + formatBytes(need) + " of memory to start; the limit is " + formatBytes(limit)
 }
 
 func formatBytes(n uint64) string {

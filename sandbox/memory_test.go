@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"os"
 	"runtime"
 	"strconv"
@@ -121,5 +122,49 @@ func TestPoolKeepsOnlySmallMemories(t *testing.T) {
 	p.drain()
 	if len(p.free) != 0 || p.bytes != 0 {
 		t.Errorf("after drain: %d memories, %d bytes", len(p.free), p.bytes)
+	}
+}
+
+// TestMemoryLimitBelowOnePage: a limit under one page is refused up front
+// with the minimum, rather than run as "0 bytes".
+func TestMemoryLimitBelowOnePage(t *testing.T) {
+	s := newSandbox(t, Options{})
+	task, _, _ := guestTask(t, "hello")
+	task.MemoryLimit = 1000
+	res, err := s.Run(context.Background(), task)
+	want := "sandbox: invalid task: memory limit 1000 bytes is below the minimum of 64 KiB (one WebAssembly page)"
+	if !errors.Is(err, ErrInvalidTask) || err.Error() != want {
+		t.Fatalf("Run() = %+v, %v; want %q", res, err, want)
+	}
+}
+
+// TestModuleNeedsMoreMemoryToStart: a module whose initial memory is over
+// the limit says both figures, whether its memory is exported or not.
+func TestModuleNeedsMoreMemoryToStart(t *testing.T) {
+	module := func(exported bool) []byte {
+		exports := [][]byte{export("_start", 0, 0)}
+		if exported {
+			exports = append(exports, export("memory", 2, 0))
+		}
+		return wasmModule(
+			sec(secType, vec(typeVoid)),
+			sec(secFunction, vec([]byte{0})),
+			sec(secMemory, vec([]byte{0, 4})), // 4 pages: 256 KiB
+			sec(secExport, vec(exports...)),
+			sec(secCode, vec(body([]byte{0}, []byte{0x0B}))),
+		)
+	}
+	s := newSandbox(t, Options{})
+	for _, exported := range []bool{true, false} {
+		task := bytesTask("needs-256k-"+strconv.FormatBool(exported), module(exported))
+		task.MemoryLimit = 128 << 10
+		want := Result{ExitCode: ExitCodeAbnormal, Reason: "module needs 256 KiB of memory to start; the limit is 128 KiB"}
+		if res := run(t, s, task); res != want {
+			t.Errorf("exported memory %v: Run() = %+v, want %+v", exported, res, want)
+		}
+		task.MemoryLimit = 256 << 10
+		if res := run(t, s, task); res != (Result{}) {
+			t.Errorf("exported memory %v, limit 256 KiB: Run() = %+v", exported, res)
+		}
 	}
 }

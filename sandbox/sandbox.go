@@ -135,7 +135,7 @@ type Task struct {
 	// Timeout bounds the run in wall-clock time; 0 means none.
 	Timeout time.Duration
 	// MemoryLimit bounds the guest's linear memory in bytes (rounded down to
-	// 64 KiB pages); 0 means DefaultMemoryLimit.
+	// 64 KiB pages, at least one); 0 means DefaultMemoryLimit.
 	MemoryLimit uint64
 	// OutputLimit caps each of stdout and stderr in bytes; writes past it
 	// are discarded. 0 means DefaultOutputLimit.
@@ -148,7 +148,8 @@ type Result struct {
 	ExitCode int
 	// Reason is "" when the guest exited by itself with no limit hit;
 	// otherwise ReasonTimeout, ReasonCancelled, "memory limit of 64 MiB
-	// exceeded" or "trap: ...".
+	// exceeded", "module needs 2 MiB of memory to start; the limit is 1 MiB"
+	// or "trap: ...".
 	Reason string
 	// StdoutTruncated and StderrTruncated report output past OutputLimit.
 	StdoutTruncated, StderrTruncated bool
@@ -240,6 +241,10 @@ func (s *Sandbox) Run(ctx context.Context, t Task) (Result, error) {
 	if t.Timeout < 0 || t.OutputLimit < 0 {
 		return Result{}, fmt.Errorf("%w: negative Timeout or OutputLimit", ErrInvalidTask)
 	}
+	if t.MemoryLimit != 0 && t.MemoryLimit < wasmPage {
+		return Result{}, fmt.Errorf("%w: memory limit %s is below the minimum of 64 KiB (one WebAssembly page)",
+			ErrInvalidTask, formatBytes(t.MemoryLimit))
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -276,9 +281,9 @@ func (s *Sandbox) Run(ctx context.Context, t Task) (Result, error) {
 	if limit == 0 {
 		limit = DefaultMemoryLimit
 	}
-	limit &^= 1<<16 - 1 // whole pages
+	limit &^= wasmPage - 1 // whole pages
 	if c.minMemory > limit {
-		return Result{ExitCode: ExitCodeAbnormal, Reason: memoryReason(limit)}, nil
+		return Result{ExitCode: ExitCodeAbnormal, Reason: startMemoryReason(c.minMemory, limit)}, nil
 	}
 	return s.run(ctx, c, entry, limit, t)
 }
@@ -325,6 +330,9 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 	defer mem.release() // after inst.Close: no guest runs any more
 	inst, err := instantiate(experimental.WithMemoryAllocator(runCtx, mem), c, cfg)
 	if err != nil {
+		if need := mem.startNeed.Load(); need > 0 {
+			return Result{ExitCode: ExitCodeAbnormal, Reason: startMemoryReason(need, memLimit)}, nil
+		}
 		if mem.refused.Load() {
 			return Result{ExitCode: ExitCodeAbnormal, Reason: memoryReason(memLimit)}, nil
 		}

@@ -140,6 +140,9 @@ func (s *Spec) Validate() error {
 	if s.Memory > MaxMemory {
 		return invalid("memory %d bytes is over the limit of %s", s.Memory, FormatBytes(MaxMemory))
 	}
+	if s.Memory != 0 && s.Memory < 64<<10 {
+		return invalid("memory %d bytes is below the minimum of 64 KiB (one WebAssembly page)", s.Memory)
+	}
 	if len(s.Env) > maxEnv {
 		return invalid("%d environment variables, at most %d allowed", len(s.Env), maxEnv)
 	}
