@@ -153,6 +153,10 @@ type Result struct {
 	Reason string
 	// StdoutTruncated and StderrTruncated report output past OutputLimit.
 	StdoutTruncated, StderrTruncated bool
+	// OutputsLimitHit reports that the guest was refused room in /outputs
+	// (ENOSPC) past WASI.OutputsLimit: what it left there is incomplete.
+	// Reason then says so, unless the run ended for another reason too.
+	OutputsLimitHit bool
 }
 
 // New starts a Sandbox. Close it to release compiled code.
@@ -169,9 +173,10 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	cfg := wazero.NewRuntimeConfig().WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	checkedRT := wazero.NewRuntimeWithConfig(ctx, cfg.WithCloseOnContextDone(true))
-	w, err := wasi_snapshot_preview1.Instantiate(ctx, rt)
+	// The listener turns the EIO of a refused write to /outputs into ENOSPC.
+	w, err := wasi_snapshot_preview1.Instantiate(withENOSPC(ctx), rt)
 	if err == nil {
-		_, err = wasi_snapshot_preview1.Instantiate(ctx, checkedRT)
+		_, err = wasi_snapshot_preview1.Instantiate(withENOSPC(ctx), checkedRT)
 	}
 	if err != nil {
 		_ = rt.Close(ctx)
@@ -305,8 +310,21 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 	}
 	stdout := newCappedWriter(t.WASI.Stdout, outLimit)
 	stderr := newCappedWriter(t.WASI.Stderr, outLimit)
+	var quota *outputsQuota
+	if t.WASI.OutputsDir != "" {
+		if quota, err = newOutputsQuota(t.WASI.OutputsDir, cmp.Or(t.WASI.OutputsLimit, wasi.DefaultOutputsLimit)); err != nil {
+			return Result{}, err
+		}
+		runCtx = context.WithValue(runCtx, quotaKey{}, quota)
+	}
 	defer func() {
 		res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
+		if err == nil && quota != nil && quota.hit.Load() {
+			res.OutputsLimitHit = true
+			if res.Reason == "" {
+				res.Reason = outputsReason(quota.limit)
+			}
+		}
 	}()
 
 	clock := &wasi.Clock{}
@@ -321,7 +339,7 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 		WithNanotime(clock.Nanotime, sys.ClockResolution(wasi.Tick)).
 		WithNanosleep(func(ns int64) { sleep(runCtx, clock, ns) }).
 		WithRandSource(wasi.NewRand(t.WASI.Seed)).
-		WithFSConfig(fsConfig(t.WASI))
+		WithFSConfig(fsConfig(t.WASI, quota))
 	for _, kv := range t.WASI.SortedEnv() {
 		cfg = cfg.WithEnv(kv[0], kv[1])
 	}
@@ -452,7 +470,7 @@ func doneReason(ctx, runCtx context.Context) string {
 	return ReasonCancelled
 }
 
-func fsConfig(c wasi.Config) wazero.FSConfig {
+func fsConfig(c wasi.Config, quota *outputsQuota) wazero.FSConfig {
 	fsc := wazero.NewFSConfig().(sysfs.FSConfig)
 	var cfg wazero.FSConfig
 	for i, m := range c.Mounts {
@@ -460,7 +478,7 @@ func fsConfig(c wasi.Config) wazero.FSConfig {
 		fsc = cfg.(sysfs.FSConfig)
 	}
 	if c.OutputsDir != "" {
-		cfg = fsc.WithSysFSMount(outputFS(c.OutputsDir, uint64(len(c.Mounts)+1)), wasi.OutputsTarget)
+		cfg = fsc.WithSysFSMount(outputFS(c.OutputsDir, uint64(len(c.Mounts)+1), quota), wasi.OutputsTarget)
 	}
 	if cfg == nil {
 		return wazero.NewFSConfig()
