@@ -54,6 +54,14 @@ func (s *Sandbox) Precompile(ctx context.Context, key string, load func(context.
 	if key == "" {
 		return fmt.Errorf("%w: Precompile needs a ModuleKey", ErrInvalidTask)
 	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.running.Add(1) // Close waits for it, and for the load it may start
+	s.mu.Unlock()
+	defer s.running.Done()
 	c, err := s.acquire(ctx, key, load)
 	if err != nil {
 		return err

@@ -359,6 +359,9 @@ func TestCloseStopsALoad(t *testing.T) {
 	if err := <-errc; !errors.Is(err, ErrClosed) {
 		t.Errorf("Run() = %v, want ErrClosed", err)
 	}
+	if err := s.Precompile(context.Background(), "after-close", l.load); !errors.Is(err, ErrClosed) {
+		t.Errorf("Precompile() after Close = %v, want ErrClosed", err)
+	}
 }
 
 // TestLoadTimeout: a load that takes longer than LoadTimeout fails with
