@@ -1,6 +1,7 @@
 // Package sandbox runs WebAssembly (WASI preview 1) guests on wazero,
 // confined to what a wasi.Config gives them and stopped by a wall-clock
-// timeout, a memory limit and a cap on their output. Compiled modules are
+// timeout, a memory limit, a cap on their output and a bound on what
+// /outputs may hold. Compiled modules are
 // cached per Task.ModuleKey in memory and, with Options.CacheDir, on disk.
 //
 // Before compiling, a module is instrumented: a check at the start of every

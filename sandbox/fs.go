@@ -28,19 +28,23 @@ func inputFS(m wasi.Mount, dev uint64) experimentalsys.FS {
 	return &detFS{FS: &sysfs.ReadFS{FS: inner}, dev: dev}
 }
 
-// outputFS returns the writable sys.FS wazero mounts at /outputs.
-func outputFS(dir string, dev uint64) experimentalsys.FS {
-	return &detFS{FS: sysfs.DirFS(dir), dev: dev}
+// outputFS returns the writable sys.FS wazero mounts at /outputs, held to
+// quota.
+func outputFS(dir string, dev uint64, quota *outputsQuota) experimentalsys.FS {
+	return &detFS{FS: sysfs.DirFS(dir), dev: dev, quota: quota}
 }
 
 // detFS makes what a guest sees of a mount independent of the host:
 // directory entries come sorted by name, inode numbers are a hash of the
 // path, the device number is the mount's index, every timestamp is
-// wasi.Epoch, and directories have size 0 and one link. It refuses to create symbolic links, so that a guest cannot
-// plant a link to a host path in /outputs and follow it.
+// wasi.Epoch, and directories have size 0 and one link. It refuses to
+// create symbolic links, so that a guest cannot plant a link to a host path
+// in /outputs and follow it. With a quota (the outputs), every change that
+// makes the mount hold more is counted first (fsquota.go).
 type detFS struct {
 	experimentalsys.FS
-	dev uint64
+	dev   uint64
+	quota *outputsQuota // nil: not counted
 }
 
 func (d *detFS) ino(p string) sys.Inode {
@@ -59,6 +63,9 @@ func (d *detFS) normalize(st *sys.Stat_t, p string) {
 }
 
 func (d *detFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	if d.quota != nil && flag&(experimentalsys.O_CREAT|experimentalsys.O_TRUNC) != 0 {
+		return d.openCounted(p, flag, perm)
+	}
 	f, errno := d.FS.OpenFile(p, flag, perm)
 	if errno != 0 {
 		return nil, errno

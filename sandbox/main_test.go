@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,3 +204,14 @@ func (w *signalWriter) Write(p []byte) (int, error) {
 	w.once.Do(func() { close(w.ready) })
 	return len(p), nil
 }
+
+// gate is a Reader that blocks until it is opened, then reads as empty: a
+// stdin that holds a guest reading it in the middle of its run.
+type gate chan struct{}
+
+func (g gate) Read([]byte) (int, error) {
+	<-g
+	return 0, io.EOF
+}
+
+func (g gate) open() { close(g) }

@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"cmp"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +30,15 @@ const (
 	// DefaultOutputLimit is the most a guest may write to each of stdout and
 	// stderr when Task.OutputLimit is 0.
 	DefaultOutputLimit = 16 << 20 // 16 MiB
+	// DefaultLoadTimeout bounds loading and compiling one module when
+	// Options.LoadTimeout is 0.
+	DefaultLoadTimeout = 10 * time.Minute
+	// DefaultMaxCacheBytes bounds the in-memory compile cache when
+	// Options.MaxCacheBytes is 0: some 18 Go modules of 2.6 MB.
+	DefaultMaxCacheBytes = 256 << 20 // 256 MiB
+	// DefaultMaxDiskCacheBytes bounds Options.CacheDir when
+	// Options.MaxDiskCacheBytes is 0: some 100 Go modules of 2.6 MB.
+	DefaultMaxDiskCacheBytes = 1 << 30 // 1 GiB
 	// ExitCodeAbnormal is Result.ExitCode when the guest did not exit by
 	// itself: it trapped, timed out or was cancelled. Result.Reason says which.
 	ExitCodeAbnormal = -1
@@ -48,6 +59,9 @@ var (
 	ErrClosed = errors.New("sandbox: closed")
 	// ErrInvalidTask is wrapped by Run's error for a Task that cannot run.
 	ErrInvalidTask = errors.New("sandbox: invalid task")
+	// ErrLoadTimeout is wrapped by Run's error when loading and compiling
+	// the module took longer than Options.LoadTimeout.
+	ErrLoadTimeout = errors.New("sandbox: loading and compiling the module timed out")
 
 	errTimeout = errors.New("sandbox: task timed out")
 )
@@ -62,6 +76,17 @@ type Options struct {
 	// CompileWorkers is how many goroutines compile one module; 0 means
 	// GOMAXPROCS.
 	CompileWorkers int
+	// LoadTimeout bounds loading and compiling one module, which runs in
+	// the background for all the runs waiting for it; 0 means
+	// DefaultLoadTimeout.
+	LoadTimeout time.Duration
+	// MaxCacheBytes bounds the compiled modules kept in memory, by an
+	// estimate of what each holds (see CacheStats); the least recently
+	// used go first. 0 means DefaultMaxCacheBytes.
+	MaxCacheBytes uint64
+	// MaxDiskCacheBytes bounds CacheDir: the oldest files go first. 0 means
+	// DefaultMaxDiskCacheBytes.
+	MaxDiskCacheBytes uint64
 }
 
 // Sandbox runs guests. It is safe for concurrent use: one wazero runtime and
@@ -79,13 +104,20 @@ type Sandbox struct {
 	workers    int
 	slots      chan struct{} // nil: no limit
 	memories   memoryPool
+	disk       *diskCache
 
-	mu       sync.Mutex
-	modules  map[string]*compiled
-	closed   bool
-	running  sync.WaitGroup
-	stopAll  context.CancelFunc
-	stopping context.Context
+	loadTimeout   time.Duration
+	maxCacheBytes uint64
+
+	mu         sync.Mutex
+	modules    map[string]*compiled // by key, loading or cached
+	lru        *list.List           // of cached *compiled, most recently used first
+	cacheBytes uint64               // the cost of the modules in lru
+	closed     bool
+	running    sync.WaitGroup // runs
+	loads      sync.WaitGroup // background loads
+	stopAll    context.CancelFunc
+	stopping   context.Context
 }
 
 // Task is one run of a module.
@@ -103,7 +135,7 @@ type Task struct {
 	// Timeout bounds the run in wall-clock time; 0 means none.
 	Timeout time.Duration
 	// MemoryLimit bounds the guest's linear memory in bytes (rounded down to
-	// 64 KiB pages); 0 means DefaultMemoryLimit.
+	// 64 KiB pages, at least one); 0 means DefaultMemoryLimit.
 	MemoryLimit uint64
 	// OutputLimit caps each of stdout and stderr in bytes; writes past it
 	// are discarded. 0 means DefaultOutputLimit.
@@ -116,10 +148,15 @@ type Result struct {
 	ExitCode int
 	// Reason is "" when the guest exited by itself with no limit hit;
 	// otherwise ReasonTimeout, ReasonCancelled, "memory limit of 64 MiB
-	// exceeded" or "trap: ...".
+	// exceeded", "module needs 2 MiB of memory to start; the limit is 1 MiB"
+	// or "trap: ...".
 	Reason string
 	// StdoutTruncated and StderrTruncated report output past OutputLimit.
 	StdoutTruncated, StderrTruncated bool
+	// OutputsLimitHit reports that the guest was refused room in /outputs
+	// (ENOSPC) past WASI.OutputsLimit: what it left there is incomplete.
+	// Reason then says so, unless the run ended for another reason too.
+	OutputsLimitHit bool
 }
 
 // New starts a Sandbox. Close it to release compiled code.
@@ -136,9 +173,10 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	cfg := wazero.NewRuntimeConfig().WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	checkedRT := wazero.NewRuntimeWithConfig(ctx, cfg.WithCloseOnContextDone(true))
-	w, err := wasi_snapshot_preview1.Instantiate(ctx, rt)
+	// The listener turns the EIO of a refused write to /outputs into ENOSPC.
+	w, err := wasi_snapshot_preview1.Instantiate(withENOSPC(ctx), rt)
 	if err == nil {
-		_, err = wasi_snapshot_preview1.Instantiate(ctx, checkedRT)
+		_, err = wasi_snapshot_preview1.Instantiate(withENOSPC(ctx), checkedRT)
 	}
 	if err != nil {
 		_ = rt.Close(ctx)
@@ -154,10 +192,16 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		wasiFns:    w.(api.Module).ExportedFunctionDefinitions(),
 		workers:    opts.CompileWorkers,
 		modules:    map[string]*compiled{},
+		lru:        list.New(),
+		disk:       &diskCache{dir: opts.CacheDir, max: cmp.Or(opts.MaxDiskCacheBytes, DefaultMaxDiskCacheBytes)},
+
+		loadTimeout:   cmp.Or(max(opts.LoadTimeout, 0), DefaultLoadTimeout),
+		maxCacheBytes: cmp.Or(opts.MaxCacheBytes, DefaultMaxCacheBytes),
 	}
 	if s.workers <= 0 {
 		s.workers = runtime.GOMAXPROCS(0)
 	}
+	s.disk.prune() // the bound may have changed since the last run
 	if opts.MaxConcurrent > 0 {
 		s.slots = make(chan struct{}, opts.MaxConcurrent)
 	}
@@ -178,12 +222,13 @@ func (s *Sandbox) Close(ctx context.Context) error {
 	s.stopAll()
 
 	done := make(chan struct{})
-	go func() { s.running.Wait(); close(done) }()
+	go func() { s.running.Wait(); s.loads.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
 		return fmt.Errorf("sandbox: waiting for running guests: %w", ctx.Err())
 	}
+	s.memories.drain()
 	return errors.Join(s.rt.Close(ctx), s.checkedRT.Close(ctx), s.cache.Close(ctx))
 }
 
@@ -200,6 +245,10 @@ func (s *Sandbox) Run(ctx context.Context, t Task) (Result, error) {
 	}
 	if t.Timeout < 0 || t.OutputLimit < 0 {
 		return Result{}, fmt.Errorf("%w: negative Timeout or OutputLimit", ErrInvalidTask)
+	}
+	if t.MemoryLimit != 0 && t.MemoryLimit < wasmPage {
+		return Result{}, fmt.Errorf("%w: memory limit %s is below the minimum of 64 KiB (one WebAssembly page)",
+			ErrInvalidTask, formatBytes(t.MemoryLimit))
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -221,10 +270,11 @@ func (s *Sandbox) Run(ctx context.Context, t Task) (Result, error) {
 		}
 	}
 
-	c, err := s.compiled(ctx, t.ModuleKey, t.Module)
+	c, err := s.acquire(ctx, t.ModuleKey, t.Module)
 	if err != nil {
 		return Result{}, err
 	}
+	defer s.release(c)
 	entry := t.EntryPoint
 	if entry == "" {
 		entry = DefaultEntryPoint
@@ -236,9 +286,9 @@ func (s *Sandbox) Run(ctx context.Context, t Task) (Result, error) {
 	if limit == 0 {
 		limit = DefaultMemoryLimit
 	}
-	limit &^= 1<<16 - 1 // whole pages
+	limit &^= wasmPage - 1 // whole pages
 	if c.minMemory > limit {
-		return Result{ExitCode: ExitCodeAbnormal, Reason: memoryReason(limit)}, nil
+		return Result{ExitCode: ExitCodeAbnormal, Reason: startMemoryReason(c.minMemory, limit)}, nil
 	}
 	return s.run(ctx, c, entry, limit, t)
 }
@@ -260,8 +310,21 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 	}
 	stdout := newCappedWriter(t.WASI.Stdout, outLimit)
 	stderr := newCappedWriter(t.WASI.Stderr, outLimit)
+	var quota *outputsQuota
+	if t.WASI.OutputsDir != "" {
+		if quota, err = newOutputsQuota(t.WASI.OutputsDir, cmp.Or(t.WASI.OutputsLimit, wasi.DefaultOutputsLimit)); err != nil {
+			return Result{}, err
+		}
+		runCtx = context.WithValue(runCtx, quotaKey{}, quota)
+	}
 	defer func() {
 		res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
+		if err == nil && quota != nil && quota.hit.Load() {
+			res.OutputsLimitHit = true
+			if res.Reason == "" {
+				res.Reason = outputsReason(quota.limit)
+			}
+		}
 	}()
 
 	clock := &wasi.Clock{}
@@ -276,7 +339,7 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 		WithNanotime(clock.Nanotime, sys.ClockResolution(wasi.Tick)).
 		WithNanosleep(func(ns int64) { sleep(runCtx, clock, ns) }).
 		WithRandSource(wasi.NewRand(t.WASI.Seed)).
-		WithFSConfig(fsConfig(t.WASI))
+		WithFSConfig(fsConfig(t.WASI, quota))
 	for _, kv := range t.WASI.SortedEnv() {
 		cfg = cfg.WithEnv(kv[0], kv[1])
 	}
@@ -285,6 +348,9 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 	defer mem.release() // after inst.Close: no guest runs any more
 	inst, err := instantiate(experimental.WithMemoryAllocator(runCtx, mem), c, cfg)
 	if err != nil {
+		if need := mem.startNeed.Load(); need > 0 {
+			return Result{ExitCode: ExitCodeAbnormal, Reason: startMemoryReason(need, memLimit)}, nil
+		}
 		if mem.refused.Load() {
 			return Result{ExitCode: ExitCodeAbnormal, Reason: memoryReason(memLimit)}, nil
 		}
@@ -404,7 +470,7 @@ func doneReason(ctx, runCtx context.Context) string {
 	return ReasonCancelled
 }
 
-func fsConfig(c wasi.Config) wazero.FSConfig {
+func fsConfig(c wasi.Config, quota *outputsQuota) wazero.FSConfig {
 	fsc := wazero.NewFSConfig().(sysfs.FSConfig)
 	var cfg wazero.FSConfig
 	for i, m := range c.Mounts {
@@ -412,7 +478,7 @@ func fsConfig(c wasi.Config) wazero.FSConfig {
 		fsc = cfg.(sysfs.FSConfig)
 	}
 	if c.OutputsDir != "" {
-		cfg = fsc.WithSysFSMount(outputFS(c.OutputsDir, uint64(len(c.Mounts)+1)), wasi.OutputsTarget)
+		cfg = fsc.WithSysFSMount(outputFS(c.OutputsDir, uint64(len(c.Mounts)+1), quota), wasi.OutputsTarget)
 	}
 	if cfg == nil {
 		return wazero.NewFSConfig()

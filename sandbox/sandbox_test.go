@@ -222,7 +222,7 @@ func TestMemoryLimit(t *testing.T) {
 	// A module whose initial memory exceeds the limit does not start.
 	hello, stdout, _ := guestTask(t, "hello")
 	hello.MemoryLimit = 64 << 10
-	if res := run(t, s, hello); res.Reason != "memory limit of 64 KiB exceeded" || stdout.Len() != 0 {
+	if res := run(t, s, hello); !strings.HasPrefix(res.Reason, "module needs ") || !strings.HasSuffix(res.Reason, " of memory to start; the limit is 64 KiB") || stdout.Len() != 0 {
 		t.Errorf("Run() = %+v, stdout %q", res, stdout)
 	}
 }

@@ -17,6 +17,15 @@ const OutputsTarget = "/outputs"
 // DefaultProgramName is argv[0] when Config.Program is empty.
 const DefaultProgramName = "main.wasm"
 
+const (
+	// DefaultOutputsLimit is Config.OutputsLimit when it is 0.
+	DefaultOutputsLimit = 1 << 30 // 1 GiB
+	// OutputsEntryCost is what every file, directory and hard link in
+	// /outputs counts against Config.OutputsLimit besides the bytes of its
+	// files, so that a guest cannot fill the host with empty files either.
+	OutputsEntryCost = 4 << 10 // 4 KiB: a block, what an empty directory takes on most file systems
+)
+
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
 var ErrInvalidConfig = errors.New("wasi: invalid config")
 
@@ -45,6 +54,11 @@ type Config struct {
 	// none. It should be empty and owned by the caller: the guest can create,
 	// change and remove anything in it (but no symbolic links).
 	OutputsDir string
+	// OutputsLimit bounds what OutputsDir holds, in bytes: the size of its
+	// files plus OutputsEntryCost per entry, what was there before the run
+	// included. A write, truncate or create that would pass it fails with
+	// ENOSPC. 0 means DefaultOutputsLimit.
+	OutputsLimit int64
 	// Stdin is read by the guest; nil reads as empty. A Reader that blocks
 	// is not interrupted by a timeout, so pass in-memory data.
 	Stdin io.Reader
@@ -91,6 +105,9 @@ func (c Config) Validate() error {
 		if strings.ContainsRune(a, 0) {
 			return fmt.Errorf("%w: argument %d contains NUL", ErrInvalidConfig, i)
 		}
+	}
+	if c.OutputsLimit < 0 {
+		return fmt.Errorf("%w: negative outputs limit %d", ErrInvalidConfig, c.OutputsLimit)
 	}
 	if c.OutputsDir != "" {
 		st, err := os.Stat(c.OutputsDir)

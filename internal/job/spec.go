@@ -182,6 +182,9 @@ func (s *Spec) Validate() error {
 	if s.Memory > MaxMemory {
 		return invalid("memory %d bytes is over the limit of %s", s.Memory, FormatBytes(MaxMemory))
 	}
+	if s.Memory != 0 && s.Memory < MinMemory {
+		return invalid("memory %d bytes is below the minimum of %s (one WebAssembly page)", s.Memory, FormatBytes(MinMemory))
+	}
 	if t := time.Duration(s.QueueTimeout); t < 0 || t > MaxQueueTimeout {
 		return invalid("queue timeout %s is out of range (0 to %s)", t, MaxQueueTimeout)
 	}
