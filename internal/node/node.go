@@ -59,6 +59,9 @@ type Config struct {
 	// FetchTimeout bounds that fetch; it is never longer than the job's own timeout.
 	// 0 means DefaultFetchTimeout.
 	FetchTimeout time.Duration
+	// CompileCacheMemory bounds the compiled modules kept in memory, and
+	// CompileCacheDisk those kept on disk, in bytes; 0 means the sandbox's defaults.
+	CompileCacheMemory, CompileCacheDisk uint64
 	// RepoMaxSize bounds the blockstore's bytes on disk: a write that would pass it
 	// runs a garbage collection first and fails (blockstore.ErrRepoFull) if that is
 	// not enough. 0 means DefaultRepoMaxSize; negative means no limit.
@@ -235,7 +238,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		n.blocks.Close()
 		return nil, err
 	}
-	if n.box, err = sandbox.New(ctx, sandbox.Options{CacheDir: filepath.Join(cfg.Repo, "compile-cache")}); err != nil {
+	if n.box, err = sandbox.New(ctx, sandbox.Options{CacheDir: filepath.Join(cfg.Repo, "compile-cache"),
+		MaxCacheBytes: cfg.CompileCacheMemory, MaxDiskCacheBytes: cfg.CompileCacheDisk}); err != nil {
 		n.jobs.Close()
 		n.blocks.Close()
 		return nil, err

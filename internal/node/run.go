@@ -270,15 +270,14 @@ func (n *Node) execute(ctx context.Context, spec job.Spec, dir string, sink *log
 			Env:        spec.Env,
 			Mounts:     mounts,
 			OutputsDir: filepath.Join(dir, "outputs"),
-			Stdout:     sink.stdout,
-			Stderr:     sink.stderr,
+			// The node has refused specs asking for more than Config.MaxOutputsLimit.
+			OutputsLimit: int64(spec.EffectiveOutputsLimit()),
+			Stdout:       sink.stdout,
+			Stderr:       sink.stderr,
 		},
 		Timeout:     time.Duration(spec.Timeout),
 		MemoryLimit: spec.Memory,
 		OutputLimit: n.cfg.OutputLimit,
-		// TODO(outputs-limit): OutputsLimit: spec.EffectiveOutputsLimit(), once
-		// sandbox.Task has the field (the sandbox enforces it with ENOSPC). The node
-		// has already refused specs asking for more than Config.MaxOutputsLimit.
 	}
 	return n.box.Run(ctx, task)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/internal/cli"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
+	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
 )
 
 // defaultSwarmPort is upstream Bacalhau's libp2p port.
@@ -43,6 +44,8 @@ type serveFlags struct {
 	gcEvery     time.Duration
 	keepResults time.Duration
 	keepFailed  time.Duration
+	cacheMem    string
+	cacheDisk   string
 }
 
 func newServe(e *cli.Env) *cobra.Command {
@@ -111,6 +114,8 @@ func newServe(e *cli.Env) *cobra.Command {
 	fl.DurationVar(&f.gcEvery, "gc-interval", node.DefaultGCInterval, "how often to collect garbage (blocks no pin holds); 0 only when the repository is full or on `bacalhau repo gc`")
 	fl.DurationVar(&f.keepResults, "result-retention", node.DefaultResultRetention, "how long this node keeps the result of a job it ran that completed")
 	fl.DurationVar(&f.keepFailed, "failed-result-retention", node.DefaultFailedRetention, "how long it keeps the result of one that failed or was cancelled")
+	fl.StringVar(&f.cacheMem, "compile-cache-memory", job.FormatBytes(sandbox.DefaultMaxCacheBytes), "compiled modules kept in memory, least recently used dropped first")
+	fl.StringVar(&f.cacheDisk, "compile-cache-disk", job.FormatBytes(sandbox.DefaultMaxDiskCacheBytes), "compiled modules kept on disk, oldest dropped first")
 	fl.StringSliceVar(&f.origins, "api-allow-origin", nil, `web origins (scheme://host:port, or "*") whose pages may call the API from a browser (repeatable; default none: requests from web pages are refused)`)
 	return cmd
 }
@@ -152,6 +157,15 @@ func (f *serveFlags) config(e *cli.Env) (node.Config, error) {
 		return cfg, fmt.Errorf("--result-retention and --failed-result-retention must be positive")
 	}
 	cfg.ResultRetention, cfg.FailedRetention = f.keepResults, f.keepFailed
+	if cfg.CompileCacheMemory, err = job.ParseBytes(f.cacheMem); err != nil {
+		return cfg, fmt.Errorf("--compile-cache-memory: %w", err)
+	}
+	if cfg.CompileCacheDisk, err = job.ParseBytes(f.cacheDisk); err != nil {
+		return cfg, fmt.Errorf("--compile-cache-disk: %w", err)
+	}
+	if cfg.CompileCacheMemory == 0 || cfg.CompileCacheDisk == 0 {
+		return cfg, fmt.Errorf("--compile-cache-memory and --compile-cache-disk must be positive")
+	}
 	if cfg.Repo == "" {
 		var err error
 		if cfg.Repo, err = defaultRepo(); err != nil {

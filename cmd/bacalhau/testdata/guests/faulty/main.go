@@ -1,6 +1,6 @@
 // Command faulty misbehaves on purpose, one way per mode, for the end-to-end tests:
 //
-//	faulty spin | sleep | grow | flood [BYTES] | escape | exit CODE | tick N | write | walk DIR
+//	faulty spin | sleep | grow | flood [BYTES] | escape | exit CODE | tick N | write | walk DIR | fill BYTES
 package main
 
 import (
@@ -27,8 +27,11 @@ func main() {
 	case "grow":
 		var keep [][]byte
 		for {
-			keep = append(keep, make([]byte, 1<<20))
-			keep[len(keep)-1][0] = 1
+			b := make([]byte, 1<<20)
+			for i := 0; i < len(b); i += 4096 { // every page: resident, as real data is
+				b[i] = 1
+			}
+			keep = append(keep, b)
 		}
 	case "flood": // forever, or BYTES bytes and then exit 1
 		line := []byte("all work and no play makes jack a dull boy\n")
@@ -48,6 +51,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "something went wrong")
 		os.WriteFile("/outputs/partial.txt", []byte("kept\n"), 0o644)
 		os.Exit(code)
+	case "fill": // BYTES into /outputs/fill, reporting how far it got
+		n, _ := strconv.Atoi(os.Args[2])
+		f, err := os.Create("/outputs/fill")
+		if err != nil {
+			fmt.Println("create:", err)
+			os.Exit(1)
+		}
+		buf := make([]byte, 64<<10)
+		written := 0
+		for written < n {
+			k, err := f.Write(buf[:min(len(buf), n-written)])
+			written += k
+			if err != nil {
+				fmt.Printf("wrote %d bytes: %v\n", written, err)
+				os.Exit(1)
+			}
+		}
+		fmt.Printf("wrote %d bytes\n", written)
 	case "tick":
 		n, _ := strconv.Atoi(os.Args[2])
 		for i := 0; i < n; i++ {
