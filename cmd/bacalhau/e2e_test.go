@@ -273,6 +273,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"wasm", "run", helloV1, "-i", "ipfs://garbage"}, "not a valid CID"},
 		{[]string{"wasm", "run", helloV1, "-i", "ipfs://" + helloV1 + ":/../etc"}, "not a clean path"},
 		{[]string{"wasm", "run", helloV1, "--memory", "lots"}, "want a value like"},
+		{[]string{"wasm", "run", helloV1, "--memory", "1000"}, "below the minimum of 64 KiB"},
 		{[]string{"wasm", "run", helloV1, "--timeout", "soon"}, "want a duration"},
 		{[]string{"wasm", "run", helloV1, "-e", "NOEQUALS"}, "NAME=value"},
 		{[]string{"describe", "j-ffffffff"}, "no job ID starts with"},
@@ -280,6 +281,17 @@ func TestBadInput(t *testing.T) {
 		{[]string{"list", "--sort-by", "name"}, "cannot sort by"},
 		{[]string{"get", "j-0"}, "no job ID"},
 	}
+	// A CAR cut short in a block, and one whose root is not in it, each say so.
+	full, err := os.ReadFile(shared(t, "hello.car"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.car")
+	must(t, os.WriteFile(cut, full[:len(full)-3], 0o644))
+	tests = append(tests, struct {
+		args []string
+		want string
+	}{[]string{"data", "car", "import", cut}, "ends in the middle of a block"})
 	for _, tt := range tests {
 		_, errs, code := n.cli(tt.args...)
 		if code == 0 || !strings.Contains(errs, tt.want) {
