@@ -68,7 +68,11 @@ func buildAll(dir string) error {
 		go func() {
 			defer wg.Done()
 			cmd := exec.Command("go", args...)
-			if name != "bacalhau" && name != "node" && name != "liar" {
+			switch name {
+			case "bacalhau":
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build builds it
+			case "node", "liar":
+			default:
 				cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 			}
 			if out, err := cmd.CombinedOutput(); err != nil {
