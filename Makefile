@@ -45,10 +45,15 @@ bin/ipfs: tools/kubo/go.mod
 bench: build examples kubo
 	PATH="$(CURDIR)/bin:$$PATH" $(GO) run ./cmd/bacalhau-bench
 
+# Every decoder of outside input has a fuzzer; `make fuzz` runs each for FUZZTIME.
+FUZZTIME ?= 30s
+FUZZERS = internal/job:FuzzParseInput internal/job:FuzzSpecDecode \
+	internal/api/server:FuzzSubmitBody internal/api/server:FuzzPartPath internal/cli:FuzzExtractTar \
+	dht:FuzzEnvelope dht:FuzzStreamFrame dht:FuzzExecutionUpdate dht:FuzzDecodeJob dht:FuzzBid dht:FuzzAccept \
+	blockstore:FuzzImportCAR blockstore:FuzzDAGNode blockstore:FuzzFSOpen blockstore:FuzzDecodePin \
+	wasi:FuzzValidateTarget sandbox:FuzzInstrument
 fuzz:
-	$(GO) test -run XXX -fuzz FuzzParseInput -fuzztime 30s ./internal/job/
-	$(GO) test -run XXX -fuzz FuzzSpecDecode -fuzztime 30s ./internal/job/
-	for f in FuzzEnvelope FuzzStreamFrame FuzzExecutionUpdate FuzzDecodeJob; do $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime 30s ./dht/ || exit 1; done
+	for f in $(FUZZERS); do $(GO) test -run XXX -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) ./$${f%%:*}/ || exit 1; done
 
 check:
 	$(GO) vet ./...

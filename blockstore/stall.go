@@ -10,6 +10,7 @@ import (
 	bsmsg "github.com/ipfs/boxo/bitswap/message"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -125,34 +126,41 @@ func (l *senderLog) sender(c cid.Cid) peer.ID {
 
 // await waits for w until it is done, ctx ends, or the getter has received no block
 // for its stall timeout (counted from the later of the wait's start and the last
-// block received); then it returns a *StallError.
+// block received); then it returns a *StallError. While it waits with nothing
+// arriving it looks the block's providers up again, at growing intervals, and connects
+// to them: bitswap searches a session's providers once at its start and then only once
+// a minute, so a fetch begun before the routing table knew the provider (a node just
+// restarted) would otherwise wait out the stall timeout although the block is there.
 func (g *netGetter) await(ctx context.Context, w *want) error {
-	if g.stall <= 0 {
-		select {
-		case <-w.done:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 	start := time.Now()
-	t := time.NewTimer(g.stall)
-	defer t.Stop()
+	search := time.NewTimer(researchFirst)
+	defer search.Stop()
+	next := researchFirst
+	var stallTimer *time.Timer
+	var stallC <-chan time.Time // nil without a stall timeout: never fires
+	if g.stall > 0 {
+		stallTimer = time.NewTimer(g.stall)
+		defer stallTimer.Stop()
+		stallC = stallTimer.C
+	}
 	for {
 		select {
 		case <-w.done:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-t.C:
+		case <-search.C:
+			if time.Since(g.lastActivity(start)) >= next {
+				g.ex.connectProviders(ctx, w.c)
+			}
+			next = min(2*next, researchMax)
+			search.Reset(next)
+			continue
+		case <-stallC:
 		}
-		last := time.Unix(0, g.lastRecv.Load())
-		if last.Before(start) {
-			last = start
-		}
-		idle := time.Since(last)
+		idle := time.Since(g.lastActivity(start))
 		if idle < g.stall {
-			t.Reset(g.stall - idle)
+			stallTimer.Reset(g.stall - idle)
 			continue
 		}
 		select {
@@ -160,6 +168,40 @@ func (g *netGetter) await(ctx context.Context, w *want) error {
 			return nil
 		default:
 			return &StallError{CID: w.c, After: g.stall}
+		}
+	}
+}
+
+// Intervals of await's provider searches.
+const (
+	researchFirst = 2 * time.Second
+	researchMax   = 8 * time.Second
+)
+
+// lastActivity is when the getter last received a block, or start if later.
+func (g *netGetter) lastActivity(start time.Time) time.Time {
+	if last := time.Unix(0, g.lastRecv.Load()); last.After(start) {
+		return last
+	}
+	return start
+}
+
+// connectProviders looks up the providers of c and connects to those this node is not
+// connected to; bitswap then asks them for what its sessions want. Bounded, best
+// effort.
+func (ex *Exchange) connectProviders(ctx context.Context, c cid.Cid) {
+	if ex.r == nil {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, researchMax)
+	defer cancel()
+	ps, err := ex.FindProviders(lctx, c, 4)
+	if err != nil {
+		return
+	}
+	for _, p := range ps {
+		if ex.h.Network().Connectedness(p.ID) != network.Connected && len(p.Addrs) > 0 {
+			_ = ex.h.Connect(lctx, p)
 		}
 	}
 }

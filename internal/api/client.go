@@ -176,6 +176,9 @@ func (c *Client) Watch(ctx context.Context, id string, fn func(*job.Job) bool) (
 	for {
 		var j job.Job
 		if err := dec.Decode(&j); err != nil {
+			if msg := streamError(resp); msg != "" {
+				return last, fmt.Errorf("following job %s: the node stopped: %s", id, msg)
+			}
 			if err == io.EOF && last != nil {
 				return last, nil
 			}
@@ -199,6 +202,9 @@ func (c *Client) Logs(ctx context.Context, id string, follow bool, fn func(LogCh
 	for {
 		var ch LogChunk
 		if err := dec.Decode(&ch); err == io.EOF {
+			if msg := streamError(resp); msg != "" {
+				return fmt.Errorf("reading logs of %s: %s", id, msg)
+			}
 			return nil
 		} else if err != nil {
 			return fmt.Errorf("reading logs of %s: %w", id, err)
@@ -332,10 +338,17 @@ func (c *Client) Download(ctx context.Context, cid, format string, fn func(io.Re
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
 		return err
 	}
-	if msg := resp.Trailer.Get(StreamErrorTrailer); msg != "" {
+	if msg := streamError(resp); msg != "" {
 		return fmt.Errorf("the node stopped sending %s part way: %s", cid, msg)
 	}
 	return nil
+}
+
+// streamError is the error a node reported in the trailer of a stream, once the body
+// has been read to its end; "" if none.
+func streamError(resp *http.Response) string {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return resp.Trailer.Get(StreamErrorTrailer)
 }
 
 // ImportCAR uploads a CAR stream and returns its roots.

@@ -41,8 +41,9 @@ func notFoundf(format string, args ...any) error { return &notFound{fmt.Sprintf(
 // maxProviders is how many providers a fetch looks up on the DHT.
 const maxProviders = 3
 
-// providerLookup bounds the DHT lookup that names the providers.
-const providerLookup = 10 * time.Second
+// providerLookup bounds the DHT lookup that names the providers: the fetch does not
+// wait for it longer (bitswap goes on searching), and it ends at the first provider.
+const providerLookup = 2 * time.Second
 
 func (n *Node) fetcher() {
 	defer n.wg.Done()
@@ -261,6 +262,7 @@ func (n *Node) sources(ctx context.Context, c cid.Cid) string {
 		if len(p.Addrs) > 0 && n.net.Host().Network().Connectedness(p.ID) != network.Connected {
 			n.connect(ctx, p)
 		}
+		break // one is enough to start from; a lookup for more can take seconds
 	}
 	if len(ids) > 0 {
 		return "from " + strings.Join(ids, ", ")

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -130,9 +131,9 @@ func (s *Server) wait(c echo.Context) error {
 		return err // before the stream starts, so the status code still tells
 	}
 	w := ndjson(c)
-	return s.jobs.Watch(ctx, id, func(j *job.Job) bool {
+	return w.end(s.jobs.Watch(ctx, id, func(j *job.Job) bool {
 		return w.send(j) == nil
-	})
+	}))
 }
 
 // logs streams stdout and stderr as NDJSON chunks; follow=true keeps it open while the
@@ -148,9 +149,9 @@ func (s *Server) logs(c echo.Context) error {
 		return err
 	}
 	w := ndjson(c)
-	return s.jobs.Logs(ctx, id, follow, func(stream string, data []byte) error {
+	return w.end(s.jobs.Logs(ctx, id, follow, func(stream string, data []byte) error {
 		return w.send(api.LogChunk{Stream: stream, Data: data})
-	})
+	}))
 }
 
 type ndjsonWriter struct {
@@ -158,10 +159,21 @@ type ndjsonWriter struct {
 	enc *json.Encoder
 }
 
+// ndjson starts a stream of JSON lines. An error after it started cannot change the
+// status any more: end reports it in the api.StreamErrorTrailer trailer, as downloads do.
 func ndjson(c echo.Context) *ndjsonWriter {
 	c.Response().Header().Set(echo.HeaderContentType, "application/x-ndjson")
+	c.Response().Header().Set("Trailer", api.StreamErrorTrailer)
 	c.Response().WriteHeader(http.StatusOK)
 	return &ndjsonWriter{c: c, enc: json.NewEncoder(c.Response())}
+}
+
+// end finishes the stream, with err in the trailer unless the client went away.
+func (w *ndjsonWriter) end(err error) error {
+	if err != nil && !errors.Is(err, context.Canceled) {
+		w.c.Response().Header().Set(api.StreamErrorTrailer, err.Error())
+	}
+	return nil
 }
 
 func (w *ndjsonWriter) send(v any) error {
