@@ -72,7 +72,7 @@ func (s *Store) admit(ctx context.Context, n int64) error {
 		return ErrDiskFull
 	}
 	used := s.measure()
-	return fmt.Errorf("%w: %s of its %s limit used (raise --repo-max-size or run `bacalhau repo gc`)",
+	return fmt.Errorf("%w: %s of its %s limit used (raise --repo-max-size, or remove what you added with `bacalhau data rm` and run `bacalhau repo gc`)",
 		ErrRepoFull, humanBytes(used), humanBytes(s.maxSize))
 }
 

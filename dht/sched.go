@@ -99,7 +99,7 @@ func (u *ExecutionUpdate) Validate() error {
 	if !slices.Contains(job.States, e.State) || e.State == job.StatePending && e.Phase == "" {
 		return fmt.Errorf("%w: execution state %q", ErrInvalid, e.State)
 	}
-	if e.Phase != "" && (e.Phase != job.PhaseFetching || e.State != job.StatePending) {
+	if e.Phase != "" && (e.Phase != job.PhaseFetching && e.Phase != job.PhaseQueued || e.State != job.StatePending) {
 		return fmt.Errorf("%w: execution phase %q in state %q", ErrInvalid, truncate(e.Phase), e.State)
 	}
 	if len(u.Note) > maxReasonBytes || !utf8.ValidString(u.Note) {

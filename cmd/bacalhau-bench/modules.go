@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -53,7 +54,7 @@ func (b *bench) modules() ([]row, error) {
 		if err != nil {
 			return nil, err
 		}
-		added, err := c.AddFile(b.ctx, f, 1)
+		added, err := c.AddFile(b.ctx, f, api.AddOptions{CIDVersion: 1})
 		f.Close()
 		if err != nil {
 			return nil, err

@@ -70,6 +70,17 @@ func TestRepoSizePolicy(t *testing.T) {
 	if out := n.ok("wasm", "run", guestPath["hello"]); field(out, "State") != "completed" {
 		t.Fatalf("node after a refused add:\n%s", out)
 	}
+	// What the user removes goes at the next GC, and makes room.
+	if out := n.ok("data", "rm", cid); !strings.Contains(out, "removed "+cid) {
+		t.Fatalf("data rm: %s", out)
+	}
+	if _, errs, code := n.cli("data", "rm", cid); code == 0 || !strings.Contains(errs, "not found") {
+		t.Fatalf("data rm of what is not pinned: exit %d %s", code, errs)
+	}
+	if r, err := c.GC(ctx); err != nil || r.BytesFreed+r.PackBytesFreed < 16<<20 {
+		t.Fatalf("GC after data rm: %+v, %v", r, err)
+	}
+	n.ok("data", "add", big)
 }
 
 // TestRepoReclaimsInterruptedAdd: the bytes of an add cut short by kill -9 are given back

@@ -216,13 +216,13 @@ func (c *Client) Logs(ctx context.Context, id string, follow bool, fn func(LogCh
 }
 
 // AddFile uploads one file as the raw request body and returns its CID.
-func (c *Client) AddFile(ctx context.Context, f *os.File, cidVersion int) (AddResponse, error) {
+func (c *Client) AddFile(ctx context.Context, f *os.File, opts AddOptions) (AddResponse, error) {
 	var out AddResponse
 	st, err := f.Stat()
 	if err != nil {
 		return out, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/v1/data?cid-version="+strconv.Itoa(cidVersion), f)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/v1/data?"+opts.query(), f)
 	if err != nil {
 		return out, err
 	}
@@ -249,6 +249,18 @@ type UploadEntry struct {
 type AddOptions struct {
 	CIDVersion int  // 0 or 1
 	Hidden     bool // keep names starting with '.' inside directories (-H)
+	NoPin      bool // do not keep it until removed (--pin=false): a GC may delete it
+}
+
+func (o AddOptions) query() string {
+	q := "cid-version=" + strconv.Itoa(o.CIDVersion)
+	if o.Hidden {
+		q += "&hidden=true"
+	}
+	if o.NoPin {
+		q += "&pin=false"
+	}
+	return q
 }
 
 // Add uploads files, directories and symlinks (see the part conventions of POST
@@ -260,11 +272,7 @@ func (c *Client) Add(ctx context.Context, entries []UploadEntry, opts AddOptions
 		pw.CloseWithError(writeParts(mw, entries))
 	}()
 	var out AddResponse
-	q := "cid-version=" + strconv.Itoa(opts.CIDVersion)
-	if opts.Hidden {
-		q += "&hidden=true"
-	}
-	resp, err := c.do(ctx, http.MethodPost, "/api/v1/data?"+q, pr, mw.FormDataContentType())
+	resp, err := c.do(ctx, http.MethodPost, "/api/v1/data?"+opts.query(), pr, mw.FormDataContentType())
 	pr.Close()
 	if err != nil {
 		return out, err
@@ -332,16 +340,16 @@ func (c *Client) Download(ctx context.Context, cid, format string, fn func(io.Re
 		return err
 	}
 	defer resp.Body.Close()
-	if err := fn(resp.Body); err != nil {
-		return err
+	err = fn(resp.Body)
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
 	}
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return err
-	}
+	// A download cut short by the node fails fn too (a truncated tar): the node's own
+	// error, which names what is missing, says more.
 	if msg := streamError(resp); msg != "" {
 		return fmt.Errorf("the node stopped sending %s part way: %s", cid, msg)
 	}
-	return nil
+	return err
 }
 
 // streamError is the error a node reported in the trailer of a stream, once the body
@@ -372,4 +380,13 @@ func (c *Client) RepoStat(ctx context.Context) (RepoStat, error) {
 func (c *Client) GC(ctx context.Context) (GCResult, error) {
 	var r GCResult
 	return r, c.doJSON(ctx, http.MethodPost, "/api/v1/repo/gc", nil, &r)
+}
+
+// Remove unpins a DAG added to the node: a garbage collection may then delete it.
+func (c *Client) Remove(ctx context.Context, cid string) error {
+	resp, err := c.do(ctx, http.MethodDelete, "/api/v1/data/"+url.PathEscape(cid), nil, "")
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
 }

@@ -20,13 +20,14 @@ func newData(e *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "data", Short: "Add, get, import and export IPFS content on the node"}
 	car := &cobra.Command{Use: "car", Short: "Import and export CAR files"}
 	car.AddCommand(newCARExport(e), newCARImport(e))
-	cmd.AddCommand(newDataAdd(e), newDataGet(e), car)
+	cmd.AddCommand(newDataAdd(e), newDataGet(e), newDataRm(e), car)
 	return cmd
 }
 
 func newDataAdd(e *Env) *cobra.Command {
 	var opts api.AddOptions
 	var output string
+	var pin bool
 	cmd := &cobra.Command{
 		Use:   "add PATH",
 		Short: "Add a file or directory (recursively); prints its CID, the one `ipfs add -r --cid-version=1` prints",
@@ -38,6 +39,7 @@ directory are skipped unless -H is given.`,
 			if opts.CIDVersion != 0 && opts.CIDVersion != 1 {
 				return fmt.Errorf("--cid-version %d: want 0 or 1", opts.CIDVersion)
 			}
+			opts.NoPin = !pin
 			resp, err := addPath(cmd, e, args[0], opts)
 			if err != nil {
 				return err
@@ -51,6 +53,7 @@ directory are skipped unless -H is given.`,
 	}
 	cmd.Flags().IntVar(&opts.CIDVersion, "cid-version", 1, "CID version: 1 (raw leaves) or 0 (kubo's default profile)")
 	cmd.Flags().BoolVarP(&opts.Hidden, "hidden", "H", false, "include files and directories whose name starts with '.'")
+	cmd.Flags().BoolVar(&pin, "pin", true, "keep it until `bacalhau data rm`; with --pin=false a garbage collection may delete it")
 	cmd.Flags().StringVar(&output, "output", "", "json or yaml for machine-readable output")
 	return cmd
 }
@@ -69,7 +72,7 @@ func addPath(cmd *cobra.Command, e *Env, p string, opts api.AddOptions) (api.Add
 			return api.AddResponse{}, err
 		}
 		defer f.Close()
-		return e.Client().AddFile(cmd.Context(), f, opts.CIDVersion)
+		return e.Client().AddFile(cmd.Context(), f, opts)
 	}
 	top := filepath.Base(filepath.Clean(p))
 	var entries []api.UploadEntry
@@ -233,8 +236,13 @@ func noLinkOnPath(dst, rel string) error {
 	return nil
 }
 
+// writeFile writes a download's file at p, never through a symlink already there (one
+// an earlier entry made: on a case-insensitive file system "A" and "a" are one name).
 func writeFile(p string, r io.Reader) error {
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if st, err := os.Lstat(p); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("refusing to write %s through the symlink there", p)
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC|oNoFollow, 0o644)
 	if err != nil {
 		return err
 	}
@@ -292,6 +300,27 @@ func newCARImport(e *Env) *cobra.Command {
 			}
 			for _, r := range roots {
 				fmt.Fprintln(e.Stdout, r)
+			}
+			return nil
+		},
+	}
+}
+
+func newDataRm(e *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm CID...",
+		Short: "Remove what you added: the node no longer keeps it, and its next garbage collection frees it",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, a := range args {
+				c, err := job.ParseCID(a)
+				if err != nil {
+					return err
+				}
+				if err := e.Client().Remove(cmd.Context(), c.String()); err != nil {
+					return fmt.Errorf("%s: %w", c, err)
+				}
+				fmt.Fprintf(e.Stdout, "removed %s\n", c)
 			}
 			return nil
 		},

@@ -152,3 +152,32 @@ func TestExtractTarTopSymlink(t *testing.T) {
 		t.Fatal("a file was written through the top symlink")
 	}
 }
+
+// TestExtractTarNotThroughALinkAtTheName: a file entry whose name is a symlink already
+// (an earlier entry on a case-insensitive file system, or the output directory) is
+// refused, not written through the link.
+func TestExtractTarNotThroughALinkAtTheName(t *testing.T) {
+	victim := filepath.Join(t.TempDir(), "victim")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(victim, []byte("keep"), 0o644))
+	dst := filepath.Join(t.TempDir(), "out")
+	must(os.MkdirAll(dst, 0o755))
+	must(os.Symlink(victim, filepath.Join(dst, "a")))
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "top/", Typeflag: tar.TypeDir, Mode: 0o755})
+	tw.WriteHeader(&tar.Header{Name: "top/a", Typeflag: tar.TypeReg, Size: 5, Mode: 0o644})
+	tw.Write([]byte("owned"))
+	tw.Close()
+	if err := extractTar(bytes.NewReader(buf.Bytes()), "top", dst); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Fatalf("extractTar = %v, want a refusal", err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep" {
+		t.Fatalf("the file behind the link became %q", b)
+	}
+}

@@ -81,13 +81,18 @@ type Execution struct {
 	// started it); the job was scheduled again elsewhere.
 	Lost bool `json:"lost,omitempty"`
 	// Phase says what a pending execution is doing before its guest starts:
-	// PhaseFetching while its node fetches the module and inputs. Empty otherwise.
+	// PhaseFetching while its node fetches the module and inputs, PhaseQueued while it
+	// waits there for a fetcher, memory or a worker. Empty otherwise.
 	Phase string `json:"phase,omitempty"`
 }
 
 // PhaseFetching is the Phase of an execution whose node is fetching its module and
 // inputs from the network, before the execution takes a worker.
 const PhaseFetching = "fetching"
+
+// PhaseQueued is the Phase of an execution waiting on its node: for a fetcher, for its
+// memory, or for a worker.
+const PhaseQueued = "queued"
 
 // Live reports whether the execution is under way: neither ended nor given up.
 func (e *Execution) Live() bool { return !e.Lost && !e.State.Terminal() }

@@ -65,14 +65,18 @@ func (n *Node) fetchTask(t *task) {
 		return
 	}
 	started := n.now()
+	// The limit counts from the accept: time spent waiting for a fetcher is part of it.
 	limit := min(n.cfg.FetchTimeout, specTimeout(t.spec))
-	ctx, cancel := context.WithTimeout(t.ctx, limit)
+	ctx, cancel := context.WithDeadline(t.ctx, t.accepted.Add(limit))
 	n.fetching.Add(1)
 	err := n.fetchContent(ctx, t, limit)
 	n.fetching.Add(-1)
 	cancel()
 	switch {
 	case err == nil:
+		if ahead := len(n.queue); ahead > 0 || int(n.active.Load()) >= n.cfg.Concurrency {
+			n.note(t, job.PhaseQueued, fmt.Sprintf("has its module and inputs; waiting for a worker (%d execution(s) ahead)", ahead))
+		}
 		select {
 		case n.queue <- t:
 		case <-n.ctx.Done():
@@ -206,13 +210,13 @@ func (n *Node) fetchItem(ctx context.Context, t *task, what string, c cid.Cid, p
 	t0 := time.Now()
 	if !local || what == "module" {
 		from := n.sources(ctx, c)
-		n.note(t, fmt.Sprintf("fetching %s %s %s", what, name, from))
+		n.note(t, job.PhaseFetching, fmt.Sprintf("fetching %s %s %s", what, name, from))
 	}
 	if what == "module" {
 		if err := n.ex.FetchDAG(ctx, c); err != nil {
 			return n.fetchError(ctx, what, name, limit, err)
 		}
-		n.note(t, fmt.Sprintf("fetched module %s (%s) in %s", name, n.moduleSize(ctx, c), time.Since(t0).Round(time.Millisecond)))
+		n.note(t, job.PhaseFetching, fmt.Sprintf("fetched module %s (%s) in %s", name, n.moduleSize(ctx, c), time.Since(t0).Round(time.Millisecond)))
 		return nil
 	}
 	if _, err := n.ex.Getter().GetBlock(ctx, c); err != nil {
@@ -294,8 +298,8 @@ func (n *Node) moduleSize(ctx context.Context, c cid.Cid) string {
 
 // note tells the requester what an execution is doing before it runs, for the job's
 // history. A requester that has given the execution up cancels the task.
-func (n *Node) note(t *task, msg string) {
-	e := job.Execution{ID: t.execID, NodeID: n.id, State: job.StatePending, Phase: job.PhaseFetching}
+func (n *Node) note(t *task, phase, msg string) {
+	e := job.Execution{ID: t.execID, NodeID: n.id, State: job.StatePending, Phase: phase}
 	u := &dht.ExecutionUpdate{JobID: t.jobID, ExecutionID: t.execID, Execution: e, Note: truncateText(msg, 1000)}
 	if !n.sendUpdate(t, u) {
 		t.cancel()

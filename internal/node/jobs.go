@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,7 +61,12 @@ var newJobID = job.NewID
 // executionID names the k-th execution of a job: unique by construction, as it holds
 // the job's whole UUID. The node keys its tasks and execution directories by it.
 func executionID(jobID string, k int) string {
-	return fmt.Sprintf("e-%s-%d", strings.TrimPrefix(jobID, job.IDPrefix), k)
+	return executionPrefix(jobID) + strconv.Itoa(k)
+}
+
+// executionPrefix is what the IDs of a job's executions start with.
+func executionPrefix(jobID string) string {
+	return "e-" + strings.TrimPrefix(jobID, job.IDPrefix) + "-"
 }
 
 // Get returns a job by ID or unique ID prefix.

@@ -118,6 +118,12 @@ func TestMemoryWaitsAndRefuses(t *testing.T) {
 	if got, _ := n.Get(ctx, j.ID); got.State != job.StatePending || n.Info().MemoryFree != 200<<20 {
 		t.Fatalf("waiting for memory: %s, %d bytes free", got.State, n.Info().MemoryFree)
 	}
+	// It says so, in its history and its execution's phase.
+	eventually(t, "the history says the job waits for memory", func() bool {
+		got, _ := n.Get(ctx, j.ID)
+		last := got.History[len(got.History)-1].Message
+		return strings.Contains(last, "waiting for 256 MiB of memory: 200 MiB of 300 MiB free") && got.Latest().Phase == job.PhaseQueued
+	})
 	n.mem.release(100 << 20)
 	if done := waitAll(t, n, []string{j.ID})[0]; done.State != job.StateCompleted {
 		t.Fatalf("after the memory was freed: %s (%s)", done.State, done.Reason)

@@ -134,6 +134,16 @@ func (n *Node) handleBid(_ context.Context, from peer.ID, b *dht.Bid) (*dht.Ack,
 }
 
 func (n *Node) handleAccept(_ context.Context, from peer.ID, a *dht.Accept) (*dht.Ack, error) {
+	// An execution ID names its job: a peer cannot take another job's ID ahead of its
+	// requester.
+	if !strings.HasPrefix(a.ExecutionID, executionPrefix(a.JobID)) {
+		return nil, fmt.Errorf("execution %s is not one of job %s", a.ExecutionID, a.JobID)
+	}
+	// What a spec leaves out is what the requester meant, whatever its version.
+	a.Spec.Normalize()
+	if err := a.Spec.Validate(); err != nil {
+		return nil, err
+	}
 	if r := n.refusal(a.Spec); r != "" {
 		return nil, errors.New(r)
 	}

@@ -74,17 +74,22 @@ func (n *Node) drive(id string) {
 		}
 		live, done := tally(j)
 		need := wanted(j) - live - done
+		// A change that cannot be written (a full disk) is tried again at the next
+		// tick, not at once: the loop must not spin on a failing store.
+		stuck := false
 		if live == 0 && j.QueueTime(n.now()) >= j.Spec.EffectiveQueueTimeout() {
-			n.queueTimedOut(id)
-			continue
+			if stuck = n.queueTimedOut(id) != nil; !stuck {
+				continue
+			}
 		}
-		if need > 0 && live == 0 && j.State == job.StateRunning && why != "" {
+		if !stuck && need > 0 && live == 0 && j.State == job.StateRunning && why != "" {
 			// Nothing runs it any more (its executions ended or were given up) and the
 			// last round found too few nodes: it waits for nodes, so it is pending.
-			n.waiting(id, need, why)
-			continue
+			if stuck = n.waiting(id, need, why) != nil; !stuck {
+				continue
+			}
 		}
-		if need > 0 && !time.Now().Before(retryAt) {
+		if !stuck && need > 0 && !time.Now().Before(retryAt) {
 			got, reason := n.scheduleRound(j, need)
 			if got < need {
 				why = reason
@@ -101,7 +106,7 @@ func (n *Node) drive(id string) {
 		// executions all run here only wakes on its own changes, so a long local
 		// queue costs no polling.
 		var tc <-chan time.Time
-		if need > 0 || remoteLive(j, n.id) {
+		if need > 0 || stuck || remoteLive(j, n.id) {
 			tc = tick.C
 		}
 		select {
@@ -141,9 +146,10 @@ func tally(j *job.Job) (live, done int) {
 
 // waiting records, once per distinct reason, why a job is still pending. A running job
 // with no execution under way any more goes back to pending with the reason.
-func (n *Node) waiting(id string, missing int, why string) {
+// It returns an error only when the change could not be written.
+func (n *Node) waiting(id string, missing int, why string) error {
 	msg := waitingPrefix + fmt.Sprintf("%d more node(s): %s", missing, why)
-	_, _ = n.update(id, func(j *job.Job) error {
+	_, err := n.update(id, func(j *job.Job) error {
 		if j.State.Terminal() {
 			return errGivenUp
 		}
@@ -157,6 +163,11 @@ func (n *Node) waiting(id string, missing int, why string) {
 		j.Log(n.now(), "", msg)
 		return nil
 	})
+	if err != nil && !errors.Is(err, errUnchanged) && !errors.Is(err, errGivenUp) {
+		n.log.Warn("record why a job waits", "job", id, "err", err)
+		return err
+	}
+	return nil
 }
 
 // waitingPrefix starts the history messages of waiting.
@@ -164,7 +175,7 @@ const waitingPrefix = "waiting for "
 
 // queueTimedOut fails a job that waited for nodes longer than its queue timeout, with
 // the last reason it waited for.
-func (n *Node) queueTimedOut(id string) {
+func (n *Node) queueTimedOut(id string) error {
 	_, err := n.update(id, func(j *job.Job) error {
 		if live, _ := tally(j); j.State.Terminal() || live > 0 {
 			return errUnchanged
@@ -181,7 +192,9 @@ func (n *Node) queueTimedOut(id string) {
 	})
 	if err != nil && !errors.Is(err, errUnchanged) {
 		n.log.Warn("queue timeout", "job", id, "err", err)
+		return err
 	}
+	return nil
 }
 
 var errUnchanged = errors.New("unchanged")

@@ -47,6 +47,8 @@ type task struct {
 	cancel        context.CancelFunc
 	// hold keeps the module and inputs from a GC while the task is here.
 	hold *blockstore.Hold
+	// accepted is when the node took the task: the fetch limit counts from it.
+	accepted time.Time
 }
 
 // forget drops a task that is over, or never ran: the node no longer knows it, its
@@ -77,16 +79,24 @@ func (n *Node) execDir(execID string) string {
 // fetched its module and inputs if the store lacks them.
 func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) error {
 	ctx, cancel := context.WithCancel(n.ctx)
-	t := &task{jobID: jobID, execID: execID, spec: spec, requester: requester, ctx: ctx, cancel: cancel, hold: n.blocks.Hold()}
-	if _, dup := n.tasks.LoadOrStore(execID, t); dup {
+	t := &task{jobID: jobID, execID: execID, spec: spec, requester: requester, ctx: ctx, cancel: cancel, hold: n.blocks.Hold(), accepted: time.Now()}
+	if old, dup := n.tasks.LoadOrStore(execID, t); dup {
 		cancel()
 		t.hold.Release()
+		if o := old.(*task); o.jobID != jobID || o.requester != requester {
+			return fmt.Errorf("execution %s is taken by another job or requester", execID)
+		}
 		return nil // accepted already (a retried accept)
 	}
 	t.hold.Keep(specRoots(spec)...)
 	q := n.queue
 	if n.needsFetch(spec) {
 		q = n.fetchq
+		if ahead := len(n.fetchq); ahead >= n.cfg.Fetchers {
+			n.goTrack(func() {
+				n.note(t, job.PhaseQueued, fmt.Sprintf("waiting for a fetcher: %d execution(s) ahead, %d fetching", ahead, n.fetching.Load()))
+			})
+		}
 	}
 	select {
 	case q <- t:
@@ -129,6 +139,10 @@ func (n *Node) runTask(t *task) {
 	}
 	// The guest starts once its memory is reserved; it is given back in endTask.
 	mem := specMemory(t.spec)
+	if free, ahead := n.mem.free(), n.mem.waiting(); free < mem || ahead > 0 {
+		n.note(t, job.PhaseQueued, fmt.Sprintf("waiting for %s of memory: %s of %s free, %d execution(s) ahead",
+			job.FormatBytes(mem), job.FormatBytes(free), job.FormatBytes(n.cfg.Memory), ahead))
+	}
 	if err := n.mem.acquire(t.ctx, mem); err != nil {
 		if errors.Is(err, ErrMemory) {
 			n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateFailed, StartedAt: r.started, EndedAt: n.now(), Error: n.capacityRefusal(t.spec)})

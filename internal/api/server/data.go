@@ -42,25 +42,53 @@ type fetcher interface {
 
 // adder is a Data that wants to hear of DAGs the API added (to pin and announce them).
 type adder interface {
-	Added(ctx context.Context, c cid.Cid) error
+	Added(ctx context.Context, c cid.Cid, pin bool) error
 }
 
-// holder is a Data whose garbage collector must be kept off an import made in several
-// calls, until the import is Added.
+// remover is a Data whose users can remove what they added (DELETE /data/:cid).
+type remover interface {
+	Remove(ctx context.Context, c cid.Cid) error
+}
+
+// holder is a Data whose garbage collector must be kept off work made of several calls:
+// an import, until it is Added; a download, off the DAGs under keep until it is sent.
 type holder interface {
-	Hold(ctx context.Context) (context.Context, func())
+	Hold(ctx context.Context, keep ...cid.Cid) (context.Context, func())
 }
 
-func (s *Server) added(ctx context.Context, c cid.Cid) error {
+func (s *Server) added(ctx context.Context, c cid.Cid, pin bool) error {
 	if a, ok := s.data.(adder); ok {
-		return a.Added(ctx, c)
+		return a.Added(ctx, c, pin)
 	}
 	return nil
 }
 
-func (s *Server) hold(ctx context.Context) (context.Context, func()) {
+func (s *Server) removeData(c echo.Context) error {
+	k, err := cidParam(c)
+	if err != nil {
+		return err
+	}
+	r, ok := s.data.(remover)
+	if !ok {
+		return echo.NewHTTPError(http.StatusMethodNotAllowed, "this node cannot remove data")
+	}
+	if err := r.Remove(c.Request().Context(), k); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// pinParam reads pin= (default true): whether what an add stores stays until removed.
+func pinParam(c echo.Context) (bool, error) {
+	if c.QueryParam("pin") == "" {
+		return true, nil
+	}
+	return boolParam(c, "pin")
+}
+
+func (s *Server) hold(ctx context.Context, keep ...cid.Cid) (context.Context, func()) {
 	if h, ok := s.data.(holder); ok {
-		return h.Hold(ctx)
+		return h.Hold(ctx, keep...)
 	}
 	return ctx, func() {}
 }
@@ -76,6 +104,10 @@ func (s *Server) addData(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	pin, err := pinParam(c)
+	if err != nil {
+		return err
+	}
 	if ct := c.Request().Header.Get(echo.HeaderContentType); strings.HasPrefix(ct, echo.MIMEOctetStream) {
 		// One file as the raw body: no multipart framing to scan, so large files stream
 		// at the speed of the import.
@@ -83,7 +115,7 @@ func (s *Server) addData(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := s.added(ctx, e.CID); err != nil {
+		if err := s.added(ctx, e.CID, pin); err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, api.AddResponse{CID: e.CID.String(), Size: e.Size})
@@ -171,7 +203,7 @@ func (s *Server) addData(c echo.Context) error {
 		if entries > 1 {
 			return badRequest("a file at the top next to other entries")
 		}
-		if err := s.added(ctx, single.CID); err != nil {
+		if err := s.added(ctx, single.CID, pin); err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, api.AddResponse{CID: single.CID.String(), Size: single.Size})
@@ -180,7 +212,7 @@ func (s *Server) addData(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.added(ctx, e.CID); err != nil {
+	if err := s.added(ctx, e.CID, pin); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, api.AddResponse{CID: e.CID.String(), Size: e.Tsize})
@@ -236,6 +268,10 @@ func partPath(disposition string) (string, error) {
 func (s *Server) importCAR(c echo.Context) error {
 	ctx, release := s.hold(c.Request().Context())
 	defer release()
+	pin, err := pinParam(c)
+	if err != nil {
+		return err
+	}
 	roots, err := s.data.ImportCAR(ctx, c.Request().Body)
 	if err != nil {
 		if status(err) == http.StatusInternalServerError {
@@ -246,7 +282,7 @@ func (s *Server) importCAR(c echo.Context) error {
 	resp := api.CARResponse{Roots: make([]string, len(roots))}
 	for i, r := range roots {
 		resp.Roots[i] = r.String()
-		if err := s.added(ctx, r); err != nil {
+		if err := s.added(ctx, r, pin); err != nil {
 			return err
 		}
 	}
@@ -294,6 +330,8 @@ func (s *Server) getData(c echo.Context) error {
 	if !ok {
 		return echo.NewHTTPError(http.StatusNotFound, "no content with CID "+k.String()+" on this node")
 	}
+	ctx, release := s.hold(ctx, k) // a GC must not take what is fetched before it is sent
+	defer release()
 	if f, ok := s.data.(fetcher); ok {
 		if err := f.Fetch(ctx, k); err != nil {
 			return err // before the headers: the status says it

@@ -83,6 +83,7 @@ func New(cfg Config, jobs Jobs, data Data, node Node) *Server {
 	v1.POST("/data/car", s.importCAR)
 	v1.HEAD("/data/:cid", s.hasData)
 	v1.GET("/data/:cid", s.getData)
+	v1.DELETE("/data/:cid", s.removeData)
 	v1.GET("/repo/stat", func(c echo.Context) error {
 		st, err := s.node.RepoStat(c.Request().Context())
 		if err != nil {
