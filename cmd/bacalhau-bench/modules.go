@@ -21,6 +21,9 @@ func withCustomSection(mod []byte, name string) []byte {
 	var payload []byte
 	payload = binary.AppendUvarint(payload, uint64(len(name)))
 	payload = append(payload, name...)
+	// Some data after the name: wazero refuses a custom section with none at the
+	// end of a module (bytes.Reader.Read of nothing at EOF says EOF).
+	payload = append(payload, 1)
 	out := append(bytes.Clone(mod), 0) // section id 0: custom
 	out = binary.AppendUvarint(out, uint64(len(payload)))
 	return append(out, payload...)
