@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // AddPath imports a host file, or a directory recursively, as
@@ -30,6 +32,37 @@ func (s *Store) AddPath(ctx context.Context, path string, opts AddOptions) (Entr
 		return Entry{}, err
 	}
 	if err := w.done(); err != nil {
+		return Entry{}, err
+	}
+	return e, nil
+}
+
+// AddPathPinned is AddPath followed by Pin of what it added, made durable
+// together by one sync (AddPath then Pin take two).
+func (s *Store) AddPathPinned(ctx context.Context, path string, opts AddOptions, pin PinInfo) (Entry, error) {
+	if err := validatePinInfo(pin); err != nil {
+		return Entry{}, err
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return Entry{}, fmt.Errorf("blockstore: add %s: %w", path, err)
+	}
+	w := s.newWriter(ctx)
+	e, err := s.addPath(ctx, w, path, fi, opts)
+	if err != nil {
+		w.abort()
+		return Entry{}, err
+	}
+	defer w.endHold()
+	if err := w.drain(); err != nil {
+		return Entry{}, err
+	}
+	// Unsynced: the commit below syncs the write-ahead log, the blocks and the
+	// pin after them, so a crash keeps both or only blocks nothing pins yet.
+	if err := s.pin(e.CID, pin, pebble.NoSync); err != nil {
+		return Entry{}, err
+	}
+	if err := s.commit(w.written + 1); err != nil {
 		return Entry{}, err
 	}
 	return e, nil

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -393,5 +395,67 @@ func TestCloseDuringGC(t *testing.T) {
 	defer s.Close()
 	if got := readFileFS(t, s, e.CID); !bytes.Equal(got, data) {
 		t.Error("pinned file differs after a GC stopped by Close")
+	}
+}
+
+// TestAddPathPinned: the tree added is the one AddPath adds, it is pinned
+// (a GC keeps it, across a reopen), and a bad pin adds nothing.
+func TestAddPathPinned(t *testing.T) {
+	dir, tree := t.TempDir(), t.TempDir()
+	ctx := context.Background()
+	data := genBytes("pinned-tree", 300<<10+3)
+	if err := os.WriteFile(filepath.Join(tree, "f"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "small"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddPathPinned(ctx, tree, ProfileV1, PinInfo{}); !errors.Is(err, ErrBadOptions) {
+		t.Fatalf("pin without a kind: %v, want ErrBadOptions", err)
+	}
+	if mustGC(t, s, GCOptions{}).BlocksFreed != 0 {
+		t.Error("a refused AddPathPinned left blocks behind")
+	}
+	e, err := s.AddPathPinned(ctx, tree, ProfileV1, PinInfo{Kind: PinResult, Label: "job-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := s.AddPath(ctx, tree, ProfileV1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.CID != plain.CID {
+		t.Fatalf("AddPathPinned gave %s, AddPath %s", e.CID, plain.CID)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var pins []Pinned
+	for p, err := range s.Pins(ctx) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		pins = append(pins, p)
+	}
+	if len(pins) != 1 || pins[0].Root != e.CID || pins[0].Kind != PinResult || pins[0].Label != "job-1" {
+		t.Fatalf("pins after reopen: %+v, want one result pin of %s", pins, e.CID)
+	}
+	if res := mustGC(t, s, GCOptions{}); res.BlocksFreed != 0 {
+		t.Errorf("GC freed %d blocks of the pinned tree", res.BlocksFreed)
+	}
+	fsys, err := NewFS(ctx, s.Blocks(), e.CID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fs.ReadFile(fsys, "f"); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("pinned file after reopen and GC: %d bytes, %v", len(got), err)
 	}
 }

@@ -148,6 +148,11 @@ func (s *Store) Pin(ctx context.Context, root cid.Cid, info PinInfo) error {
 	if err := validatePinInfo(info); err != nil {
 		return err
 	}
+	return s.pin(root, info, s.writeOpts())
+}
+
+// pin writes the pin with opts; Pin's checks must have been made.
+func (s *Store) pin(root cid.Cid, info PinInfo, opts *pebble.WriteOptions) error {
 	s.pinMu.RLock()
 	defer s.pinMu.RUnlock()
 	if ok, err := s.has(root); err != nil {
@@ -156,7 +161,7 @@ func (s *Store) Pin(ctx context.Context, root cid.Cid, info PinInfo) error {
 		return fmt.Errorf("blockstore: pin %s: %w", root, ErrNotFound)
 	}
 	val := encodePinValue(time.Now(), info.Expires)
-	if err := s.db.Set(pinKey(root, info.Kind, info.Label), val, s.writeOpts()); err != nil {
+	if err := s.db.Set(pinKey(root, info.Kind, info.Label), val, opts); err != nil {
 		return fmt.Errorf("blockstore: pin %s: %w", root, mapErr(err))
 	}
 	s.hmu.Lock()

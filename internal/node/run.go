@@ -379,16 +379,14 @@ func (n *Node) importResult(dir string, exitCode int, jobID string, st job.State
 	h := n.blocks.Hold()
 	defer h.Release()
 	// Hidden: outputs keep their dotfiles (kubo's add would skip them without -H).
-	e, err := n.blocks.AddPath(h.Context(ctx), dir, blockstore.AddOptions{CIDVersion: 1, Hidden: true})
-	if err != nil {
-		return "", err
-	}
 	now := n.now()
 	keep := n.cfg.ResultRetention
 	if st != job.StateCompleted {
 		keep = n.cfg.FailedRetention
 	}
-	if err := n.blocks.Pin(ctx, e.CID, blockstore.PinInfo{Kind: blockstore.PinResult, Label: jobID, Created: now, Expires: now.Add(keep)}); err != nil {
+	pin := blockstore.PinInfo{Kind: blockstore.PinResult, Label: jobID, Created: now, Expires: now.Add(keep)}
+	e, err := n.blocks.AddPathPinned(h.Context(ctx), dir, blockstore.AddOptions{CIDVersion: 1, Hidden: true}, pin)
+	if err != nil {
 		return "", err
 	}
 	return e.CID.String(), nil
