@@ -24,10 +24,10 @@ build/examples/%.wasm: FORCE
 
 # The race detector runs on the packages with concurrency of their own; the packages that
 # mostly run guests run without it (it slows wazero's compiler tenfold on two cores).
-GUEST_PKGS = ./wasi/... ./sandbox/... ./examples/... ./cmd/...
+GUEST_PKGS = ./wasi/... ./sandbox/... ./internal/executor/wasm/... ./examples/... ./cmd/...
 test: build examples kubo
 	$(GO) mod download
-	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /wasi -e /sandbox -e /examples/ -e /cmd/)
+	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /wasi -e /sandbox -e /internal/executor/wasm -e /examples/ -e /cmd/)
 	$(GO) test -count=1 -timeout 30m $(GUEST_PKGS)
 
 test-short: build examples

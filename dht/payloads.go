@@ -145,8 +145,9 @@ func (h *Heartbeat) Validate() error {
 		return fmt.Errorf("%w: %d engines, at most %d", ErrInvalid, len(h.Engines), maxEngines)
 	}
 	for i, e := range h.Engines {
-		if e != job.EngineWasm && e != job.EngineDocker {
-			return fmt.Errorf("%w: unknown engine %q", ErrInvalid, e)
+		// Engines this node does not know pass: a newer peer may offer more.
+		if !e.WellFormed() {
+			return fmt.Errorf("%w: engine name %q", ErrInvalid, truncate(string(e)))
 		}
 		if slices.Contains(h.Engines[:i], e) {
 			return fmt.Errorf("%w: engine %q listed twice", ErrInvalid, e)

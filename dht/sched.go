@@ -102,6 +102,9 @@ func (u *ExecutionUpdate) Validate() error {
 	if e.Phase != "" && (e.Phase != job.PhaseFetching && e.Phase != job.PhaseQueued || e.State != job.StatePending) {
 		return fmt.Errorf("%w: execution phase %q in state %q", ErrInvalid, truncate(e.Phase), e.State)
 	}
+	if e.Outcome != "" && (!slices.Contains(job.Outcomes, e.Outcome) || !e.State.Terminal()) {
+		return fmt.Errorf("%w: execution outcome %q in state %q", ErrInvalid, truncate(string(e.Outcome)), e.State)
+	}
 	if len(u.Note) > maxReasonBytes || !utf8.ValidString(u.Note) {
 		return fmt.Errorf("%w: note is not UTF-8 of at most %d bytes", ErrInvalid, maxReasonBytes)
 	}

@@ -62,3 +62,48 @@ func TestHeartbeatMemoryFree(t *testing.T) {
 		t.Fatalf("more memory free than offered: %v", err)
 	}
 }
+
+// TestHeartbeatEngines: a peer may offer engines this node does not know (a newer
+// version's), so names are checked for form only.
+func TestHeartbeatEngines(t *testing.T) {
+	id := newPeerID(t)
+	hb := func(es ...job.Engine) *Heartbeat {
+		return &Heartbeat{Node: id, Engines: es, Capacity: Capacity{Slots: 1}}
+	}
+	if err := hb(job.EngineWasm, "wasmtime", "docker").Validate(); err != nil {
+		t.Fatalf("engines of a newer peer refused: %v", err)
+	}
+	for _, tt := range []struct {
+		hb   *Heartbeat
+		want string
+	}{
+		{hb("Wasm"), `engine name "Wasm"`},
+		{hb(""), `engine name ""`},
+		{hb(job.Engine(strings.Repeat("x", 33))), "engine name"},
+		{hb("wasm", "wasm"), "listed twice"},
+	} {
+		if err := tt.hb.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate(%q) = %v, want ErrInvalid with %q", tt.hb.Engines, err, tt.want)
+		}
+	}
+}
+
+func TestExecutionUpdateOutcome(t *testing.T) {
+	const id = "e-0b6a7e4c-1"
+	update := func(st job.State, o job.Outcome) *ExecutionUpdate {
+		return &ExecutionUpdate{JobID: fuzzJobID, ExecutionID: id, Execution: job.Execution{ID: id, State: st, Outcome: o}}
+	}
+	for _, o := range job.Outcomes {
+		if err := update(job.StateFailed, o).Validate(); err != nil {
+			t.Errorf("outcome %q refused: %v", o, err)
+		}
+	}
+	if err := update(job.StateCompleted, "").Validate(); err != nil {
+		t.Errorf("no outcome (an older node) refused: %v", err)
+	}
+	for _, u := range []*ExecutionUpdate{update(job.StateFailed, "exploded"), update(job.StateRunning, job.OutcomeTimeout)} {
+		if err := u.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "outcome") {
+			t.Errorf("Validate(%q in %q) = %v, want ErrInvalid naming the outcome", u.Execution.Outcome, u.Execution.State, err)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func TestModuleNeedsMoreMemoryToStart(t *testing.T) {
 	for _, exported := range []bool{true, false} {
 		task := bytesTask("needs-256k-"+strconv.FormatBool(exported), module(exported))
 		task.MemoryLimit = 128 << 10
-		want := Result{ExitCode: ExitCodeAbnormal, Reason: "module needs 256 KiB of memory to start; the limit is 128 KiB"}
+		want := Result{ExitCode: ExitCodeAbnormal, Stop: StopMemory, Reason: "module needs 256 KiB of memory to start; the limit is 128 KiB"}
 		if res := run(t, s, task); res != want {
 			t.Errorf("exported memory %v: Run() = %+v, want %+v", exported, res, want)
 		}

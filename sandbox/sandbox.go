@@ -50,6 +50,19 @@ const (
 	ReasonCancelled = "cancelled"
 )
 
+// Stop says why a run ended.
+type Stop uint8
+
+const (
+	// StopExited: the guest exited, or its entry point returned, by itself.
+	StopExited Stop = iota
+	StopTimeout
+	StopCancelled
+	// StopMemory: the memory limit stopped the guest, or it needs more to start.
+	StopMemory
+	StopTrap
+)
+
 var (
 	// ErrInvalidModule is wrapped by Run's error when the module cannot be
 	// run at all: bytes that are not WebAssembly, imports other than WASI
@@ -146,11 +159,16 @@ type Task struct {
 type Result struct {
 	// ExitCode is the guest's exit code, or ExitCodeAbnormal.
 	ExitCode int
+	// Stop says why the run ended; Reason says it in words.
+	Stop Stop
 	// Reason is "" when the guest exited by itself with no limit hit;
 	// otherwise ReasonTimeout, ReasonCancelled, "memory limit of 64 MiB
 	// exceeded", "module needs 2 MiB of memory to start; the limit is 1 MiB"
 	// or "trap: ...".
 	Reason string
+	// Load is the time spent loading and compiling the module (or finding it
+	// compiled), Run the time from then to the end.
+	Load, Run time.Duration
 	// StdoutTruncated and StderrTruncated report output past OutputLimit.
 	StdoutTruncated, StderrTruncated bool
 	// OutputsLimitHit reports that the guest was refused room in /outputs
@@ -236,7 +254,7 @@ func (s *Sandbox) Close(ctx context.Context) error {
 // could not run it: an invalid config or module (ErrInvalidModule), a
 // module that could not be loaded, a context done before the guest started,
 // or a closed Sandbox. Everything the guest does is in Result.
-func (s *Sandbox) Run(ctx context.Context, t Task) (Result, error) {
+func (s *Sandbox) Run(ctx context.Context, t Task) (res Result, err error) {
 	if err := t.WASI.Validate(); err != nil {
 		return Result{}, err
 	}
@@ -270,11 +288,14 @@ func (s *Sandbox) Run(ctx context.Context, t Task) (Result, error) {
 		}
 	}
 
+	t0 := time.Now()
 	c, err := s.acquire(ctx, t.ModuleKey, t.Module)
 	if err != nil {
 		return Result{}, err
 	}
 	defer s.release(c)
+	t1 := time.Now()
+	defer func() { res.Load, res.Run = t1.Sub(t0), time.Since(t1) }()
 	entry := t.EntryPoint
 	if entry == "" {
 		entry = DefaultEntryPoint
@@ -288,7 +309,7 @@ func (s *Sandbox) Run(ctx context.Context, t Task) (Result, error) {
 	}
 	limit &^= wasmPage - 1 // whole pages
 	if c.minMemory > limit {
-		return Result{ExitCode: ExitCodeAbnormal, Reason: startMemoryReason(c.minMemory, limit)}, nil
+		return Result{ExitCode: ExitCodeAbnormal, Stop: StopMemory, Reason: startMemoryReason(c.minMemory, limit)}, nil
 	}
 	return s.run(ctx, c, entry, limit, t)
 }
@@ -349,13 +370,13 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 	inst, err := instantiate(experimental.WithMemoryAllocator(runCtx, mem), c, cfg)
 	if err != nil {
 		if need := mem.startNeed.Load(); need > 0 {
-			return Result{ExitCode: ExitCodeAbnormal, Reason: startMemoryReason(need, memLimit)}, nil
+			return Result{ExitCode: ExitCodeAbnormal, Stop: StopMemory, Reason: startMemoryReason(need, memLimit)}, nil
 		}
 		if mem.refused.Load() {
-			return Result{ExitCode: ExitCodeAbnormal, Reason: memoryReason(memLimit)}, nil
+			return Result{ExitCode: ExitCodeAbnormal, Stop: StopMemory, Reason: memoryReason(memLimit)}, nil
 		}
 		if runCtx.Err() != nil {
-			return Result{ExitCode: ExitCodeAbnormal, Reason: doneReason(ctx, runCtx)}, nil
+			return doneResult(ctx, runCtx), nil
 		}
 		return Result{}, fmt.Errorf("%w: instantiating: %w", ErrInvalidModule, err)
 	}
@@ -388,16 +409,16 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 	case errors.As(err, &exit) && !isContextExit(exit.ExitCode()):
 		res.ExitCode = int(exit.ExitCode())
 		if res.ExitCode != 0 && mem.refused.Load() {
-			res.Reason = memoryReason(memLimit)
+			res.Stop, res.Reason = StopMemory, memoryReason(memLimit)
 		}
 		return res, nil
 	case runCtx.Err() != nil:
-		return Result{ExitCode: ExitCodeAbnormal, Reason: doneReason(ctx, runCtx)}, nil
+		return doneResult(ctx, runCtx), nil
 	case mem.refused.Load():
-		return Result{ExitCode: ExitCodeAbnormal, Reason: memoryReason(memLimit)}, nil
+		return Result{ExitCode: ExitCodeAbnormal, Stop: StopMemory, Reason: memoryReason(memLimit)}, nil
 	default:
 		msg, _, _ := strings.Cut(err.Error(), "\n") // drop wazero's stack trace
-		return Result{ExitCode: ExitCodeAbnormal, Reason: "trap: " + msg}, nil
+		return Result{ExitCode: ExitCodeAbnormal, Stop: StopTrap, Reason: "trap: " + msg}, nil
 	}
 }
 
@@ -459,15 +480,16 @@ func isContextExit(code uint32) bool {
 	return code == sys.ExitCodeContextCanceled || code == sys.ExitCodeDeadlineExceeded
 }
 
-// doneReason says why runCtx, derived from the caller's ctx, is done.
-func doneReason(ctx, runCtx context.Context) string {
+// doneResult says why runCtx, derived from the caller's ctx, is done.
+func doneResult(ctx, runCtx context.Context) Result {
+	r := Result{ExitCode: ExitCodeAbnormal, Stop: StopCancelled, Reason: ReasonCancelled}
 	switch cause := context.Cause(runCtx); {
 	case errors.Is(cause, errTimeout), errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return ReasonTimeout
+		r.Stop, r.Reason = StopTimeout, ReasonTimeout
 	case errors.Is(cause, ErrClosed):
-		return ReasonCancelled + ": sandbox closed"
+		r.Reason = ReasonCancelled + ": sandbox closed"
 	}
-	return ReasonCancelled
+	return r
 }
 
 func fsConfig(c wasi.Config, quota *outputsQuota) wazero.FSConfig {

@@ -21,7 +21,16 @@ func run(t *testing.T, s *Sandbox, task Task) Result {
 	if err != nil {
 		t.Fatalf("Run() error: %v", err)
 	}
-	return res
+	if res.Load < 0 || res.Run < 0 {
+		t.Errorf("Run() timings: load %s, run %s", res.Load, res.Run)
+	}
+	return untimed(res)
+}
+
+// untimed is r without its timings, which are not deterministic: tests compare the rest.
+func untimed(r Result) Result {
+	r.Load, r.Run = 0, 0
+	return r
 }
 
 func TestHello(t *testing.T) {
@@ -144,7 +153,7 @@ func TestTimeout(t *testing.T) {
 			start := time.Now()
 			res := run(t, s, task)
 			elapsed := time.Since(start)
-			if res.Reason != ReasonTimeout || res.ExitCode != ExitCodeAbnormal || stdout.String() != "started\n" {
+			if res.Reason != ReasonTimeout || res.Stop != StopTimeout || res.ExitCode != ExitCodeAbnormal || stdout.String() != "started\n" {
 				t.Errorf("Run() = %+v, stdout %q", res, stdout)
 			}
 			if elapsed > task.Timeout+500*time.Millisecond {
@@ -166,7 +175,7 @@ func TestCancel(t *testing.T) {
 			task.WASI.Stdout = started
 			go func() { <-started.ready; cancel() }()
 			res, err := s.Run(ctx, task)
-			if err != nil || res.Reason != ReasonCancelled || res.ExitCode != ExitCodeAbnormal {
+			if err != nil || res.Reason != ReasonCancelled || res.Stop != StopCancelled || res.ExitCode != ExitCodeAbnormal {
 				t.Errorf("Run() = %+v, %v", res, err)
 			}
 		})
@@ -212,7 +221,7 @@ func TestMemoryLimit(t *testing.T) {
 	task, stdout, _ := guestTask(t, "memhog")
 	task.MemoryLimit = 64 << 20
 	res := run(t, s, task)
-	if res.Reason != "memory limit of 64 MiB exceeded" || res.ExitCode == 0 {
+	if res.Reason != "memory limit of 64 MiB exceeded" || res.Stop != StopMemory || res.ExitCode == 0 {
 		t.Errorf("Run() = %+v", res)
 	}
 	if !strings.Contains(stdout.String(), "32 MiB") {
@@ -367,7 +376,7 @@ func bytesTask(key string, wasm []byte) Task {
 func TestTrap(t *testing.T) {
 	s := newSandbox(t, Options{})
 	res := run(t, s, bytesTask("unreachable", wasmUnreachable))
-	if res.ExitCode != ExitCodeAbnormal || !strings.HasPrefix(res.Reason, "trap: ") || !strings.Contains(res.Reason, "unreachable") {
+	if res.ExitCode != ExitCodeAbnormal || res.Stop != StopTrap || !strings.HasPrefix(res.Reason, "trap: ") || !strings.Contains(res.Reason, "unreachable") {
 		t.Errorf("Run() = %+v", res)
 	}
 }

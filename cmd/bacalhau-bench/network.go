@@ -158,7 +158,7 @@ func (b *bench) net3() ([]row, error) {
 		if err != nil {
 			return nil, err
 		}
-		if e := j.Outcome(); e == nil || e.NodeID != nb.id {
+		if e := j.Reported(); e == nil || e.NodeID != nb.id {
 			return nil, fmt.Errorf("job %s did not run on B (%s): %+v", j.ID, nb.id, e)
 		}
 		if i >= 2 { // warm-up: B fetches and compiles the module, opens C's input

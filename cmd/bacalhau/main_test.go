@@ -24,7 +24,7 @@ import (
 // kill a node process) and the guests the tests run.
 var (
 	binPath   string
-	liarPath  string // bacalhau-node built with -tags bacalhau_liar: every result it returns is altered
+	liarPath  string // testdata/liar: bacalhau-node whose every result is altered
 	guestPath = map[string]string{}
 )
 
@@ -54,7 +54,7 @@ func buildAll(dir string) error {
 	builds := map[string][]string{
 		"bacalhau":  {"build", "-o", filepath.Join(dir, "bacalhau"), "."},
 		"node":      {"build", "-o", filepath.Join(dir, cli.NodeBinary), "../bacalhau-node"},
-		"liar":      {"build", "-tags", "bacalhau_liar", "-o", filepath.Join(dir, "bacalhau-liar"), "../bacalhau-node"},
+		"liar":      {"build", "-o", filepath.Join(dir, "bacalhau-liar"), "./testdata/liar"},
 		"hello":     {"build", "-o", filepath.Join(dir, "hello.wasm"), "../../examples/hello"},
 		"wordcount": {"build", "-o", filepath.Join(dir, "wordcount.wasm"), "../../examples/wordcount"},
 		"sha256":    {"build", "-o", filepath.Join(dir, "sha256.wasm"), "../../examples/sha256"},

@@ -209,7 +209,7 @@ func sameView(t *testing.T, want []string, nodes ...*netNode) map[string]job.Sta
 
 // ranOn is the node of the execution whose result the job reports.
 func ranOn(j *job.Job) string {
-	if e := j.Outcome(); e != nil {
+	if e := j.Reported(); e != nil {
 		return e.NodeID
 	}
 	return ""
@@ -244,11 +244,11 @@ func TestNetworkDataOnAnotherNode(t *testing.T) {
 	if ranOn(jb) != b.id.String() {
 		t.Fatalf("job with -s name=b ran on %s, want b (%s)", ranOn(jb), b.id)
 	}
-	if jb.Outcome().Receipt == nil || dht.VerifyReceipt(jb.Outcome().Receipt) != nil || jb.Outcome().Receipt.Node != b.id.String() {
-		t.Fatalf("receipt of b's execution: %+v", jb.Outcome().Receipt)
+	if jb.Reported().Receipt == nil || dht.VerifyReceipt(jb.Reported().Receipt) != nil || jb.Reported().Receipt.Node != b.id.String() {
+		t.Fatalf("receipt of b's execution: %+v", jb.Reported().Receipt)
 	}
-	if ja := a.job(anywhere); ja.Outcome().ResultCID != jb.Outcome().ResultCID {
-		t.Fatalf("same task, two results: %s and %s", ja.Outcome().ResultCID, jb.Outcome().ResultCID)
+	if ja := a.job(anywhere); ja.Reported().ResultCID != jb.Reported().ResultCID {
+		t.Fatalf("same task, two results: %s and %s", ja.Reported().ResultCID, jb.Reported().ResultCID)
 	}
 
 	// Results are fetched through nodes that did not run the jobs.
@@ -266,8 +266,8 @@ func TestNetworkDataOnAnotherNode(t *testing.T) {
 			t.Fatalf("wordcount through %s:\n%s", tc.via.name, got)
 		}
 		// Re-adding the downloaded result on the fetching node gives the same CID.
-		if again := strings.TrimSpace(tc.via.ok("data", "add", dir)); again != a.job(tc.id).Outcome().ResultCID {
-			t.Fatalf("re-added result %s, job says %s", again, a.job(tc.id).Outcome().ResultCID)
+		if again := strings.TrimSpace(tc.via.ok("data", "add", dir)); again != a.job(tc.id).Reported().ResultCID {
+			t.Fatalf("re-added result %s, job says %s", again, a.job(tc.id).Reported().ResultCID)
 		}
 	}
 
@@ -276,8 +276,8 @@ func TestNetworkDataOnAnotherNode(t *testing.T) {
 	if view[anywhere] != job.StateCompleted || view[onB] != job.StateCompleted {
 		t.Fatalf("shared view: %v", view)
 	}
-	if jc := c.job(job.ShortID(onB)); jc.Requester != a.id.String() || jc.Outcome().ResultCID != jb.Outcome().ResultCID {
-		t.Fatalf("c's copy of the job: requester %s, result %s", jc.Requester, jc.Outcome().ResultCID)
+	if jc := c.job(job.ShortID(onB)); jc.Requester != a.id.String() || jc.Reported().ResultCID != jb.Reported().ResultCID {
+		t.Fatalf("c's copy of the job: requester %s, result %s", jc.Requester, jc.Reported().ResultCID)
 	}
 	// A job nobody can take waits with a reason instead of hanging silently.
 	out = a.ok("wasm", "run", guestPath["hello"], "-s", "region=nowhere", "--wait=false", "--id-only")
@@ -317,7 +317,7 @@ func TestNetworkVerify(t *testing.T) {
 	j := a.job(agreed)
 	nodes := map[string]bool{}
 	for _, e := range j.Executions {
-		if e.ResultCID != j.Outcome().ResultCID || e.Receipt == nil || dht.VerifyReceipt(e.Receipt) != nil {
+		if e.ResultCID != j.Reported().ResultCID || e.Receipt == nil || dht.VerifyReceipt(e.Receipt) != nil {
 			t.Fatalf("execution %s on %s: result %s, receipt %+v", e.ID, e.NodeID, e.ResultCID, e.Receipt)
 		}
 		nodes[e.NodeID] = true

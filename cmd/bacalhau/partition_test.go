@@ -303,7 +303,7 @@ func partitionDone(t *testing.T, owner *ctrNode, id string, on ...*ctrNode) *job
 		}
 		return nil
 	})
-	e := j.Outcome()
+	e := j.Reported()
 	if j.State != job.StateCompleted || e == nil {
 		t.Fatalf("job %s on %s ended %s (%q); history %+v", id, owner.name, j.State, j.Reason, j.History)
 	}

@@ -62,7 +62,7 @@ func listRow(j *job.Job, wide bool) []string {
 	id, created := job.ShortID(j.ID), j.CreatedAt.Local().Format("15:04:05")
 	what := describeTask(j.Spec)
 	result := ""
-	if ex := j.Outcome(); ex != nil {
+	if ex := j.Reported(); ex != nil {
 		result = ex.ResultCID
 	}
 	if wide {
@@ -147,7 +147,7 @@ func newGet(e *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ex := j.Outcome()
+			ex := j.Reported()
 			if ex == nil || ex.ResultCID == "" {
 				return fmt.Errorf("job %s has no result (state %s)", j.ID, j.State)
 			}

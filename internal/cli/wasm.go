@@ -249,7 +249,7 @@ func printOutcome(w io.Writer, j *job.Job) {
 	if j.Reason != "" {
 		fmt.Fprintf(w, "Reason:     %s\n", j.Reason)
 	}
-	ex := j.Outcome()
+	ex := j.Reported()
 	if ex == nil {
 		return
 	}

@@ -84,7 +84,39 @@ type Execution struct {
 	// PhaseFetching while its node fetches the module and inputs, PhaseQueued while it
 	// waits there for a fetcher, memory or a worker. Empty otherwise.
 	Phase string `json:"phase,omitempty"`
+	// Outcome says how an ended execution ended, for programs to branch on; Error says
+	// it in words. Empty while it is under way, and in records of older nodes.
+	Outcome Outcome `json:"outcome,omitempty"`
 }
+
+// Outcome is how an execution ended.
+type Outcome string
+
+const (
+	// OutcomeExited: the workload exited by itself; ExitCode says how.
+	OutcomeExited Outcome = "exited"
+	// OutcomeTimeout: stopped at the job's timeout.
+	OutcomeTimeout Outcome = "timeout"
+	// OutcomeCancelled: stopped because the job was cancelled.
+	OutcomeCancelled Outcome = "cancelled"
+	// OutcomeMemoryLimit: stopped by, or could not start within, its memory limit.
+	OutcomeMemoryLimit Outcome = "memory-limit"
+	// OutcomeOutputsLimit: exited after it was refused room past its outputs limit.
+	OutcomeOutputsLimit Outcome = "outputs-limit"
+	// OutcomeTrap: the workload crashed (a WebAssembly trap).
+	OutcomeTrap Outcome = "trap"
+	// OutcomeNotStarted: it could not start: its module, image or inputs could not be
+	// loaded, or its node could not take it.
+	OutcomeNotStarted Outcome = "not-started"
+	// OutcomeNodeStopped: its node stopped while it ran.
+	OutcomeNodeStopped Outcome = "node-stopped"
+	// OutcomeResultFailed: it ran, and storing its result failed.
+	OutcomeResultFailed Outcome = "result-failed"
+)
+
+// Outcomes lists every Outcome, for decoders to check against.
+var Outcomes = []Outcome{OutcomeExited, OutcomeTimeout, OutcomeCancelled, OutcomeMemoryLimit,
+	OutcomeOutputsLimit, OutcomeTrap, OutcomeNotStarted, OutcomeNodeStopped, OutcomeResultFailed}
 
 // PhaseFetching is the Phase of an execution whose node is fetching its module and
 // inputs from the network, before the execution takes a worker.
@@ -169,9 +201,9 @@ func (j *Job) QueueTime(now time.Time) time.Duration {
 	return d
 }
 
-// Outcome is the execution whose result the job reports: the newest one with a result,
+// Reported is the execution whose result the job reports: the newest one with a result,
 // else the newest one, else nil.
-func (j *Job) Outcome() *Execution {
+func (j *Job) Reported() *Execution {
 	for i := len(j.Executions) - 1; i >= 0; i-- {
 		if j.Executions[i].ResultCID != "" {
 			return &j.Executions[i]

@@ -1,6 +1,8 @@
 package job
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -181,5 +183,34 @@ func TestFormatLabelsRoundTrip(t *testing.T) {
 	out, err := ParseLabels([]string{s})
 	if err != nil || len(out) != len(in) || out["region"] != "eu" || out["a"] != "1" || out["role"] != "worker" {
 		t.Fatalf("ParseLabels(%q) = %v, %v", s, out, err)
+	}
+}
+
+// TestTaskDigest: a WASM task's digest is the one receipts have always carried, and a
+// Docker task's covers its whole task.
+func TestTaskDigest(t *testing.T) {
+	wasm := Spec{Engine: EngineWasm, Wasm: &WasmTask{Module: "bafy-not-covered", EntryPoint: "_start", Args: []string{"a"}},
+		Env: map[string]string{"B": "2", "A": "1"}, Memory: 1024}
+	old := sha256.Sum256([]byte(`{"Engine":"wasm","EntryPoint":"_start","Args":["a"],"Env":[{"K":"A","V":"1"},{"K":"B","V":"2"}],"Memory":1024}`))
+	if got := TaskDigest(wasm); got != hex.EncodeToString(old[:]) {
+		t.Errorf("wasm digest changed: %s", got)
+	}
+	other := wasm
+	other.Wasm = &WasmTask{Module: "bafy-other", EntryPoint: "_start", Args: []string{"a"}}
+	if TaskDigest(other) != TaskDigest(wasm) {
+		t.Error("the module changed the digest: receipts bind it by CID, not in the digest")
+	}
+	d := func(image string, entry, args []string) string {
+		return TaskDigest(Spec{Engine: EngineDocker, Docker: &DockerTask{Image: image, Entrypoint: entry, Args: args}, Memory: 1024})
+	}
+	base := d("ubuntu", nil, []string{"echo", "hi"})
+	for name, got := range map[string]string{
+		"image":      d("alpine", nil, []string{"echo", "hi"}),
+		"entrypoint": d("ubuntu", []string{"/bin/sh"}, []string{"echo", "hi"}),
+		"args":       d("ubuntu", nil, []string{"echo", "ho"}),
+	} {
+		if got == base {
+			t.Errorf("a docker task's %s does not change its digest", name)
+		}
 	}
 }

@@ -60,8 +60,10 @@ func InputRefs(s Spec) []string {
 	return refs
 }
 
-// TaskDigest is the SHA-256 (hex) of everything besides module and inputs that decides
-// a deterministic result: entry point, args, env (sorted), input targets, memory limit.
+// TaskDigest is the SHA-256 (hex) of everything besides module and inputs (which a
+// receipt binds by CID) that decides a result: the engine, the task of that engine
+// (entry point and args; image, entrypoint and args), env (sorted) and memory limit.
+// A WASM task's digest is the one receipts have carried since the first release.
 func TaskDigest(s Spec) string {
 	type kv struct{ K, V string }
 	d := struct {
@@ -70,7 +72,8 @@ func TaskDigest(s Spec) string {
 		Args       []string
 		Env        []kv
 		Memory     uint64
-	}{Engine: s.Engine, Memory: s.Memory}
+		Docker     *DockerTask `json:",omitempty"`
+	}{Engine: s.Engine, Memory: s.Memory, Docker: s.Docker}
 	if s.Wasm != nil {
 		d.EntryPoint, d.Args = s.Wasm.EntryPoint, s.Wasm.Args
 	}

@@ -20,6 +20,21 @@ const (
 	EngineDocker Engine = "docker"
 )
 
+// WellFormed reports whether e could name an engine: 1 to 32 lower-case letters,
+// digits and dashes. A spec must name an engine this version knows (see Validate);
+// a peer may offer engines it does not.
+func (e Engine) WellFormed() bool {
+	if len(e) == 0 || len(e) > 32 {
+		return false
+	}
+	for _, c := range []byte(e) {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // Limits and defaults a spec is held to. They are generous on purpose: a node's own
 // policy (its capacity) may be tighter, and says so when it refuses a job.
 const (

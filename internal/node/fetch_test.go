@@ -32,8 +32,8 @@ func missingCID(t *testing.T) string {
 // runnable job submitted behind it runs meanwhile.
 func TestFetchNotFound(t *testing.T) {
 	ctx := context.Background()
-	n, err := Open(ctx, Config{Repo: t.TempDir(), Concurrency: 1, FetchTimeout: 2 * time.Second,
-		Network: &NetConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}})
+	n, err := Open(ctx, withWasm(t, Config{Repo: t.TempDir(), Concurrency: 1, FetchTimeout: 2 * time.Second,
+		Network: &NetConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestFetchNotFound(t *testing.T) {
 // shorter; without a network a missing module fails at once.
 func TestFetchBoundedByJobTimeout(t *testing.T) {
 	ctx := context.Background()
-	n, err := Open(ctx, Config{Repo: t.TempDir(), Concurrency: 1, Network: &NetConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}})
+	n, err := Open(ctx, withWasm(t, Config{Repo: t.TempDir(), Concurrency: 1, Network: &NetConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +136,8 @@ func TestFetchPartialModule(t *testing.T) {
 		t.Fatalf("root block of a 300 kB module: %v", err)
 	}
 
-	n, err := Open(ctx, Config{Repo: t.TempDir(), Concurrency: 1, FetchTimeout: time.Second,
-		Network: &NetConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}})
+	n, err := Open(ctx, withWasm(t, Config{Repo: t.TempDir(), Concurrency: 1, FetchTimeout: time.Second,
+		Network: &NetConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}}}))
 	if err != nil {
 		t.Fatal(err)
 	}

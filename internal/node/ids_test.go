@@ -15,7 +15,7 @@ func TestSharedIDPrefix(t *testing.T) {
 	var k atomic.Int64
 	newJobID = func() string { return fmt.Sprintf("j-deadbeef-0000-4000-8000-%012d", k.Add(1)) }
 	t.Cleanup(func() { newJobID = job.NewID })
-	n, err := Open(context.Background(), Config{Repo: t.TempDir(), Concurrency: 2, Memory: 1 << 30})
+	n, err := Open(context.Background(), withWasm(t, Config{Repo: t.TempDir(), Concurrency: 2, Memory: 1 << 30}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,8 @@ func (n *Node) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	if spec.Engine != job.EngineWasm {
-		return nil, fmt.Errorf("%w: engine %q (this node runs %q jobs; the docker engine is not built yet)", ErrUnsupported, spec.Engine, job.EngineWasm)
+	if !n.runs(spec.Engine) && !n.peerRuns(spec.Engine) {
+		return nil, fmt.Errorf("%w: engine %q: no node of this network runs %s jobs (this node runs %s)", ErrUnsupported, spec.Engine, spec.Engine, joinEngines(n.engines))
 	}
 	if n.ctx.Err() != nil {
 		return nil, ErrClosed

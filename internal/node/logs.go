@@ -157,7 +157,7 @@ func (n *Node) followSink(ctx context.Context, s *logSink, follow bool, fn func(
 
 // resultLogs reads stdout and stderr from a finished job's result DAG.
 func (n *Node) resultLogs(ctx context.Context, j *job.Job, fn func(string, []byte) error) error {
-	e := j.Outcome()
+	e := j.Reported()
 	if e == nil || e.ResultCID == "" {
 		return nil
 	}

@@ -70,7 +70,7 @@ func TestMemPoolFirstComeFirstServed(t *testing.T) {
 // TestMemoryReservedWhileRunning: with 300 MiB to offer, two jobs of 256 MiB each on two
 // workers do not run at once: the second starts after the first has ended.
 func TestMemoryReservedWhileRunning(t *testing.T) {
-	n, err := Open(context.Background(), Config{Repo: t.TempDir(), Concurrency: 2, Memory: 300 << 20})
+	n, err := Open(context.Background(), withWasm(t, Config{Repo: t.TempDir(), Concurrency: 2, Memory: 300 << 20}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestMemoryReservedWhileRunning(t *testing.T) {
 // fails at its queue timeout.
 func TestMemoryWaitsAndRefuses(t *testing.T) {
 	ctx := context.Background()
-	n, err := Open(ctx, Config{Repo: t.TempDir(), Concurrency: 2, Memory: 300 << 20})
+	n, err := Open(ctx, withWasm(t, Config{Repo: t.TempDir(), Concurrency: 2, Memory: 300 << 20}))
 	if err != nil {
 		t.Fatal(err)
 	}

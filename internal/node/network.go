@@ -77,7 +77,7 @@ func (n *Node) heartbeats() {
 	t := time.NewTicker(n.cfg.Network.Heartbeat)
 	defer t.Stop()
 	for {
-		hb := n.net.NewHeartbeat([]job.Engine{job.EngineWasm}, n.capacity())
+		hb := n.net.NewHeartbeat(n.engines, n.capacity())
 		hb.Started = n.started
 		if err := n.net.Publish(n.ctx, dht.TopicHeartbeats, hb); err != nil && n.ctx.Err() == nil {
 			n.log.Debug("heartbeat", "err", err)
@@ -329,7 +329,7 @@ func (n *Node) publishEvent(j *job.Job) {
 		return // nobody to tell: a node that connects later catches up by pulling
 	}
 	ev := &dht.JobEvent{JobID: j.ID, State: j.State, Time: j.UpdatedAt, Node: n.peerID, Rev: j.Rev, Reason: truncateText(j.Reason, 1000)}
-	if e := j.Outcome(); e != nil && j.State == job.StateCompleted {
+	if e := j.Reported(); e != nil && j.State == job.StateCompleted {
 		ev.ResultCID = e.ResultCID
 	}
 	if err := n.net.Publish(n.ctx, dht.TopicJobEvents, ev); err != nil && n.ctx.Err() == nil {
@@ -350,7 +350,7 @@ func truncateText(s string, max int) string {
 // Nodes lists this node and every node it has heard from, by peer ID.
 func (n *Node) Nodes() []api.PeerStatus {
 	now := n.now()
-	self := api.PeerStatus{ID: n.id, Engines: []job.Engine{job.EngineWasm}, Capacity: api.Capacity(n.capacity()),
+	self := api.PeerStatus{ID: n.id, Engines: slices.Clone(n.engines), Capacity: api.Capacity(n.capacity()),
 		Labels: maps.Clone(n.cfg.Labels), LastSeen: now, Self: true, Live: true}
 	if n.net != nil {
 		for _, a := range n.net.Addrs() {

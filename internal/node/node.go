@@ -1,8 +1,10 @@
 // Package node wires one Bacalhau node: the requester side (job store, queue, state
-// changes) and the compute side (workers that run tasks in the sandbox against the
-// blockstore and import their results). With one node it is a network of one.
+// changes) and the compute side (workers that run executions on the node's executors,
+// one per engine, against the blockstore and import their results). With one node it
+// is a network of one.
 //
-//	n, err := node.Open(ctx, node.Config{Repo: dir})
+//	x, err := wasm.New(ctx, wasm.Options{})
+//	n, err := node.Open(ctx, node.Config{Repo: dir, Executors: map[job.Engine]executor.Executor{job.EngineWasm: x}})
 //	j, err := n.Submit(ctx, spec)
 //	j, err = n.Wait(ctx, j.ID)
 package node
@@ -16,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,10 +30,10 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/version"
-	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
 )
 
 var (
@@ -40,7 +44,7 @@ var (
 
 // Config configures a node. The zero value needs only Repo.
 type Config struct {
-	Repo        string       // holds blocks/, jobs/, compile-cache/, executions/
+	Repo        string       // holds blocks/, jobs/, executions/
 	Concurrency int          // jobs run at once; 0 means the number of CPUs
 	OutputLimit int64        // per-stream stdout/stderr cap; 0 means the sandbox default
 	Logger      *slog.Logger // nil discards
@@ -59,9 +63,10 @@ type Config struct {
 	// FetchTimeout bounds that fetch; it is never longer than the job's own timeout.
 	// 0 means DefaultFetchTimeout.
 	FetchTimeout time.Duration
-	// CompileCacheMemory bounds the compiled modules kept in memory, and
-	// CompileCacheDisk those kept on disk, in bytes; 0 means the sandbox's defaults.
-	CompileCacheMemory, CompileCacheDisk uint64
+	// Executors run the executions of each engine the node offers: the engines in its
+	// bids, heartbeats and info are this map's keys. At least one is needed. The node
+	// owns them from Open on, and closes them when it closes (or when Open fails).
+	Executors map[job.Engine]executor.Executor
 	// RepoMaxSize bounds the blockstore's bytes on disk: a write that would pass it
 	// runs a garbage collection first and fails (blockstore.ErrRepoFull) if that is
 	// not enough. 0 means DefaultRepoMaxSize; negative means no limit.
@@ -131,8 +136,10 @@ type Node struct {
 	log    *slog.Logger
 	blocks *blockstore.Store
 	jobs   *store.Store
-	box    *sandbox.Sandbox
-	now    func() time.Time
+	// executors are Config.Executors; engines their keys, sorted.
+	executors map[job.Engine]executor.Executor
+	engines   []job.Engine
+	now       func() time.Time
 
 	queue   chan *task // executions waiting for a worker
 	fetchq  chan *task // executions waiting for a fetcher
@@ -179,9 +186,17 @@ func (n *Node) goTrack(f func()) bool {
 
 // Open opens the repo (creating it if needed), recovers jobs a crash interrupted, and
 // starts the workers.
-func Open(ctx context.Context, cfg Config) (*Node, error) {
+func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
+	defer func() {
+		if err != nil {
+			closeExecutors(cfg.Executors)
+		}
+	}()
 	if cfg.Repo == "" {
 		return nil, errors.New("node: no repo directory given")
+	}
+	if len(cfg.Executors) == 0 {
+		return nil, errors.New("node: no executors: a node must offer at least one engine")
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = runtime.NumCPU()
@@ -216,7 +231,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = DefaultFetchTimeout
 	}
-	for _, d := range []string{"blocks", "compile-cache", "executions"} {
+	for _, d := range []string{"blocks", "executions"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Repo, d), 0o700); err != nil {
 			return nil, fmt.Errorf("node: repo: %w", err)
 		}
@@ -229,18 +244,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: identity: %w", err)
 	}
-	n := &Node{cfg: cfg, id: pid.String(), peerID: pid, key: key, log: cfg.Logger, now: cfg.Now, watch: newBroker(), mem: newMemPool(cfg.Memory),
+	n := &Node{cfg: cfg, executors: cfg.Executors, engines: slices.Sorted(maps.Keys(cfg.Executors)), id: pid.String(), peerID: pid, key: key, log: cfg.Logger, now: cfg.Now, watch: newBroker(), mem: newMemPool(cfg.Memory),
 		bids: map[string]chan bidFrom{}, pulling: map[string]peer.ID{}, marks: map[peer.ID]pullMark{}, peers: newPeerTable()}
 	if n.blocks, err = blockstore.Open(filepath.Join(cfg.Repo, "blocks"), blockstore.Options{Logger: cfg.Logger, MaxSize: max(cfg.RepoMaxSize, 0)}); err != nil {
 		return nil, err
 	}
 	if n.jobs, err = openJobs(cfg.Repo, cfg.Logger); err != nil {
-		n.blocks.Close()
-		return nil, err
-	}
-	if n.box, err = sandbox.New(ctx, sandbox.Options{CacheDir: filepath.Join(cfg.Repo, "compile-cache"),
-		MaxCacheBytes: cfg.CompileCacheMemory, MaxDiskCacheBytes: cfg.CompileCacheDisk}); err != nil {
-		n.jobs.Close()
 		n.blocks.Close()
 		return nil, err
 	}
@@ -289,6 +298,40 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 const queueBurst = 100_000
+
+func closeExecutors(xs map[job.Engine]executor.Executor) error {
+	var errs []error
+	for e, x := range xs {
+		if err := x.Close(context.Background()); err != nil {
+			errs = append(errs, fmt.Errorf("node: closing the %s executor: %w", e, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runs reports whether the node has an executor for engine.
+func (n *Node) runs(engine job.Engine) bool { return n.executors[engine] != nil }
+
+// peerRuns reports whether a live peer says it runs engine.
+func (n *Node) peerRuns(engine job.Engine) bool {
+	if n.net == nil {
+		return false
+	}
+	for _, p := range n.peers.live(n.now(), n.grace()) {
+		if p.ID != n.peerID && slices.Contains(p.Engines, engine) {
+			return true
+		}
+	}
+	return false
+}
+
+func joinEngines(es []job.Engine) string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = string(e)
+	}
+	return strings.Join(s, ", ")
+}
 
 // defaultMemory is 3/4 of the machine's RAM, leaving the rest to the node itself and
 // the system; where RAM is unknown, enough for every worker to run a job of the largest
@@ -392,9 +435,7 @@ func (n *Node) Close() error {
 	if n.net != nil {
 		errs = append(errs, n.net.Close())
 	}
-	if n.box != nil {
-		errs = append(errs, n.box.Close(context.Background()))
-	}
+	errs = append(errs, closeExecutors(n.executors))
 	if n.jobs != nil {
 		errs = append(errs, n.jobs.Close())
 	}
@@ -411,7 +452,7 @@ func (n *Node) Info() api.NodeInfo {
 		ID:          n.id,
 		Labels:      maps.Clone(n.cfg.Labels),
 		Version:     version.Version,
-		Engines:     []job.Engine{job.EngineWasm},
+		Engines:     slices.Clone(n.engines),
 		Concurrency: n.cfg.Concurrency,
 		Queued:      len(n.queue),
 		Running:     running,

@@ -36,7 +36,7 @@ func wasmName(s string) []byte { return append([]byte{byte(len(s))}, s...) }
 
 func openNode(t *testing.T, repo string) *Node {
 	t.Helper()
-	n, err := Open(context.Background(), Config{Repo: repo, Concurrency: 2})
+	n, err := Open(context.Background(), withWasm(t, Config{Repo: repo, Concurrency: 2}))
 	if err != nil {
 		t.Fatal(err)
 	}

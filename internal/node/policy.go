@@ -13,7 +13,7 @@ func (n *Node) eligible(spec job.Spec) bool { return n.refusal(spec) == "" }
 // refusal says why this node would not run spec, or "" if it would.
 func (n *Node) refusal(spec job.Spec) string {
 	switch {
-	case spec.Engine != job.EngineWasm:
+	case !n.runs(spec.Engine):
 		return fmt.Sprintf("this node runs no %s jobs", spec.Engine)
 	case !job.Matches(spec.Selector, n.cfg.Labels):
 		return "this node does not have the labels " + job.FormatLabels(spec.Selector)

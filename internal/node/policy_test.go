@@ -16,7 +16,7 @@ import (
 // is not taken, with the reason; one within it runs.
 func TestOutputsLimitPolicy(t *testing.T) {
 	ctx := context.Background()
-	n, err := Open(ctx, Config{Repo: t.TempDir(), Concurrency: 1, MaxOutputsLimit: 2 << 30})
+	n, err := Open(ctx, withWasm(t, Config{Repo: t.TempDir(), Concurrency: 1, MaxOutputsLimit: 2 << 30}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestRankBidsPrefersFreeMemory(t *testing.T) {
 // TestMemoryAdvertised: Info, Nodes and heartbeats say what memory the node offers and
 // what of it is free.
 func TestMemoryAdvertised(t *testing.T) {
-	n, err := Open(context.Background(), Config{Repo: t.TempDir(), Concurrency: 1, Memory: 512 << 20})
+	n, err := Open(context.Background(), withWasm(t, Config{Repo: t.TempDir(), Concurrency: 1, Memory: 512 << 20}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestMemoryAdvertised(t *testing.T) {
 	if b := n.bid("j-x", job.Spec{}); b.MemoryFree != 312<<20 {
 		t.Fatalf("bid: %+v", b)
 	}
-	def, err := Open(context.Background(), Config{Repo: t.TempDir(), Concurrency: 1})
+	def, err := Open(context.Background(), withWasm(t, Config{Repo: t.TempDir(), Concurrency: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}

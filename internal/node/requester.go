@@ -229,7 +229,7 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 		case r == "":
 			labelled = true
 			bids = append(bids, bidFrom{node: n.peerID, bid: n.bid(j.ID, j.Spec)})
-		case job.Matches(j.Spec.Selector, n.cfg.Labels) && j.Spec.Engine == job.EngineWasm:
+		case job.Matches(j.Spec.Selector, n.cfg.Labels) && n.runs(j.Spec.Engine):
 			labelled = true
 			cannot = append(cannot, r)
 		}

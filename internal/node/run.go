@@ -17,9 +17,8 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
-	"github.com/bacalhau-project/bacalhau-wasm/wasi"
 )
 
 // summaryBytes is how much of stdout and stderr a job record keeps for describe; the
@@ -145,7 +144,7 @@ func (n *Node) runTask(t *task) {
 	}
 	if err := n.mem.acquire(t.ctx, mem); err != nil {
 		if errors.Is(err, ErrMemory) {
-			n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateFailed, StartedAt: r.started, EndedAt: n.now(), Error: n.capacityRefusal(t.spec)})
+			n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateFailed, StartedAt: r.started, EndedAt: n.now(), Outcome: job.OutcomeNotStarted, Error: n.capacityRefusal(t.spec)})
 		} else {
 			n.dropTask(t)
 		}
@@ -158,7 +157,7 @@ func (n *Node) runTask(t *task) {
 		return
 	}
 	t0 := time.Now()
-	r.res, r.runErr = n.execute(t.ctx, t.spec, r.dir, r.exec.logs)
+	r.res, r.runErr = n.execute(t.ctx, t, r.dir, r.exec.logs)
 	r.exec.logs.close()
 	r.ran = time.Since(t0)
 	select {
@@ -181,7 +180,7 @@ type taskRun struct {
 	// means it gave the execution up (cancelled, or lost it), and the task is cancelled.
 	recorded chan bool
 	exec     *execution // in Node.running while the execution runs and finishes
-	res      sandbox.Result
+	res      executor.Result
 	runErr   error
 	ran      time.Duration
 	mem      uint64 // memory reserved for the guest
@@ -192,7 +191,7 @@ type taskRun struct {
 func (n *Node) startTask(r *taskRun) bool {
 	t := r.t
 	fail := func(err error) bool {
-		n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateFailed, StartedAt: r.started, EndedAt: n.now(), Error: fmt.Sprintf("preparing the job directory: %v", err)})
+		n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateFailed, StartedAt: r.started, EndedAt: n.now(), Outcome: job.OutcomeNotStarted, Error: fmt.Sprintf("preparing the job directory: %v", err)})
 		return false
 	}
 	if err := os.RemoveAll(r.dir); err != nil {
@@ -255,45 +254,34 @@ func (n *Node) releaseMemory(r *taskRun) {
 	}
 }
 
-// execute runs the task; a non-nil error means the guest could not be started.
-func (n *Node) execute(ctx context.Context, spec job.Spec, dir string, sink *logSink) (sandbox.Result, error) {
-	mounts := make([]wasi.Mount, 0, len(spec.Inputs))
-	for _, in := range spec.Inputs {
+// execute runs the task on its engine's executor; a non-nil error means it could not
+// be started.
+func (n *Node) execute(ctx context.Context, t *task, dir string, sink *logSink) (executor.Result, error) {
+	x := n.executors[t.spec.Engine]
+	if x == nil { // refused at submission and on accept: not reached
+		return executor.Result{}, fmt.Errorf("%w: engine %q", ErrUnsupported, t.spec.Engine)
+	}
+	mounts := make([]executor.Mount, 0, len(t.spec.Inputs))
+	for _, in := range t.spec.Inputs {
 		fsys, err := n.inputFS(ctx, in)
 		if err != nil {
-			return sandbox.Result{}, err
+			return executor.Result{}, err
 		}
-		mounts = append(mounts, wasi.Mount{FS: fsys, Target: in.Target})
+		mounts = append(mounts, executor.Mount{FS: fsys, Target: in.Target})
 	}
-	mod, err := job.ParseCID(spec.Wasm.Module)
-	if err != nil {
-		return sandbox.Result{}, err
-	}
-	task := sandbox.Task{
-		ModuleKey: mod.String(),
-		Module: func(ctx context.Context) ([]byte, error) {
-			b, err := n.ReadFile(ctx, mod)
-			if err != nil {
-				return nil, fmt.Errorf("loading module %s: %w", mod, err)
-			}
-			return b, nil
-		},
-		EntryPoint: spec.Wasm.EntryPoint,
-		WASI: wasi.Config{
-			Args:       spec.Wasm.Args,
-			Env:        spec.Env,
-			Mounts:     mounts,
-			OutputsDir: filepath.Join(dir, "outputs"),
-			// The node has refused specs asking for more than Config.MaxOutputsLimit.
-			OutputsLimit: int64(spec.EffectiveOutputsLimit()),
-			Stdout:       sink.stdout,
-			Stderr:       sink.stderr,
-		},
-		Timeout:     time.Duration(spec.Timeout),
-		MemoryLimit: spec.Memory,
-		OutputLimit: n.cfg.OutputLimit,
-	}
-	return n.box.Run(ctx, task)
+	return x.Execute(ctx, executor.Task{
+		JobID:       t.jobID,
+		ExecutionID: t.execID,
+		Spec:        t.spec,
+		Content:     n,
+		Inputs:      mounts,
+		OutputsDir:  filepath.Join(dir, "outputs"),
+		// The node has refused specs asking for more than Config.MaxOutputsLimit.
+		OutputsLimit: int64(t.spec.EffectiveOutputsLimit()),
+		Stdout:       sink.stdout,
+		Stderr:       sink.stderr,
+		OutputLimit:  n.cfg.OutputLimit,
+	})
 }
 
 // inputFS opens an input DAG (or the path inside it) as a lazily read file system.
@@ -325,19 +313,18 @@ func (n *Node) inputFS(ctx context.Context, in job.Input) (fs.FS, error) {
 
 // outcome imports the result and describes how the execution ended, with a signed
 // receipt when there is a result.
-func (n *Node) outcome(t *task, dir string, res sandbox.Result, runErr error) job.Execution {
-	e := job.Execution{ID: t.execID, NodeID: n.id, State: job.StateCompleted}
+func (n *Node) outcome(t *task, dir string, res executor.Result, runErr error) job.Execution {
+	e := job.Execution{ID: t.execID, NodeID: n.id, State: job.StateCompleted, Outcome: res.Outcome}
 	switch {
-	case runErr != nil && n.ctx.Err() != nil:
-		e.State, e.Error = job.StateFailed, reasonNodeStopped // the error is most likely the shutdown's
+	case (runErr != nil || res.Outcome == job.OutcomeCancelled) && n.ctx.Err() != nil:
+		// The error or the cancellation is most likely the shutdown's.
+		e.State, e.Outcome, e.Error = job.StateFailed, job.OutcomeNodeStopped, reasonNodeStopped
 	case runErr != nil:
-		e.State, e.Error = job.StateFailed, runErr.Error()
-	case res.Reason == sandbox.ReasonCancelled && n.ctx.Err() != nil:
-		e.State, e.Error = job.StateFailed, reasonNodeStopped
-	case res.Reason == sandbox.ReasonCancelled:
+		e.State, e.Outcome, e.Error = job.StateFailed, job.OutcomeNotStarted, runErr.Error()
+	case res.Outcome == job.OutcomeCancelled:
 		e.State, e.Error = job.StateCancelled, reasonCancelled
-	case res.Reason != "":
-		e.State, e.Error = job.StateFailed, res.Reason
+	case res.Outcome != job.OutcomeExited:
+		e.State, e.Error = job.StateFailed, res.Message
 	case res.ExitCode != 0:
 		e.State, e.Error = job.StateFailed, "exit code "+strconv.Itoa(res.ExitCode)
 	}
@@ -346,10 +333,9 @@ func (n *Node) outcome(t *task, dir string, res sandbox.Result, runErr error) jo
 		e.StdoutTruncated, e.StderrTruncated = res.StdoutTruncated, res.StderrTruncated
 		code := res.ExitCode
 		e.ExitCode = &code
-		lie(dir)
 		c, err := n.importResult(dir, res.ExitCode, t.jobID, e.State)
 		if err != nil {
-			e.State, e.Error = job.StateFailed, "storing the result: "+err.Error()
+			e.State, e.Outcome, e.Error = job.StateFailed, job.OutcomeResultFailed, "storing the result: "+err.Error()
 		} else {
 			e.ResultCID = c
 			r := job.NewReceipt(&job.Job{ID: t.jobID, Spec: t.spec}, t.execID, c, code)

@@ -13,6 +13,11 @@ import (
 )
 
 // Commands is the cli.NodeCommands of bacalhau-node.
-func Commands(e *cli.Env) []*cobra.Command {
-	return []*cobra.Command{newServe(e), newDevstack(e), newVerify(e)}
+func Commands(e *cli.Env) []*cobra.Command { return CommandsWith(Options{})(e) }
+
+// CommandsWith is Commands with nodes built as o says: for test binaries.
+func CommandsWith(o Options) cli.NodeCommands {
+	return func(e *cli.Env) []*cobra.Command {
+		return []*cobra.Command{newServe(e, o), newDevstack(e), newVerify(e)}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api/server"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/cli"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/executor/wasm"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
 	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
@@ -46,9 +47,10 @@ type serveFlags struct {
 	keepFailed  time.Duration
 	cacheMem    string
 	cacheDisk   string
+	wasm        wasm.Options // from cacheMem and cacheDisk
 }
 
-func newServe(e *cli.Env) *cobra.Command {
+func newServe(e *cli.Env, o Options) *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -67,6 +69,10 @@ func newServe(e *cli.Env) *cobra.Command {
 			l, err := net.Listen("tcp", e.Addr())
 			if err != nil {
 				return fmt.Errorf("cannot listen on %s: %w", e.Addr(), err)
+			}
+			if cfg.Executors, err = o.executors(ctx, cfg.Repo, f.wasm); err != nil {
+				l.Close()
+				return err
 			}
 			n, err := node.Open(ctx, cfg)
 			if err != nil {
@@ -157,13 +163,13 @@ func (f *serveFlags) config(e *cli.Env) (node.Config, error) {
 		return cfg, fmt.Errorf("--result-retention and --failed-result-retention must be positive")
 	}
 	cfg.ResultRetention, cfg.FailedRetention = f.keepResults, f.keepFailed
-	if cfg.CompileCacheMemory, err = job.ParseBytes(f.cacheMem); err != nil {
+	if f.wasm.CacheMemory, err = job.ParseBytes(f.cacheMem); err != nil {
 		return cfg, fmt.Errorf("--compile-cache-memory: %w", err)
 	}
-	if cfg.CompileCacheDisk, err = job.ParseBytes(f.cacheDisk); err != nil {
+	if f.wasm.CacheDisk, err = job.ParseBytes(f.cacheDisk); err != nil {
 		return cfg, fmt.Errorf("--compile-cache-disk: %w", err)
 	}
-	if cfg.CompileCacheMemory == 0 || cfg.CompileCacheDisk == 0 {
+	if f.wasm.CacheMemory == 0 || f.wasm.CacheDisk == 0 {
 		return cfg, fmt.Errorf("--compile-cache-memory and --compile-cache-disk must be positive")
 	}
 	if cfg.Repo == "" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/cli"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/executor/wasm"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
 )
@@ -32,7 +33,7 @@ key of the node it names, for this job's module, inputs, task and result.`,
 			if err != nil {
 				return err
 			}
-			out := j.Outcome()
+			out := j.Reported()
 			if out == nil || out.ResultCID == "" {
 				return fmt.Errorf("job %s has no result to verify (state %s)", j.ID, j.State)
 			}
@@ -104,7 +105,12 @@ func rerun(ctx context.Context, e *cli.Env, j *job.Job) (string, error) {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	n, err := node.Open(ctx, node.Config{Repo: dir, Concurrency: 1})
+	// Never Options.Wrap: a check runs the release executors whatever binary runs it.
+	xs, err := Options{}.executors(ctx, dir, wasm.Options{})
+	if err != nil {
+		return "", err
+	}
+	n, err := node.Open(ctx, node.Config{Repo: dir, Concurrency: 1, Executors: xs})
 	if err != nil {
 		return "", err
 	}
@@ -131,7 +137,7 @@ func rerun(ctx context.Context, e *cli.Env, j *job.Job) (string, error) {
 	if local, err = n.Wait(ctx, local.ID); err != nil {
 		return "", err
 	}
-	ex := local.Outcome()
+	ex := local.Reported()
 	if ex == nil || ex.ResultCID == "" {
 		return "", fmt.Errorf("the re-run ended %s without a result: %s", local.State, local.Reason)
 	}

@@ -1,0 +1,93 @@
+// Package executor is the contract between a node's compute side and the engines that
+// run its executions: wazero today, Docker and wasmtime next. An engine implements
+// Executor; the node holds a map from job.Engine to Executor, from which everything
+// that lists engines (bids, heartbeats, node info, refusals) is derived, so adding an
+// engine touches no file of the node.
+//
+// The node prepares an execution (its module and inputs fetched, its directory made,
+// its memory reserved) and hands the executor a Task; the executor runs it to its end
+// and says how it ended in a Result. Importing the result, receipts and reporting stay
+// with the node.
+package executor
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+)
+
+// Executor runs the executions of one engine. It is safe for concurrent use.
+type Executor interface {
+	// Execute runs t to its end. A nil error means it ran, whatever its Result says
+	// (a timeout or a trap is a Result); an error means it could not start: its
+	// module or image is invalid or cannot be loaded, or t asks for what this
+	// executor cannot do. The end of ctx stops the run (Result.Outcome
+	// job.OutcomeCancelled).
+	Execute(ctx context.Context, t Task) (Result, error)
+	// Close stops what runs and releases what the executor holds. The node closes
+	// its executors when it closes.
+	Close(ctx context.Context) error
+}
+
+// Task is one execution, ready to run.
+type Task struct {
+	JobID, ExecutionID string
+	// Spec is the job's validated, normalised spec; Spec.Engine is the engine this
+	// executor was registered for, and its task (Spec.Wasm, Spec.Docker) is set.
+	Spec job.Spec
+	// Content reads content by CID from the node's blockstore (and the network): a
+	// module's bytes.
+	Content Content
+	// Inputs are Spec.Inputs opened, in order: read-only file systems read lazily.
+	Inputs []Mount
+	// OutputsDir is the execution's outputs directory: it exists and is empty, and
+	// what the task leaves in it is the result's outputs/.
+	OutputsDir string
+	// OutputsLimit bounds the bytes the task may write under OutputsDir.
+	OutputsLimit int64
+	// Stdout and Stderr receive the task's output streams as they come, each capped
+	// at OutputLimit bytes (0: the executor's default); what is past it is dropped
+	// and Result says so.
+	Stdout, Stderr io.Writer
+	OutputLimit    int64
+}
+
+// Mount is an input as the task sees it.
+type Mount struct {
+	FS     fs.FS
+	Target string // absolute path in the task's file system
+}
+
+// Content reads a file's bytes by CID.
+type Content interface {
+	ReadFile(ctx context.Context, c cid.Cid) ([]byte, error)
+}
+
+// Result is how a task that started ended.
+type Result struct {
+	// Outcome is job.OutcomeExited when the task exited by itself (ExitCode says
+	// how), or what stopped it: job.OutcomeTimeout, OutcomeCancelled,
+	// OutcomeMemoryLimit, OutcomeOutputsLimit or OutcomeTrap.
+	Outcome job.Outcome
+	// ExitCode is the task's exit code, or ExitCodeAbnormal when it did not exit by
+	// itself.
+	ExitCode int
+	// Message says in words why it ended, for an Outcome other than
+	// job.OutcomeExited ("memory limit of 64 MiB exceeded", "trap: ...").
+	Message string
+	// StdoutTruncated and StderrTruncated report output past Task.OutputLimit;
+	// OutputsLimitHit that the task was refused room past Task.OutputsLimit (what it
+	// left in OutputsDir is then incomplete).
+	StdoutTruncated, StderrTruncated, OutputsLimitHit bool
+	// Prepare is the time spent before the task ran (loading and compiling a module,
+	// pulling an image), Run the time it ran.
+	Prepare, Run time.Duration
+}
+
+// ExitCodeAbnormal is Result.ExitCode when the task did not exit by itself.
+const ExitCodeAbnormal = -1

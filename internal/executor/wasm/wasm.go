@@ -1,0 +1,108 @@
+// Package wasm is the executor of WASM jobs (job.EngineWasm) on the wazero sandbox: the
+// deterministic engine, and the only one whose results can be verified.
+package wasm
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
+	"github.com/bacalhau-project/bacalhau-wasm/wasi"
+)
+
+// Options configure the executor; the zero value works (compiled code kept in memory
+// only, the sandbox's default bounds).
+type Options struct {
+	// CacheDir keeps compiled modules across restarts.
+	CacheDir string
+	// CacheMemory and CacheDisk bound the compiled modules kept in memory and on disk,
+	// in bytes; 0 means sandbox.DefaultMaxCacheBytes and DefaultMaxDiskCacheBytes.
+	CacheMemory, CacheDisk uint64
+}
+
+// Executor runs WASM tasks. Compiled modules are cached by module CID.
+type Executor struct {
+	box *sandbox.Sandbox
+}
+
+var _ executor.Executor = (*Executor)(nil)
+
+// New starts an executor; Close it to release compiled code.
+func New(ctx context.Context, opts Options) (*Executor, error) {
+	box, err := sandbox.New(ctx, sandbox.Options{CacheDir: opts.CacheDir, MaxCacheBytes: opts.CacheMemory, MaxDiskCacheBytes: opts.CacheDisk})
+	if err != nil {
+		return nil, err
+	}
+	return &Executor{box: box}, nil
+}
+
+// Execute runs t.Spec.Wasm.
+func (x *Executor) Execute(ctx context.Context, t executor.Task) (executor.Result, error) {
+	w := t.Spec.Wasm
+	if t.Spec.Engine != job.EngineWasm || w == nil {
+		return executor.Result{}, fmt.Errorf("%w: the wasm executor was given a %q task", job.ErrInvalid, t.Spec.Engine)
+	}
+	mod, err := job.ParseCID(w.Module)
+	if err != nil {
+		return executor.Result{}, err
+	}
+	mounts := make([]wasi.Mount, len(t.Inputs))
+	for i, m := range t.Inputs {
+		mounts[i] = wasi.Mount{FS: m.FS, Target: m.Target}
+	}
+	res, err := x.box.Run(ctx, sandbox.Task{
+		ModuleKey: mod.String(),
+		Module: func(ctx context.Context) ([]byte, error) {
+			b, err := t.Content.ReadFile(ctx, mod)
+			if err != nil {
+				return nil, fmt.Errorf("loading module %s: %w", mod, err)
+			}
+			return b, nil
+		},
+		EntryPoint: w.EntryPoint,
+		WASI: wasi.Config{
+			Args:         w.Args,
+			Env:          t.Spec.Env,
+			Mounts:       mounts,
+			OutputsDir:   t.OutputsDir,
+			OutputsLimit: t.OutputsLimit,
+			Stdout:       t.Stdout,
+			Stderr:       t.Stderr,
+		},
+		Timeout:     time.Duration(t.Spec.Timeout),
+		MemoryLimit: t.Spec.Memory,
+		OutputLimit: t.OutputLimit,
+	})
+	if err != nil {
+		return executor.Result{}, err
+	}
+	return result(res), nil
+}
+
+// result maps the sandbox's result to the executor contract's.
+func result(r sandbox.Result) executor.Result {
+	out := executor.Result{ExitCode: r.ExitCode, Message: r.Reason, StdoutTruncated: r.StdoutTruncated,
+		StderrTruncated: r.StderrTruncated, OutputsLimitHit: r.OutputsLimitHit, Prepare: r.Load, Run: r.Run}
+	switch r.Stop {
+	case sandbox.StopTimeout:
+		out.Outcome = job.OutcomeTimeout
+	case sandbox.StopCancelled:
+		out.Outcome = job.OutcomeCancelled
+	case sandbox.StopMemory:
+		out.Outcome = job.OutcomeMemoryLimit
+	case sandbox.StopTrap:
+		out.Outcome = job.OutcomeTrap
+	case sandbox.StopExited:
+		out.Outcome = job.OutcomeExited
+		if r.OutputsLimitHit {
+			out.Outcome = job.OutcomeOutputsLimit
+		}
+	}
+	return out
+}
+
+// Close stops every run and releases compiled code.
+func (x *Executor) Close(ctx context.Context) error { return x.box.Close(ctx) }

@@ -1,0 +1,106 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
+)
+
+// TestResult: every way the sandbox says a run ended maps to one typed outcome.
+func TestResult(t *testing.T) {
+	for _, tt := range []struct {
+		in   sandbox.Result
+		want job.Outcome
+	}{
+		{sandbox.Result{}, job.OutcomeExited},
+		{sandbox.Result{ExitCode: 3}, job.OutcomeExited},
+		{sandbox.Result{ExitCode: 1, Reason: "outputs limit of 1 MiB exceeded", OutputsLimitHit: true}, job.OutcomeOutputsLimit},
+		{sandbox.Result{ExitCode: -1, Stop: sandbox.StopTimeout, Reason: sandbox.ReasonTimeout}, job.OutcomeTimeout},
+		{sandbox.Result{ExitCode: -1, Stop: sandbox.StopCancelled, Reason: sandbox.ReasonCancelled}, job.OutcomeCancelled},
+		{sandbox.Result{ExitCode: 2, Stop: sandbox.StopMemory, Reason: "memory limit of 64 MiB exceeded"}, job.OutcomeMemoryLimit},
+		{sandbox.Result{ExitCode: -1, Stop: sandbox.StopTrap, Reason: "trap: unreachable"}, job.OutcomeTrap},
+		// A limit that stopped the run wins over outputs refused before it.
+		{sandbox.Result{ExitCode: -1, Stop: sandbox.StopTimeout, Reason: sandbox.ReasonTimeout, OutputsLimitHit: true}, job.OutcomeTimeout},
+	} {
+		got := result(tt.in)
+		if got.Outcome != tt.want || got.ExitCode != tt.in.ExitCode || got.Message != tt.in.Reason || got.OutputsLimitHit != tt.in.OutputsLimitHit {
+			t.Errorf("result(%+v) = %+v, want outcome %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+type fileContent struct {
+	c    cid.Cid
+	path string
+}
+
+func (f fileContent) ReadFile(_ context.Context, c cid.Cid) ([]byte, error) {
+	if c != f.c {
+		return nil, errors.New("not found")
+	}
+	return os.ReadFile(f.path)
+}
+
+// TestExecute runs the hello example through the executor contract.
+func TestExecute(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a Go guest")
+	}
+	dir := t.TempDir()
+	wasmPath := filepath.Join(dir, "hello.wasm")
+	cmd := exec.Command("go", "build", "-o", wasmPath, "../../../examples/hello")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building hello: %v\n%s", err, out)
+	}
+	mod, err := cid.Decode("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := New(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close(context.Background())
+	outputs := filepath.Join(dir, "outputs")
+	if err := os.Mkdir(outputs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	task := executor.Task{
+		JobID: "j-1", ExecutionID: "e-1",
+		Spec:       job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: mod.String()}, Memory: job.DefaultMemory},
+		Content:    fileContent{mod, wasmPath},
+		OutputsDir: outputs, OutputsLimit: 1 << 20,
+		Stdout: &stdout, Stderr: &stderr,
+	}
+	res, err := x.Execute(context.Background(), task)
+	if err != nil || res.Outcome != job.OutcomeExited || res.ExitCode != 0 || stdout.String() != "Hello, world!\n" {
+		t.Fatalf("Execute() = %+v, %v; stdout %q stderr %q", res, err, stdout.String(), stderr.String())
+	}
+	if res.Prepare <= 0 || res.Run <= 0 {
+		t.Errorf("timings: prepare %s, run %s", res.Prepare, res.Run)
+	}
+
+	// A task of another engine is refused, not run.
+	task.Spec = job.Spec{Engine: job.EngineDocker, Docker: &job.DockerTask{Image: "ubuntu"}}
+	if _, err := x.Execute(context.Background(), task); !errors.Is(err, job.ErrInvalid) {
+		t.Errorf("docker task: %v, want job.ErrInvalid", err)
+	}
+	// A module nobody has: an error (it could not start) naming the module.
+	other, _ := cid.Decode("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4")
+	task.Spec = job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: other.String()}}
+	if _, err := x.Execute(context.Background(), task); err == nil || !bytes.Contains([]byte(err.Error()), []byte(other.String())) {
+		t.Errorf("missing module: %v, want an error naming %s", err, other)
+	}
+}
