@@ -1,4 +1,4 @@
-# Everything CI runs is `make test`; `make check` adds vet, gofmt and a go.mod tidiness check.
+# CI (.ci/run) runs `make check` (vet, gofmt, every module's go.mod tidiness), then `make test`.
 GO       ?= go
 BIN      := bin/bacalhau bin/bacalhau-node
 EXAMPLES := $(patsubst examples/%/,build/examples/%.wasm,$(wildcard examples/*/))
@@ -55,10 +55,21 @@ FUZZERS = internal/job:FuzzParseInput internal/job:FuzzSpecDecode \
 fuzz:
 	for f in $(FUZZERS); do $(GO) test -run XXX -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) ./$${f%%:*}/ || exit 1; done
 
+# Every module in the repository (each tracked go.mod: the root and tools/kubo) must be
+# tidy; `go mod tidy -diff` changes nothing and fails if go.mod or go.sum would change.
+# It runs first: an untidy go.sum would otherwise show up as vet's missing-entry errors.
+MODULES = $(patsubst %/,%,$(dir $(shell git ls-files -- go.mod '*/go.mod')))
 check:
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$bad" || \
+		{ echo "check: not gofmt-formatted (run gofmt -w):"; echo "$$bad"; exit 1; }
+	@for m in $(MODULES); do \
+		echo "$(GO) mod tidy -diff  # in $$m"; \
+		d=$$(cd $$m && $(GO) mod tidy -diff); rc=$$?; \
+		if [ -n "$$d" ]; then printf '%s\n' "$$d"; \
+			echo "check: go.mod/go.sum in $$m are not tidy: run (cd $$m && $(GO) mod tidy)"; exit 1; fi; \
+		if [ $$rc -ne 0 ]; then echo "check: go mod tidy -diff failed in $$m (see above)"; exit 1; fi; \
+	done
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
-	$(GO) mod tidy && git diff --exit-code go.mod go.sum
 
 clean:
 	rm -rf bin build
