@@ -45,15 +45,23 @@ bin/ipfs: tools/kubo/go.mod
 bench: build examples kubo
 	PATH="$(CURDIR)/bin:$$PATH" $(GO) run ./cmd/bacalhau-bench
 
-# Every decoder of outside input has a fuzzer; `make fuzz` runs each for FUZZTIME.
+# Every decoder of outside input has a fuzzer; `make fuzz` runs each for FUZZTIME. The list
+# is every `func FuzzXxx` in a tracked _test.go file (outside testdata), as dir:FuzzXxx, so
+# a new fuzzer is run without being listed here; `make fuzz FUZZERS=dht:FuzzBid` runs one.
+# Each runs in its package's directory, so a nested module's fuzzers run too. A failure
+# does not stop the others; its input is saved under the package's testdata/fuzz/.
 FUZZTIME ?= 30s
-FUZZERS = internal/job:FuzzParseInput internal/job:FuzzSpecDecode \
-	internal/api/server:FuzzSubmitBody internal/api/server:FuzzPartPath internal/cli:FuzzExtractTar \
-	dht:FuzzEnvelope dht:FuzzStreamFrame dht:FuzzExecutionUpdate dht:FuzzDecodeJob dht:FuzzBid dht:FuzzAccept \
-	blockstore:FuzzImportCAR blockstore:FuzzDAGNode blockstore:FuzzFSOpen blockstore:FuzzDecodePin \
-	wasi:FuzzValidateTarget sandbox:FuzzInstrument
+FUZZ_RE  := ^func Fuzz([A-Z0-9_][[:alnum:]_]*)?\(
+FUZZERS  ?= $(shell git grep -E '$(FUZZ_RE)' -- '*_test.go' ':!:*testdata/*' | \
+	sed -E 's|^|./|; s|^(.*)/[^/]*:func (Fuzz[[:alnum:]_]*).*|\1:\2|')
 fuzz:
-	for f in $(FUZZERS); do $(GO) test -run XXX -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) ./$${f%%:*}/ || exit 1; done
+	@n=0; failed=; for f in $(FUZZERS); do n=$$((n+1)); echo "== $$f"; \
+		(cd $${f%%:*} && $(GO) test -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) .) || \
+			failed="$$failed $$f"; \
+	done; \
+	echo "fuzz: ran $$n fuzzers for $(FUZZTIME) each"; \
+	test $$n -gt 0 || { echo "fuzz: found no fuzzers"; exit 1; }; \
+	test -z "$$failed" || { echo "fuzz: failed:$$failed"; exit 1; }
 
 # Every module in the repository (each tracked go.mod: the root and tools/kubo) must be
 # tidy; `go mod tidy -diff` changes nothing and fails if go.mod or go.sum would change.
