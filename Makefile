@@ -1,4 +1,4 @@
-# Everything CI runs is `make test`; `make check` adds vet, gofmt and a go.mod tidiness check.
+# CI (.ci/run) runs `make check` (vet, gofmt, every module's go.mod tidiness), then `make test`.
 GO       ?= go
 BIN      := bin/bacalhau bin/bacalhau-node
 EXAMPLES := $(patsubst examples/%/,build/examples/%.wasm,$(wildcard examples/*/))
@@ -45,20 +45,39 @@ bin/ipfs: tools/kubo/go.mod
 bench: build examples kubo
 	PATH="$(CURDIR)/bin:$$PATH" $(GO) run ./cmd/bacalhau-bench
 
-# Every decoder of outside input has a fuzzer; `make fuzz` runs each for FUZZTIME.
+# Every decoder of outside input has a fuzzer; `make fuzz` runs each for FUZZTIME. The list
+# is every `func FuzzXxx` in a tracked _test.go file (outside testdata), as dir:FuzzXxx, so
+# a new fuzzer is run without being listed here; `make fuzz FUZZERS=dht:FuzzBid` runs one.
+# Each runs in its package's directory, so a nested module's fuzzers run too. A failure
+# does not stop the others; its input is saved under the package's testdata/fuzz/.
 FUZZTIME ?= 30s
-FUZZERS = internal/job:FuzzParseInput internal/job:FuzzSpecDecode \
-	internal/api/server:FuzzSubmitBody internal/api/server:FuzzPartPath internal/cli:FuzzExtractTar \
-	dht:FuzzEnvelope dht:FuzzStreamFrame dht:FuzzExecutionUpdate dht:FuzzDecodeJob dht:FuzzBid dht:FuzzAccept \
-	blockstore:FuzzImportCAR blockstore:FuzzDAGNode blockstore:FuzzFSOpen blockstore:FuzzDecodePin \
-	wasi:FuzzValidateTarget sandbox:FuzzInstrument
+FUZZ_RE  := ^func Fuzz([A-Z0-9_][[:alnum:]_]*)?\(
+FUZZERS  ?= $(shell git grep -E '$(FUZZ_RE)' -- '*_test.go' ':!:*testdata/*' | \
+	sed -E 's|^|./|; s|^(.*)/[^/]*:func (Fuzz[[:alnum:]_]*).*|\1:\2|')
 fuzz:
-	for f in $(FUZZERS); do $(GO) test -run XXX -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) ./$${f%%:*}/ || exit 1; done
+	@n=0; failed=; for f in $(FUZZERS); do n=$$((n+1)); echo "== $$f"; \
+		(cd $${f%%:*} && $(GO) test -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) .) || \
+			failed="$$failed $$f"; \
+	done; \
+	echo "fuzz: ran $$n fuzzers for $(FUZZTIME) each"; \
+	test $$n -gt 0 || { echo "fuzz: found no fuzzers"; exit 1; }; \
+	test -z "$$failed" || { echo "fuzz: failed:$$failed"; exit 1; }
 
+# Every module in the repository (each tracked go.mod: the root and tools/kubo) must be
+# tidy; `go mod tidy -diff` changes nothing and fails if go.mod or go.sum would change.
+# It runs first: an untidy go.sum would otherwise show up as vet's missing-entry errors.
+MODULES = $(patsubst %/,%,$(dir $(shell git ls-files -- go.mod '*/go.mod')))
 check:
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$bad" || \
+		{ echo "check: not gofmt-formatted (run gofmt -w):"; echo "$$bad"; exit 1; }
+	@for m in $(MODULES); do \
+		echo "$(GO) mod tidy -diff  # in $$m"; \
+		d=$$(cd $$m && $(GO) mod tidy -diff); rc=$$?; \
+		if [ -n "$$d" ]; then printf '%s\n' "$$d"; \
+			echo "check: go.mod/go.sum in $$m are not tidy: run (cd $$m && $(GO) mod tidy)"; exit 1; fi; \
+		if [ $$rc -ne 0 ]; then echo "check: go mod tidy -diff failed in $$m (see above)"; exit 1; fi; \
+	done
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
-	$(GO) mod tidy && git diff --exit-code go.mod go.sum
 
 clean:
 	rm -rf bin build

@@ -19,7 +19,7 @@ func TestAddFileVectors(t *testing.T) {
 	}
 	var cases []tc
 	for name, want := range v.Files {
-		data, err := os.ReadFile(filepath.Join(sharedDir, "files", name))
+		data, err := os.ReadFile(filepath.Join(unixfsDir, "files", name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -105,9 +105,9 @@ func (r *memRouter) FindProvidersAsync(ctx context.Context, c cid.Cid, _ int) <-
 
 func treeDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(sharedDir, "files", "tree")
+	dir := filepath.Join(unixfsDir, "files", "tree")
 	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("shared test tree missing (expected %s beside the repo, as CI clones it): %v", dir, err)
+		t.Fatalf("test tree missing: %v", err)
 	}
 	return dir
 }

@@ -48,7 +48,7 @@ func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 // ErrBadBlock ("block X does not match its CID"), the framing errors are ErrBadCAR. A
 // bad CAR stores nothing.
 func TestImportCARErrors(t *testing.T) {
-	tree, err := os.ReadFile(filepath.Join(sharedDir, "tree.car"))
+	tree, err := os.ReadFile(filepath.Join(unixfsDir, "tree.car"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestImportCARRootsAndV2(t *testing.T) {
 		t.Fatalf("no roots: %v, %v", roots, err)
 	}
 
-	v1, err := os.ReadFile(filepath.Join(sharedDir, "tree.car"))
+	v1, err := os.ReadFile(filepath.Join(unixfsDir, "tree.car"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestImportCARRootsAndV2(t *testing.T) {
 // with ErrBadCAR or ErrBadBlock; it never panics and never fails otherwise.
 func FuzzImportCAR(f *testing.F) {
 	for _, name := range []string{"tree.car", "hello.car"} {
-		b, err := os.ReadFile(filepath.Join(sharedDir, name))
+		b, err := os.ReadFile(filepath.Join(unixfsDir, name))
 		if err != nil {
 			f.Fatal(err)
 		}

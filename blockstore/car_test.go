@@ -47,7 +47,7 @@ func TestCARRoundTrip(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			s := openTemp(t)
-			in, err := os.ReadFile(filepath.Join(sharedDir, c.file))
+			in, err := os.ReadFile(filepath.Join(unixfsDir, c.file))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +87,7 @@ func TestCARRoundTrip(t *testing.T) {
 }
 
 func TestImportCARRejectsBadBlock(t *testing.T) {
-	in, err := os.ReadFile(filepath.Join(sharedDir, "tree.car"))
+	in, err := os.ReadFile(filepath.Join(unixfsDir, "tree.car"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestImportCARRejectsBadBlock(t *testing.T) {
 func TestExportTar(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
-	root := filepath.Join(sharedDir, "files", "tree")
+	root := filepath.Join(unixfsDir, "files", "tree")
 	e, err := s.AddPath(ctx, root, ProfileV1)
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ func TestAddPathVectors(t *testing.T) {
 		name, path string
 		want       map[string]string
 	}{
-		{"tree", filepath.Join(sharedDir, "files", "tree"), tree},
+		{"tree", filepath.Join(unixfsDir, "files", "tree"), tree},
 		{"empty", empty, v.Directories["an empty directory"]},
 	}
 	for _, c := range cases {
@@ -51,7 +51,7 @@ func TestAddPathVectors(t *testing.T) {
 		}
 	}
 	// A single file through AddPath is the file's own CID.
-	e, err := s.AddPath(ctx, filepath.Join(sharedDir, "files", "hello.txt"), ProfileV1)
+	e, err := s.AddPath(ctx, filepath.Join(unixfsDir, "files", "hello.txt"), ProfileV1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestAddPathVectors(t *testing.T) {
 func TestDirBuilderMatchesAddPath(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
-	root := filepath.Join(sharedDir, "files", "tree")
+	root := filepath.Join(unixfsDir, "files", "tree")
 	want, err := s.AddPath(ctx, root, ProfileV1)
 	if err != nil {
 		t.Fatal(err)

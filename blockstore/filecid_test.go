@@ -31,11 +31,11 @@ func TestFileCIDMatchesAddFile(t *testing.T) {
 			t.Fatalf("%s, chunks of %d: filecid = %s (%d bytes), %v; AddFile = %s (%d bytes)", name, chunk, got, size, err, want.CID, want.Size)
 		}
 	}
-	dir := filepath.Join("..", "..", "shared", "testdata", "unixfs", "files")
+	dir := filepath.Join(unixfsDir, "files")
 	for _, name := range []string{"empty.bin", "hello.txt", "chunk-plus-1.bin", "mib.bin"} {
 		data, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
-			t.Fatalf("shared test data missing: %v", err)
+			t.Fatalf("test data missing: %v", err)
 		}
 		check(name, data, 0)
 		check(name, data, 1<<20)

@@ -19,7 +19,7 @@ import (
 func TestFSOnTree(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
-	root := filepath.Join(sharedDir, "files", "tree")
+	root := filepath.Join(unixfsDir, "files", "tree")
 	for prof, opts := range profiles {
 		t.Run(prof, func(t *testing.T) {
 			e, err := s.AddPath(ctx, root, opts)

@@ -9,8 +9,9 @@ import (
 	"testing"
 )
 
-// sharedDir is the shared test data: the repo is cloned with shared/ beside it.
-const sharedDir = "../../shared/testdata/unixfs"
+// unixfsDir holds the UnixFS vectors: files, the CIDs kubo computes for them, and CAR
+// exports (testdata/unixfs/README.md).
+const unixfsDir = "testdata/unixfs"
 
 type vectors struct {
 	Files       map[string]map[string]string `json:"files"`
@@ -20,9 +21,9 @@ type vectors struct {
 
 func loadVectors(t testing.TB) vectors {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sharedDir, "vectors.json"))
+	b, err := os.ReadFile(filepath.Join(unixfsDir, "vectors.json"))
 	if err != nil {
-		t.Fatalf("shared test data missing (expected %s beside the repo, as CI clones it): %v", sharedDir, err)
+		t.Fatalf("test vectors missing: %v", err)
 	}
 	var v vectors
 	if err := json.Unmarshal(b, &v); err != nil {
