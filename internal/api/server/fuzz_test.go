@@ -10,7 +10,6 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
 
 // fakeJobs validates and accepts specs the way a node does, and stores nothing.
@@ -25,16 +24,16 @@ func (fakeJobs) Submit(_ context.Context, spec job.Spec) (*job.Job, error) {
 	}
 	return job.New(spec, time.Now()), nil
 }
-func (fakeJobs) Get(context.Context, string) (*job.Job, error) { return nil, store.ErrNotFound }
+func (fakeJobs) Get(context.Context, string) (*job.Job, error) { return nil, job.ErrNotFound }
 func (fakeJobs) List(context.Context, api.ListQuery) (api.ListPage, error) {
 	return api.ListPage{}, nil
 }
-func (fakeJobs) Cancel(context.Context, string) (*job.Job, error) { return nil, store.ErrNotFound }
+func (fakeJobs) Cancel(context.Context, string) (*job.Job, error) { return nil, job.ErrNotFound }
 func (fakeJobs) Watch(context.Context, string, func(*job.Job) bool) error {
-	return store.ErrNotFound
+	return job.ErrNotFound
 }
 func (fakeJobs) Logs(context.Context, string, bool, func(string, []byte) error) error {
-	return store.ErrNotFound
+	return job.ErrNotFound
 }
 
 func FuzzSubmitBody(f *testing.F) {

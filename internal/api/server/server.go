@@ -21,7 +21,6 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
 
 // Defaults for Config.
@@ -176,12 +175,12 @@ func status(err error) int {
 		return he.Code
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, job.ErrInvalid), errors.Is(err, job.ErrBadID), errors.Is(err, store.ErrAmbiguous),
+	case errors.Is(err, job.ErrInvalid), errors.Is(err, job.ErrBadID), errors.Is(err, job.ErrAmbiguous),
 		errors.Is(err, blockstore.ErrBadPath), errors.Is(err, blockstore.ErrBadBlock),
 		errors.Is(err, blockstore.ErrBadDAG), errors.Is(err, blockstore.ErrBadOptions),
 		errors.Is(err, blockstore.ErrExists), errors.Is(err, blockstore.ErrBadCAR), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, blockstore.ErrNotFound):
+	case errors.Is(err, job.ErrNotFound), errors.Is(err, blockstore.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, job.ErrTransition):
 		return http.StatusConflict
