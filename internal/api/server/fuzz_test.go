@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -52,8 +53,14 @@ func FuzzSubmitBody(f *testing.F) {
 		switch {
 		case rec.Code == http.StatusCreated:
 		case rec.Code >= 400 && rec.Code < 500:
-			if !strings.Contains(rec.Body.String(), `"error"`) {
+			var e api.Error
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Message == "" {
 				t.Fatalf("4xx without an error message: %s", rec.Body)
+			}
+			switch e.Code {
+			case api.CodeInvalidJSON, api.CodeInvalidSpec, api.CodePayloadTooLarge:
+			default:
+				t.Fatalf("%d with code %q for %q", rec.Code, e.Code, body)
 			}
 		default:
 			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
