@@ -1,6 +1,10 @@
 package dht
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+)
 
 // Errors returned by this package; wrapped with details, test them with errors.Is.
 var (
@@ -18,3 +22,59 @@ var (
 	ErrStale          = errors.New("dht: message time outside the accepted window")
 	ErrRemote         = errors.New("dht: remote peer answered with an error")
 )
+
+// Errors a Handler wraps to give its error a class the requester can test for: the
+// class crosses the stream as a code (see RemoteError). ErrInvalid and ErrClosed travel
+// the same way, as CodeInvalid and CodeUnavailable.
+var (
+	ErrGivenUp     = errors.New("dht: execution given up")
+	ErrUnavailable = errors.New("dht: peer unavailable")
+	ErrInternal    = errors.New("dht: peer failed")
+)
+
+// Codes of the errors a handler answers with (frame.Code). A handler's error of no class
+// below is sent without one, as peers before codes send every error.
+const (
+	CodeGivenUp     = "given_up"    // ErrGivenUp: the peer no longer wants this execution
+	CodeInvalid     = "invalid"     // ErrInvalid: the request is malformed or does not validate
+	CodeUnavailable = "unavailable" // ErrUnavailable: the peer cannot serve it now (closing, busy)
+	CodeInternal    = "internal"    // ErrInternal: the peer failed to answer (its response could not be sent)
+)
+
+// codeErrors are the sentinel of each code.
+var codeErrors = map[string]error{
+	CodeGivenUp:     ErrGivenUp,
+	CodeInvalid:     ErrInvalid,
+	CodeUnavailable: ErrUnavailable,
+	CodeInternal:    ErrInternal,
+}
+
+// errorCode is the code of a handler's error; "" for an error of no known class.
+func errorCode(err error) string {
+	switch {
+	case errors.Is(err, ErrGivenUp):
+		return CodeGivenUp
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrMalformed), errors.Is(err, ErrTooLarge),
+		errors.Is(err, ErrVersion), errors.Is(err, job.ErrInvalid):
+		return CodeInvalid
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed):
+		return CodeUnavailable
+	case errors.Is(err, ErrInternal):
+		return CodeInternal
+	}
+	return ""
+}
+
+// RemoteError is the error a peer's handler answered a Request with. It matches ErrRemote
+// and the sentinel of its code (errors.Is(err, ErrGivenUp)); a code this node does not
+// know, or none (a peer before codes), matches ErrRemote only.
+type RemoteError struct {
+	Code    string // one of the Code constants, another peer's newer one, or ""
+	Message string // the handler's error text
+}
+
+func (e *RemoteError) Error() string { return ErrRemote.Error() + ": " + e.Message }
+
+func (e *RemoteError) Is(target error) bool {
+	return target == ErrRemote || e.Code != "" && codeErrors[e.Code] == target
+}

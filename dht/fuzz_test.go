@@ -3,6 +3,7 @@ package dht
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -86,16 +87,37 @@ func FuzzJobAnnouncement(f *testing.F) { fuzzPayload(f, KindJobAnnouncement) }
 func FuzzJobEvent(f *testing.F)        { fuzzPayload(f, KindJobEvent) }
 func FuzzHeartbeat(f *testing.F)       { fuzzPayload(f, KindHeartbeat) }
 
-// FuzzStreamFrame: the request/response frame decoder never panics and never accepts a
-// frame with neither body nor error.
+// FuzzStreamFrame: the request/response frame decoder never panics, never accepts a
+// frame with neither body nor error, or a code that is malformed or beside no error; an
+// accepted frame survives a round trip, and its error matches its code's sentinel.
 func FuzzStreamFrame(f *testing.F) {
-	for _, s := range []string{`{"v":1,"body":{"a":1}}`, `{"v":1,"error":"no"}`, `{"v":1}`, `{"v":2,"body":{}}`, `{"v":1,"body":{}} x`, ``} {
+	for _, s := range []string{`{"v":1,"body":{"a":1}}`, `{"v":1,"error":"no"}`, `{"v":1}`, `{"v":2,"body":{}}`, `{"v":1,"body":{}} x`, ``,
+		`{"v":1,"error":"execution given up","code":"given_up"}`, `{"v":1,"error":"x","code":"invalid"}`, `{"v":1,"error":"x","code":"new_code_2"}`,
+		`{"v":1,"error":"x","code":"Bad"}`, `{"v":1,"body":{},"code":"internal"}`, `{"v":1,"error":"x","code":""}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := decodeFrame(b, MaxStreamMessageSize)
-		if err == nil && fr.Error == "" && len(fr.Body) == 0 {
+		if err != nil {
+			return
+		}
+		if fr.Error == "" && len(fr.Body) == 0 {
 			t.Fatalf("accepted an empty frame %q", b)
+		}
+		if fr.Code != "" && (fr.Error == "" || !validCode(fr.Code)) {
+			t.Fatalf("accepted code %q in %q", fr.Code, b)
+		}
+		again, err := json.Marshal(fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr2, err := decodeFrame(again, MaxStreamMessageSize+len(again))
+		if err != nil || fr2.Error != fr.Error || fr2.Code != fr.Code {
+			t.Fatalf("%q re-encoded as %q: %+v, %v", b, again, fr2, err)
+		}
+		re := &RemoteError{Code: fr.Code, Message: fr.Error}
+		if sentinel, ok := codeErrors[fr.Code]; ok && !errors.Is(re, sentinel) || !errors.Is(re, ErrRemote) {
+			t.Fatalf("%#v does not match its sentinels", re)
 		}
 	})
 }

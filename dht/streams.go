@@ -3,7 +3,6 @@ package dht
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -36,15 +35,21 @@ const DefaultRequestTimeout = 10 * time.Second
 
 const maxRemoteError = 1024
 
-// frame is one message on a stream: the request, or the response or an error.
+// maxCode bounds frame.Code.
+const maxCode = 32
+
+// frame is one message on a stream: the request, or the response or an error. Code
+// classes the error (see errorCode); peers before it send none, and ignore it.
 type frame struct {
 	V     int             `json:"v"`
 	Body  json.RawMessage `json:"body,omitempty"`
 	Error string          `json:"error,omitempty"`
+	Code  string          `json:"code,omitempty"`
 }
 
 // Handler answers one request from peer from. An error is sent back to the requester
-// as its text, wrapped in ErrRemote there: keep it fit for another node to read.
+// as its text and code (of ErrGivenUp, ErrInvalid, ... if it wraps one), a *RemoteError
+// there: keep it fit for another node to read.
 type Handler[Req, Resp any] func(ctx context.Context, from peer.ID, req *Req) (*Resp, error)
 
 // validator is implemented by request and response types that can check themselves.
@@ -72,14 +77,14 @@ func serve[Req, Resp any](n *Node, s network.Stream, h Handler[Req, Resp]) {
 	reply := func(body any, herr error) {
 		f := frame{V: WireVersion}
 		if herr != nil {
-			f.Error = herr.Error()
+			f.Error, f.Code = herr.Error(), errorCode(herr)
 			if len(f.Error) > maxRemoteError {
 				f.Error = strings.ToValidUTF8(f.Error[:maxRemoteError], "")
 			}
 		} else if b, err := json.Marshal(body); err != nil {
-			f.Error = "cannot encode response"
+			f.Error, f.Code = "cannot encode response", CodeInternal
 		} else if len(b) > limit-64 {
-			f.Error = fmt.Sprintf("response too large: %d bytes, limit %d", len(b), limit)
+			f.Error, f.Code = fmt.Sprintf("response too large: %d bytes, limit %d", len(b), limit), CodeInternal
 		} else {
 			f.Body = b
 		}
@@ -96,7 +101,7 @@ func serve[Req, Resp any](n *Node, s network.Stream, h Handler[Req, Resp]) {
 	}
 	resp, err := h(ctx, s.Conn().RemotePeer(), req)
 	if err == nil && resp == nil {
-		err = errors.New("no response")
+		err = fmt.Errorf("%w: no response", ErrInternal)
 	}
 	reply(resp, err)
 }
@@ -168,7 +173,7 @@ func writeFrame(s network.Stream, f frame, limit int) error {
 }
 
 // readFrame reads one frame up to EOF and decodes its body into v; a frame carrying an
-// error comes back as ErrRemote.
+// error comes back as a *RemoteError.
 func readFrame(s network.Stream, v any, limit int) error {
 	b, err := io.ReadAll(io.LimitReader(s, int64(limit)+1))
 	if err != nil {
@@ -179,7 +184,7 @@ func readFrame(s network.Stream, v any, limit int) error {
 		return err
 	}
 	if f.Error != "" {
-		return fmt.Errorf("%w: %s", ErrRemote, f.Error)
+		return &RemoteError{Code: f.Code, Message: f.Error}
 	}
 	if err := strictUnmarshal(f.Body, v); err != nil {
 		return fmt.Errorf("%w: body: %v", ErrMalformed, err)
@@ -190,8 +195,8 @@ func readFrame(s network.Stream, v any, limit int) error {
 	return nil
 }
 
-// decodeFrame parses a stream frame: size, shape, version, and an error text that is
-// short UTF-8.
+// decodeFrame parses a stream frame: size, shape, version, an error text that is short
+// UTF-8, and a code that is short snake_case and only beside an error.
 func decodeFrame(b []byte, limit int) (frame, error) {
 	var f frame
 	if len(b) > limit {
@@ -209,5 +214,22 @@ func decodeFrame(b []byte, limit int) (frame, error) {
 	if f.Error == "" && len(f.Body) == 0 {
 		return f, fmt.Errorf("%w: frame with neither body nor error", ErrMalformed)
 	}
+	if f.Code != "" && (f.Error == "" || !validCode(f.Code)) {
+		return f, fmt.Errorf("%w: error code %q: want snake_case of at most %d bytes, beside an error", ErrMalformed, truncate(f.Code), maxCode)
+	}
 	return f, nil
+}
+
+// validCode accepts what an error code looks like, known or not: snake_case of at most
+// maxCode bytes.
+func validCode(c string) bool {
+	if c == "" || len(c) > maxCode {
+		return false
+	}
+	for _, r := range c {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

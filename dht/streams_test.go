@@ -40,6 +40,12 @@ func TestRequestResponse(t *testing.T) {
 		switch r.JobID {
 		case "refuse":
 			return nil, errors.New("no capacity")
+		case "given-up":
+			return nil, fmt.Errorf("%w by the requester: e-1", ErrGivenUp)
+		case "closing":
+			return nil, fmt.Errorf("shutting down: %w", ErrClosed)
+		case "nothing":
+			return nil, nil
 		case "slow":
 			<-ctx.Done()
 			return nil, ctx.Err()
@@ -61,16 +67,31 @@ func TestRequestResponse(t *testing.T) {
 		name string
 		req  *bidReq
 		want error
+		code string // of the *RemoteError; "-" for a local error
 	}{
-		{"handler error", &bidReq{JobID: "refuse"}, ErrRemote},
-		{"invalid request", &bidReq{}, ErrInvalid},
-		{"request too large", &bidReq{JobID: "j", Pad: strings.Repeat("p", MaxStreamMessageSize)}, ErrTooLarge},
-		{"response too large", &bidReq{JobID: "huge"}, ErrRemote}, // the server cannot send it and says so
+		{"handler error", &bidReq{JobID: "refuse"}, ErrRemote, ""},
+		{"given up", &bidReq{JobID: "given-up"}, ErrGivenUp, CodeGivenUp},
+		{"handler closing", &bidReq{JobID: "closing"}, ErrUnavailable, CodeUnavailable},
+		{"no response", &bidReq{JobID: "nothing"}, ErrInternal, CodeInternal},
+		{"invalid request", &bidReq{}, ErrInvalid, "-"},
+		{"request too large", &bidReq{JobID: "j", Pad: strings.Repeat("p", MaxStreamMessageSize)}, ErrTooLarge, "-"},
+		{"response too large", &bidReq{JobID: "huge"}, ErrInternal, CodeInternal}, // the server cannot send it and says so
 	} {
 		_, err := Request[bidReq, bidResp](testCtx(t), client, server.ID(), bidProto, tc.req)
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
 		}
+		var re *RemoteError
+		if got := errors.As(err, &re); got != (tc.code != "-") || got && (re.Code != tc.code || !errors.Is(err, ErrRemote)) {
+			t.Errorf("%s: %#v, want a remote error of code %q", tc.name, err, tc.code)
+		}
+		if tc.code == "" && (errors.Is(err, ErrGivenUp) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrInternal)) {
+			t.Errorf("%s: an error without a code matches a code's sentinel: %v", tc.name, err)
+		}
+	}
+	// The text of a given-up error still says so, for peers before codes.
+	if _, err := Request[bidReq, bidResp](testCtx(t), client, server.ID(), bidProto, &bidReq{JobID: "given-up"}); !strings.Contains(err.Error(), "execution given up by the requester: e-1") {
+		t.Errorf("given up reads %q", err)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -100,5 +121,36 @@ func TestOversizedResponseFromAHostilePeer(t *testing.T) {
 	})
 	if _, err := Request[bidReq, bidResp](testCtx(t), client, server.ID(), bidProto, &bidReq{JobID: "j"}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("got %v, want ErrTooLarge", err)
+	}
+}
+
+// TestRemoteErrorsOfPeersBeforeCodes: a peer that sends an error without a code (as all
+// did before codes) is heard as a plain remote error, whatever its text; a malformed
+// code is a malformed frame.
+func TestRemoteErrorsOfPeersBeforeCodes(t *testing.T) {
+	server, client := startNode(t), startNode(t)
+	if err := client.Host().Connect(testCtx(t), server.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	answer := map[string]string{
+		"old":    `{"v":1,"error":"execution given up: execution given up by the requester: e-1"}`,
+		"future": `{"v":1,"error":"slow down","code":"rate_limited"}`,
+		"bad":    `{"v":1,"error":"x","code":"Given Up"}`,
+		"bare":   `{"v":1,"body":{"accept":true},"code":"given_up"}`,
+	}
+	server.Host().SetStreamHandler(bidProto, func(s network.Stream) {
+		defer s.Close()
+		var r bidReq
+		if err := readFrame(s, &r, MaxStreamMessageSize); err != nil {
+			s.Reset()
+			return
+		}
+		s.Write([]byte(answer[r.JobID]))
+	})
+	for id, want := range map[string]error{"old": ErrRemote, "future": ErrRemote, "bad": ErrMalformed, "bare": ErrMalformed} {
+		_, err := Request[bidReq, bidResp](testCtx(t), client, server.ID(), bidProto, &bidReq{JobID: id})
+		if !errors.Is(err, want) || errors.Is(err, ErrGivenUp) {
+			t.Errorf("%s: got %v, want %v", id, err, want)
+		}
 	}
 }

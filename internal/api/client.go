@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -32,18 +33,11 @@ func NewClient(base string) *Client {
 	}}}
 }
 
-// StatusError is an error response from the node.
-type StatusError struct {
-	Code    int
-	Message string
-}
-
-func (e *StatusError) Error() string { return e.Message }
-
-// IsNotFound reports whether err is a 404 from the node.
+// IsNotFound reports whether err is a 404 from the node: no such job or content, or no
+// such route.
 func IsNotFound(err error) bool {
-	var se *StatusError
-	return errors.As(err, &se) && se.Code == http.StatusNotFound
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ctype string) (*http.Response, error) {
@@ -65,14 +59,38 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
-		var e Error
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("%s %s: %s %s", method, path, resp.Status, bytes.TrimSpace(b))
-		}
-		return nil, &StatusError{Code: resp.StatusCode, Message: e.Error}
+		return nil, decodeError(resp.StatusCode, b, fmt.Sprintf("%s %s: %s", method, path, resp.Status))
 	}
 	return resp, nil
+}
+
+// decodeError turns an error response into an *Error. A body that is not an Error (a
+// proxy's page) becomes the message after what; a body without a code (a node before
+// codes, a HEAD) gets the code of its status.
+func decodeError(status int, body []byte, what string) *Error {
+	var e Error
+	if json.Unmarshal(body, &e) != nil || e.Message == "" {
+		e = Error{Message: strings.TrimSpace(fmt.Sprintf("%s %s", what, bytes.TrimSpace(body)))}
+	}
+	if !validCode(e.Code) {
+		e.Code = CodeOfStatus(status)
+	}
+	e.Status = status
+	return &e
+}
+
+// validCode accepts what a code looks like: snake_case of at most 64 bytes.
+func validCode(c string) bool {
+	if c == "" || len(c) > 64 {
+		return false
+	}
+	for _, r := range c {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) error {

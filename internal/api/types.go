@@ -79,9 +79,93 @@ const (
 // StreamErrorTrailer is the HTTP trailer a streamed download sets when it failed part way.
 const StreamErrorTrailer = "X-Stream-Error"
 
-// Error is the body of every error response.
+// Error is the body of every error response, {"code": "not_found", "error": "..."}, and
+// the error the Client returns for one. Code is stable and meant for programs: branch
+// on it (errors.Is(err, api.ErrNotFound)), never on Message, which is for people and may
+// change. Nodes before codes send only "error"; the Client then takes the code from the
+// status (CodeOfStatus), as it does for a HEAD, which has no body.
 type Error struct {
-	Error string `json:"error"`
+	Status  int    `json:"-"`     // the HTTP status; 0 in the sentinels below
+	Code    string `json:"code"`  // one of the Code constants; a newer node may send others
+	Message string `json:"error"` // what went wrong, for people
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is reports whether target is the sentinel of e's code: errors.Is(err, api.ErrNotFound)
+// holds for every error response whose code is CodeNotFound.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Status == 0 && t.Code == e.Code
+}
+
+// Codes of error responses, with the status each comes with.
+const (
+	CodeInvalidRequest       = "invalid_request"        // 400: a query parameter, path parameter or upload framing is wrong
+	CodeInvalidJSON          = "invalid_json"           // 400: the body is not one JSON object of the request's shape
+	CodeInvalidSpec          = "invalid_spec"           // 400: the job spec does not validate
+	CodeInvalidID            = "invalid_id"             // 400: not a job ID or ID prefix
+	CodeAmbiguousID          = "ambiguous_id"           // 400: the job ID prefix matches several jobs
+	CodeInvalidData          = "invalid_data"           // 400: uploaded blocks, DAG, CAR or paths are malformed or clash
+	CodeForbiddenOrigin      = "forbidden_origin"       // 403: a web page whose origin the node does not allow
+	CodeNotFound             = "not_found"              // 404: no such job, or no such content
+	CodeUnknownRoute         = "unknown_route"          // 404: no such API path (an older node?)
+	CodeMethodNotAllowed     = "method_not_allowed"     // 405: the path exists, not with this method, or not on this node
+	CodeConflict             = "conflict"               // 409: the job's state does not allow it
+	CodePayloadTooLarge      = "payload_too_large"      // 413: the JSON body is larger than the node takes
+	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a route that takes JSON got another Content-Type
+	CodeCanceled             = "canceled"               // 499: the client went away
+	CodeInternal             = "internal"               // 500: anything else; the message says what
+	CodeRepoFull             = "repo_full"              // 507: the repository is at its size limit, even after a GC
+	CodeDiskFull             = "disk_full"              // 507: the disk holding the repository is full
+)
+
+// Sentinels of the codes, for errors.Is.
+var (
+	ErrInvalidRequest       = &Error{Code: CodeInvalidRequest, Message: "api: invalid request"}
+	ErrInvalidJSON          = &Error{Code: CodeInvalidJSON, Message: "api: invalid JSON body"}
+	ErrInvalidSpec          = &Error{Code: CodeInvalidSpec, Message: "api: invalid job spec"}
+	ErrInvalidID            = &Error{Code: CodeInvalidID, Message: "api: invalid job ID"}
+	ErrAmbiguousID          = &Error{Code: CodeAmbiguousID, Message: "api: ambiguous job ID prefix"}
+	ErrInvalidData          = &Error{Code: CodeInvalidData, Message: "api: invalid data"}
+	ErrForbiddenOrigin      = &Error{Code: CodeForbiddenOrigin, Message: "api: origin not allowed"}
+	ErrNotFound             = &Error{Code: CodeNotFound, Message: "api: not found"}
+	ErrUnknownRoute         = &Error{Code: CodeUnknownRoute, Message: "api: unknown route"}
+	ErrMethodNotAllowed     = &Error{Code: CodeMethodNotAllowed, Message: "api: method not allowed"}
+	ErrConflict             = &Error{Code: CodeConflict, Message: "api: conflict"}
+	ErrPayloadTooLarge      = &Error{Code: CodePayloadTooLarge, Message: "api: payload too large"}
+	ErrUnsupportedMediaType = &Error{Code: CodeUnsupportedMediaType, Message: "api: unsupported media type"}
+	ErrCanceled             = &Error{Code: CodeCanceled, Message: "api: canceled"}
+	ErrInternal             = &Error{Code: CodeInternal, Message: "api: internal error"}
+	ErrRepoFull             = &Error{Code: CodeRepoFull, Message: "api: repository full"}
+	ErrDiskFull             = &Error{Code: CodeDiskFull, Message: "api: disk full"}
+)
+
+// CodeOfStatus is the code an error response of status has when its body names none
+// (a node before codes, a HEAD, a proxy): the most general code of that status.
+func CodeOfStatus(status int) string {
+	switch status {
+	case 400:
+		return CodeInvalidRequest
+	case 403:
+		return CodeForbiddenOrigin
+	case 404:
+		return CodeNotFound
+	case 405:
+		return CodeMethodNotAllowed
+	case 409:
+		return CodeConflict
+	case 413:
+		return CodePayloadTooLarge
+	case 415:
+		return CodeUnsupportedMediaType
+	case 499:
+		return CodeCanceled
+	case 507:
+		return CodeRepoFull
+	default:
+		return CodeInternal
+	}
 }
 
 // NodeInfo is the body of GET /api/v1/node: what the node is and how busy it is.

@@ -34,6 +34,14 @@ var ErrBadID = errors.New("job: bad job ID")
 // ErrTransition is returned for a state change the life cycle does not allow.
 var ErrTransition = errors.New("job: state change not allowed")
 
+// ErrNotFound is wrapped by the error of a lookup that finds no job; ErrAmbiguous by
+// that of an ID prefix that matches several. Whatever keeps jobs (the store) returns
+// them, so that its users (the API) need not know it.
+var (
+	ErrNotFound  = errors.New("job not found")
+	ErrAmbiguous = errors.New("job ID prefix is ambiguous")
+)
+
 // Job is a spec plus everything that happened to it.
 type Job struct {
 	ID         string      `json:"id"`

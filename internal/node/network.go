@@ -155,10 +155,7 @@ func (n *Node) handleAccept(_ context.Context, from peer.ID, a *dht.Accept) (*dh
 
 func (n *Node) handleUpdate(_ context.Context, from peer.ID, u *dht.ExecutionUpdate) (*dht.Ack, error) {
 	if err := n.applyUpdate(from, u); err != nil {
-		if errors.Is(err, errGivenUp) {
-			return nil, fmt.Errorf("%s: %v", givenUpText, err)
-		}
-		return nil, err
+		return nil, err // errGivenUp goes as dht.ErrGivenUp
 	}
 	return &dht.Ack{OK: true}, nil
 }

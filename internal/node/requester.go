@@ -20,11 +20,10 @@ import (
 // up on silent ones and schedules again, and settles the job when enough executions
 // have ended (comparing their result CIDs when the job asks for verification).
 
-// errGivenUp answers an update for an execution the requester no longer waits for.
-var errGivenUp = errors.New("execution given up by the requester")
-
-// givenUpText is how errGivenUp reads on the wire, where it is only text.
-const givenUpText = "execution given up"
+// errGivenUp answers an update for an execution the requester no longer waits for. It
+// is dht.ErrGivenUp, whose code crosses the stream to the compute node; its text keeps
+// "execution given up", which compute nodes before codes look for.
+var errGivenUp = fmt.Errorf("%w by the requester", dht.ErrGivenUp)
 
 // Timing of the drive loop.
 const (
@@ -641,7 +640,7 @@ func (n *Node) report(t *task, e job.Execution) bool {
 		deadline := time.Now().Add(reportPatience)
 		for {
 			err := send()
-			if err == nil || strings.Contains(err.Error(), givenUpText) || time.Now().After(deadline) {
+			if err == nil || errors.Is(err, dht.ErrGivenUp) || time.Now().After(deadline) {
 				if err != nil {
 					n.log.Warn("report execution", "job", t.jobID, "execution", t.execID, "err", err)
 				}
@@ -669,7 +668,7 @@ func (n *Node) sendUpdate(t *task, u *dht.ExecutionUpdate) bool {
 		return !errors.Is(err, errGivenUp)
 	}
 	err := n.sendRemote(t, u)
-	return err == nil || !strings.Contains(err.Error(), givenUpText)
+	return !errors.Is(err, dht.ErrGivenUp)
 }
 
 func (n *Node) sendRemote(t *task, u *dht.ExecutionUpdate) error {

@@ -22,9 +22,11 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
+// Errors of the store. ErrNotFound and ErrAmbiguous are job.ErrNotFound and
+// job.ErrAmbiguous (errors.Is matches both).
 var (
-	ErrNotFound  = errors.New("store: job not found")
-	ErrAmbiguous = errors.New("store: job ID prefix is ambiguous")
+	ErrNotFound  = fmt.Errorf("store: %w", job.ErrNotFound)
+	ErrAmbiguous = fmt.Errorf("store: %w", job.ErrAmbiguous)
 	ErrExists    = errors.New("store: job exists already")
 )
 

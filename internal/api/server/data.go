@@ -70,7 +70,7 @@ func (s *Server) removeData(c echo.Context) error {
 	}
 	r, ok := s.data.(remover)
 	if !ok {
-		return echo.NewHTTPError(http.StatusMethodNotAllowed, "this node cannot remove data")
+		return apiError(http.StatusMethodNotAllowed, api.CodeMethodNotAllowed, "this node cannot remove data")
 	}
 	if err := r.Remove(c.Request().Context(), k); err != nil {
 		return err
@@ -274,8 +274,8 @@ func (s *Server) importCAR(c echo.Context) error {
 	}
 	roots, err := s.data.ImportCAR(ctx, c.Request().Body)
 	if err != nil {
-		if status(err) == http.StatusInternalServerError {
-			return badRequest("importing the CAR: %v", err)
+		if classify(err).Status == http.StatusInternalServerError {
+			return badRequestOf(api.CodeInvalidData, "importing the CAR: %v", err)
 		}
 		return err
 	}
@@ -328,7 +328,7 @@ func (s *Server) getData(c echo.Context) error {
 		return err
 	}
 	if !ok {
-		return echo.NewHTTPError(http.StatusNotFound, "no content with CID "+k.String()+" on this node")
+		return apiError(http.StatusNotFound, api.CodeNotFound, "no content with CID "+k.String()+" on this node")
 	}
 	ctx, release := s.hold(ctx, k) // a GC must not take what is fetched before it is sent
 	defer release()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
 
 // fakeJobs validates and accepts specs the way a node does, and stores nothing.
@@ -25,16 +25,16 @@ func (fakeJobs) Submit(_ context.Context, spec job.Spec) (*job.Job, error) {
 	}
 	return job.New(spec, time.Now()), nil
 }
-func (fakeJobs) Get(context.Context, string) (*job.Job, error) { return nil, store.ErrNotFound }
+func (fakeJobs) Get(context.Context, string) (*job.Job, error) { return nil, job.ErrNotFound }
 func (fakeJobs) List(context.Context, api.ListQuery) (api.ListPage, error) {
 	return api.ListPage{}, nil
 }
-func (fakeJobs) Cancel(context.Context, string) (*job.Job, error) { return nil, store.ErrNotFound }
+func (fakeJobs) Cancel(context.Context, string) (*job.Job, error) { return nil, job.ErrNotFound }
 func (fakeJobs) Watch(context.Context, string, func(*job.Job) bool) error {
-	return store.ErrNotFound
+	return job.ErrNotFound
 }
 func (fakeJobs) Logs(context.Context, string, bool, func(string, []byte) error) error {
-	return store.ErrNotFound
+	return job.ErrNotFound
 }
 
 func FuzzSubmitBody(f *testing.F) {
@@ -53,8 +53,14 @@ func FuzzSubmitBody(f *testing.F) {
 		switch {
 		case rec.Code == http.StatusCreated:
 		case rec.Code >= 400 && rec.Code < 500:
-			if !strings.Contains(rec.Body.String(), `"error"`) {
+			var e api.Error
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Message == "" {
 				t.Fatalf("4xx without an error message: %s", rec.Body)
+			}
+			switch e.Code {
+			case api.CodeInvalidJSON, api.CodeInvalidSpec, api.CodePayloadTooLarge:
+			default:
+				t.Fatalf("%d with code %q for %q", rec.Code, e.Code, body)
 			}
 		default:
 			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)

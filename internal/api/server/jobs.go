@@ -130,7 +130,7 @@ func (s *Server) wait(c echo.Context) error {
 	if _, err := s.jobs.Get(ctx, id); err != nil {
 		return err // before the stream starts, so the status code still tells
 	}
-	w := ndjson(c)
+	w := ndjson[*job.Job](c)
 	return w.end(s.jobs.Watch(ctx, id, func(j *job.Job) bool {
 		return w.send(j) == nil
 	}))
@@ -148,35 +148,36 @@ func (s *Server) logs(c echo.Context) error {
 	if _, err := s.jobs.Get(ctx, id); err != nil {
 		return err
 	}
-	w := ndjson(c)
+	w := ndjson[api.LogChunk](c)
 	return w.end(s.jobs.Logs(ctx, id, follow, func(stream string, data []byte) error {
 		return w.send(api.LogChunk{Stream: stream, Data: data})
 	}))
 }
 
-type ndjsonWriter struct {
+// ndjsonWriter writes a stream of JSON lines, each a T.
+type ndjsonWriter[T any] struct {
 	c   echo.Context
 	enc *json.Encoder
 }
 
 // ndjson starts a stream of JSON lines. An error after it started cannot change the
 // status any more: end reports it in the api.StreamErrorTrailer trailer, as downloads do.
-func ndjson(c echo.Context) *ndjsonWriter {
+func ndjson[T any](c echo.Context) *ndjsonWriter[T] {
 	c.Response().Header().Set(echo.HeaderContentType, "application/x-ndjson")
 	c.Response().Header().Set("Trailer", api.StreamErrorTrailer)
 	c.Response().WriteHeader(http.StatusOK)
-	return &ndjsonWriter{c: c, enc: json.NewEncoder(c.Response())}
+	return &ndjsonWriter[T]{c: c, enc: json.NewEncoder(c.Response())}
 }
 
 // end finishes the stream, with err in the trailer unless the client went away.
-func (w *ndjsonWriter) end(err error) error {
+func (w *ndjsonWriter[T]) end(err error) error {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		w.c.Response().Header().Set(api.StreamErrorTrailer, err.Error())
 	}
 	return nil
 }
 
-func (w *ndjsonWriter) send(v any) error {
+func (w *ndjsonWriter[T]) send(v T) error {
 	if err := w.enc.Encode(v); err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func (s *Server) guardOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 			if who == "" {
 				who = "a web page"
 			}
-			return echo.NewHTTPError(http.StatusForbidden, "request from "+who+" refused: the API does not take requests from web pages "+
+			return apiError(http.StatusForbidden, api.CodeForbiddenOrigin, "request from "+who+" refused: the API does not take requests from web pages "+
 				"unless their origin is allowed (bacalhau serve --api-allow-origin ORIGIN)")
 		}
 		h := c.Response().Header()
@@ -94,7 +94,7 @@ func jsonBody(next echo.HandlerFunc) echo.HandlerFunc {
 			if ct == "" {
 				ct = "none"
 			}
-			return echo.NewHTTPError(http.StatusUnsupportedMediaType, "want a JSON body with Content-Type: application/json (got "+ct+")")
+			return apiError(http.StatusUnsupportedMediaType, api.CodeUnsupportedMediaType, "want a JSON body with Content-Type: application/json (got "+ct+")")
 		}
 		return next(c)
 	}

@@ -5,9 +5,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
 
 // TestWebPagesCannotDriveTheNode: what a foreign page can send without a CORS preflight
@@ -58,17 +55,5 @@ func TestWebPagesCannotDriveTheNode(t *testing.T) {
 	srv.Handler().ServeHTTP(rec, req)
 	if rec.Code != http.StatusNoContent || rec.Header().Get("Access-Control-Allow-Origin") != "https://ui.example" {
 		t.Fatalf("preflight of an allowed origin: %d %v", rec.Code, rec.Header())
-	}
-}
-
-// TestListTypesMatchTheStore: the API's list query converts to the store's, field for
-// field, with the same sort keys and page bound.
-func TestListTypesMatchTheStore(t *testing.T) {
-	q := api.ListQuery{IDPrefix: "j-1", SortBy: api.SortID, Limit: api.MaxListLimit}
-	if err := store.Query(q).Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if api.SortCreated != store.SortCreated || api.SortID != store.SortID || api.MaxListLimit != store.MaxLimit {
-		t.Fatal("api and store disagree on sort keys or the page bound")
 	}
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
 
 // Defaults for Config.
@@ -138,64 +137,94 @@ func (s *Server) decodeJSON(c echo.Context, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", mbe.Limit))
+			return apiError(http.StatusRequestEntityTooLarge, api.CodePayloadTooLarge, fmt.Sprintf("request body is larger than %d bytes", mbe.Limit))
 		}
 		if err == io.EOF {
-			return echo.NewHTTPError(http.StatusBadRequest, "request body is empty: want a JSON object")
+			return apiError(http.StatusBadRequest, api.CodeInvalidJSON, "request body is empty: want a JSON object")
 		}
-		return echo.NewHTTPError(http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
+		return apiError(http.StatusBadRequest, api.CodeInvalidJSON, "request body is not valid JSON: "+err.Error())
 	}
 	if dec.More() {
-		return echo.NewHTTPError(http.StatusBadRequest, "request body holds more than one JSON value")
+		return apiError(http.StatusBadRequest, api.CodeInvalidJSON, "request body holds more than one JSON value")
 	}
 	return nil
 }
 
-// errorHandler maps errors to HTTP status codes; it is the only place that does.
+// errorHandler maps errors to HTTP status codes and API error codes; it is the only
+// place that does. The body is an api.Error.
 func errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	code, msg := status(err), err.Error()
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		msg = fmt.Sprint(he.Message)
-	}
+	e := classify(err)
 	if c.Request().Method == http.MethodHead {
-		_ = c.NoContent(code)
+		_ = c.NoContent(e.Status)
 		return
 	}
-	_ = c.JSON(code, api.Error{Error: msg})
+	_ = c.JSON(e.Status, e)
 }
 
-func status(err error) int {
-	var he *echo.HTTPError
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &he):
-		return he.Code
-	case errors.As(err, &mbe):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, job.ErrInvalid), errors.Is(err, job.ErrBadID), errors.Is(err, store.ErrAmbiguous),
-		errors.Is(err, blockstore.ErrBadPath), errors.Is(err, blockstore.ErrBadBlock),
-		errors.Is(err, blockstore.ErrBadDAG), errors.Is(err, blockstore.ErrBadOptions),
-		errors.Is(err, blockstore.ErrExists), errors.Is(err, blockstore.ErrBadCAR), errors.Is(err, errBadRequest):
-		return http.StatusBadRequest
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, blockstore.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, job.ErrTransition):
-		return http.StatusConflict
-	case errors.Is(err, blockstore.ErrRepoFull), errors.Is(err, blockstore.ErrDiskFull):
-		return http.StatusInsufficientStorage
-	case errors.Is(err, context.Canceled):
-		return 499 // client closed the request
-	default:
-		return http.StatusInternalServerError
+// classify gives err its status and code: those it carries if the server made it (an
+// *api.Error, or echo's own), else those of the first of the errors it wraps below.
+func classify(err error) *api.Error {
+	var (
+		ae  *api.Error
+		he  *echo.HTTPError
+		mbe *http.MaxBytesError
+	)
+	if errors.As(err, &ae) {
+		return &api.Error{Status: ae.Status, Code: ae.Code, Message: err.Error()}
 	}
+	if errors.As(err, &he) {
+		code := api.CodeOfStatus(he.Code)
+		if he == echo.ErrNotFound { // the router's: no such path
+			code = api.CodeUnknownRoute
+		}
+		return &api.Error{Status: he.Code, Code: code, Message: fmt.Sprint(he.Message)}
+	}
+	if errors.As(err, &mbe) {
+		return &api.Error{Status: http.StatusRequestEntityTooLarge, Code: api.CodePayloadTooLarge, Message: err.Error()}
+	}
+	for _, m := range errorCodes {
+		for _, target := range m.errs {
+			if errors.Is(err, target) {
+				return &api.Error{Status: m.status, Code: m.code, Message: err.Error()}
+			}
+		}
+	}
+	return &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()}
 }
 
-var errBadRequest = errors.New("api: bad request")
+// errorCodes are the statuses and codes of the errors the node's sides return, in the
+// order classify tries them.
+var errorCodes = []struct {
+	status int
+	code   string
+	errs   []error
+}{
+	{http.StatusBadRequest, api.CodeInvalidSpec, []error{job.ErrInvalid}},
+	{http.StatusBadRequest, api.CodeInvalidID, []error{job.ErrBadID}},
+	{http.StatusBadRequest, api.CodeAmbiguousID, []error{job.ErrAmbiguous}},
+	{http.StatusBadRequest, api.CodeInvalidData, []error{blockstore.ErrBadPath, blockstore.ErrBadBlock, blockstore.ErrBadDAG, blockstore.ErrExists, blockstore.ErrBadCAR}},
+	{http.StatusBadRequest, api.CodeInvalidRequest, []error{blockstore.ErrBadOptions}},
+	{http.StatusNotFound, api.CodeNotFound, []error{job.ErrNotFound, blockstore.ErrNotFound}},
+	{http.StatusConflict, api.CodeConflict, []error{job.ErrTransition}},
+	{http.StatusInsufficientStorage, api.CodeRepoFull, []error{blockstore.ErrRepoFull}},
+	{http.StatusInsufficientStorage, api.CodeDiskFull, []error{blockstore.ErrDiskFull}},
+	{499, api.CodeCanceled, []error{context.Canceled}}, // the client closed the request
+}
 
+// apiError is an error the server answers with status and code.
+func apiError(status int, code, msg string) error {
+	return &api.Error{Status: status, Code: code, Message: msg}
+}
+
+// badRequest is a 400 of code invalid_request.
 func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+	return badRequestOf(api.CodeInvalidRequest, format, args...)
+}
+
+// badRequestOf is a 400 of another code.
+func badRequestOf(code, format string, args ...any) error {
+	return apiError(http.StatusBadRequest, code, "api: bad request: "+fmt.Sprintf(format, args...))
 }
