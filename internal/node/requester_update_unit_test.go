@@ -41,7 +41,7 @@ func (c *fakeClock) advance(d time.Duration) time.Time {
 // requesterNode opens a node without a network on clk.
 func requesterNode(t *testing.T, clk *fakeClock) *Node {
 	t.Helper()
-	n, err := Open(context.Background(), Config{Repo: t.TempDir(), Concurrency: 1, Now: clk.now})
+	n, err := Open(context.Background(), withWasm(t, Config{Repo: t.TempDir(), Concurrency: 1, Now: clk.now}))
 	if err != nil {
 		t.Fatal(err)
 	}
