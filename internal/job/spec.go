@@ -155,6 +155,14 @@ func (s *Spec) EffectiveQueueTimeout() time.Duration {
 	return time.Duration(s.QueueTimeout)
 }
 
+// EffectiveMemory is the spec's memory limit, DefaultMemory where it is 0.
+func (s *Spec) EffectiveMemory() uint64 {
+	if s.Memory == 0 {
+		return DefaultMemory
+	}
+	return s.Memory
+}
+
 // EffectiveOutputsLimit is the spec's outputs limit, DefaultOutputsLimit where it is 0.
 func (s *Spec) EffectiveOutputsLimit() uint64 {
 	if s.OutputsLimit == 0 {

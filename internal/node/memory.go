@@ -98,11 +98,3 @@ func (p *memPool) waiting() int {
 	defer p.mu.Unlock()
 	return p.waiters.Len()
 }
-
-// specMemory is the memory an execution of spec reserves.
-func specMemory(spec job.Spec) uint64 {
-	if spec.Memory == 0 {
-		return job.DefaultMemory
-	}
-	return spec.Memory
-}

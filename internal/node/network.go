@@ -18,6 +18,7 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/requester"
 )
 
 // Network defaults (NetConfig's zero values).
@@ -126,7 +127,7 @@ func (n *Node) handleBid(_ context.Context, from peer.ID, b *dht.Bid) (*dht.Ack,
 		return &dht.Ack{OK: false}, nil // the round is over
 	}
 	select {
-	case ch <- bidFrom{node: from, bid: *b}:
+	case ch <- requester.Bid{Node: from, Bid: *b}:
 		return &dht.Ack{OK: true}, nil
 	default:
 		return &dht.Ack{OK: false}, nil

@@ -32,6 +32,7 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/requester"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/version"
 )
@@ -160,7 +161,7 @@ type Node struct {
 	ex      *blockstore.Exchange // nil without Config.Network
 	peers   *peerTable
 	bidMu   sync.Mutex
-	bids    map[string]chan bidFrom // job ID -> bids of the scheduling round under way
+	bids    map[string]chan requester.Bid // job ID -> bids of the scheduling round under way
 	pullMu  sync.Mutex
 	pulling map[string]peer.ID // job ID -> requester to pull it from again
 	marks   map[peer.ID]pullMark
@@ -245,7 +246,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: identity: %w", err)
 	}
 	n := &Node{cfg: cfg, executors: cfg.Executors, engines: slices.Sorted(maps.Keys(cfg.Executors)), id: pid.String(), peerID: pid, key: key, log: cfg.Logger, now: cfg.Now, watch: newBroker(), mem: newMemPool(cfg.Memory),
-		bids: map[string]chan bidFrom{}, pulling: map[string]peer.ID{}, marks: map[peer.ID]pullMark{}, peers: newPeerTable()}
+		bids: map[string]chan requester.Bid{}, pulling: map[string]peer.ID{}, marks: map[peer.ID]pullMark{}, peers: newPeerTable()}
 	if n.blocks, err = blockstore.Open(filepath.Join(cfg.Repo, "blocks"), blockstore.Options{Logger: cfg.Logger, MaxSize: max(cfg.RepoMaxSize, 0)}); err != nil {
 		return nil, err
 	}

@@ -24,21 +24,11 @@ func (n *Node) refusal(spec job.Spec) string {
 // capacityRefusal says why spec asks for more than this node could ever give it, or ""
 // if it does not.
 func (n *Node) capacityRefusal(spec job.Spec) string {
-	if m := specMemory(spec); m > n.cfg.Memory {
+	if m := spec.EffectiveMemory(); m > n.cfg.Memory {
 		return fmt.Sprintf("needs %s of memory; this node offers %s", job.FormatBytes(m), job.FormatBytes(n.cfg.Memory))
 	}
 	if o := spec.EffectiveOutputsLimit(); o > n.cfg.MaxOutputsLimit {
 		return fmt.Sprintf("asks for up to %s of outputs; this node allows %s", job.FormatBytes(o), job.FormatBytes(n.cfg.MaxOutputsLimit))
-	}
-	return ""
-}
-
-// peerRefusal says why a node whose heartbeat says c could never run spec, or "" if it
-// could as far as its heartbeat tells (a node of an earlier version offers 0 bytes of
-// memory, which means unknown).
-func peerRefusal(spec job.Spec, node string, c dht.Capacity) string {
-	if m := specMemory(spec); c.Memory > 0 && m > c.Memory {
-		return fmt.Sprintf("needs %s of memory; node %s offers %s", job.FormatBytes(m), node, job.FormatBytes(c.Memory))
 	}
 	return ""
 }

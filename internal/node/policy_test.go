@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -34,21 +31,6 @@ func TestOutputsLimitPolicy(t *testing.T) {
 	}
 	if r := n.refusal(job.Spec{Engine: job.EngineWasm, Wasm: spec.Wasm}); r != "" {
 		t.Fatalf("a spec with no outputs limit (the default, 1 GiB) refused: %s", r)
-	}
-}
-
-// TestRankBidsPrefersFreeMemory: among bidders that hold the inputs alike, one with the
-// job's memory free comes before one with more free slots but not the memory.
-func TestRankBidsPrefersFreeMemory(t *testing.T) {
-	a, b, c := peer.ID("a"), peer.ID("b"), peer.ID("c")
-	bids := []bidFrom{
-		{node: a, bid: dht.Bid{FreeSlots: 4, MemoryFree: 100 << 20}},
-		{node: b, bid: dht.Bid{FreeSlots: 1, MemoryFree: 512 << 20}},
-		{node: c, bid: dht.Bid{FreeSlots: 0, MemoryFree: 0, HasInputs: true}},
-	}
-	rankBids(bids, a, 256<<20)
-	if got := []peer.ID{bids[0].node, bids[1].node, bids[2].node}; got[0] != c || got[1] != b || got[2] != a {
-		t.Fatalf("ranked %v, want c (holds the inputs), b (memory free), a", got)
 	}
 }
 

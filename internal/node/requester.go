@@ -1,7 +1,6 @@
 package node
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/requester"
 )
 
 // The requester side: every job submitted to this node is driven by one goroutine that
@@ -32,12 +32,6 @@ const (
 	retryMax     = 10 * time.Second
 	acceptTimout = 5 * time.Second
 )
-
-// bidFrom is a bid and the node that made it.
-type bidFrom struct {
-	node peer.ID
-	bid  dht.Bid
-}
 
 // startDrive starts the drive loop of a job this node owns, unless one runs already.
 func (n *Node) startDrive(id string) {
@@ -71,8 +65,8 @@ func (n *Node) drive(id string) {
 		if n.checkLive(j) {
 			continue
 		}
-		live, done := tally(j)
-		need := wanted(j) - live - done
+		live, done := requester.Tally(j)
+		need := requester.Wanted(j) - live - done
 		// A change that cannot be written (a full disk) is tried again at the next
 		// tick, not at once: the loop must not spin on a failing store.
 		stuck := false
@@ -105,7 +99,7 @@ func (n *Node) drive(id string) {
 		// executions all run here only wakes on its own changes, so a long local
 		// queue costs no polling.
 		var tc <-chan time.Time
-		if need > 0 || stuck || remoteLive(j, n.id) {
+		if need > 0 || stuck || requester.RemoteLive(j, n.id) {
 			tc = tick.C
 		}
 		select {
@@ -117,32 +111,6 @@ func (n *Node) drive(id string) {
 	}
 }
 
-// remoteLive reports whether an execution of j is under way on a node other than self.
-func remoteLive(j *job.Job, self string) bool {
-	for _, e := range j.Executions {
-		if !e.Lost && !e.State.Terminal() && e.NodeID != self {
-			return true
-		}
-	}
-	return false
-}
-
-func wanted(j *job.Job) int { return max(1, j.Spec.Verify) }
-
-// tally counts the executions under way and those that ended with an outcome.
-func tally(j *job.Job) (live, done int) {
-	for _, e := range j.Executions {
-		switch {
-		case e.Lost:
-		case e.State.Terminal():
-			done++
-		default:
-			live++
-		}
-	}
-	return live, done
-}
-
 // waiting records, once per distinct reason, why a job is still pending. A running job
 // with no execution under way any more goes back to pending with the reason.
 // It returns an error only when the change could not be written.
@@ -152,7 +120,7 @@ func (n *Node) waiting(id string, missing int, why string) error {
 		if j.State.Terminal() {
 			return errGivenUp
 		}
-		live, _ := tally(j)
+		live, _ := requester.Tally(j)
 		if j.State == job.StateRunning && live == 0 {
 			return j.Transition(job.StatePending, msg, n.now())
 		}
@@ -176,7 +144,7 @@ const waitingPrefix = "waiting for "
 // the last reason it waited for.
 func (n *Node) queueTimedOut(id string) error {
 	_, err := n.update(id, func(j *job.Job) error {
-		if live, _ := tally(j); j.State.Terminal() || live > 0 {
+		if live, _ := requester.Tally(j); j.State.Terminal() || live > 0 {
 			return errUnchanged
 		}
 		limit := j.Spec.EffectiveQueueTimeout()
@@ -209,7 +177,7 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 			excluded = append(excluded, p)
 		}
 	}
-	ch := make(chan bidFrom, 64)
+	ch := make(chan requester.Bid, 64)
 	n.bidMu.Lock()
 	n.bids[j.ID] = ch
 	n.bidMu.Unlock()
@@ -219,7 +187,7 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 		n.bidMu.Unlock()
 	}()
 
-	var bids []bidFrom
+	var bids []requester.Bid
 	// Why the nodes whose labels match cannot run the job (too little memory, ...).
 	var cannot []string
 	labelled := false
@@ -227,7 +195,7 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 		switch r := n.refusal(j.Spec); {
 		case r == "":
 			labelled = true
-			bids = append(bids, bidFrom{node: n.peerID, bid: n.bid(j.ID, j.Spec)})
+			bids = append(bids, requester.Bid{Node: n.peerID, Bid: n.bid(j.ID, j.Spec)})
 		case job.Matches(j.Spec.Selector, n.cfg.Labels) && n.runs(j.Spec.Engine):
 			labelled = true
 			cannot = append(cannot, r)
@@ -238,7 +206,7 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 		for _, p := range n.peers.live(n.now(), n.grace()) {
 			if p.ID != n.peerID && !exclude[p.ID] && job.Matches(j.Spec.Selector, p.Labels) && slices.Contains(p.Engines, j.Spec.Engine) {
 				labelled = true
-				if r := peerRefusal(j.Spec, p.ID.String(), p.Capacity); r != "" {
+				if r := requester.PeerRefusal(j.Spec, p.ID.String(), p.Capacity); r != "" {
 					cannot = append(cannot, r) // it will not bid
 					continue
 				}
@@ -256,7 +224,7 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 		for remote := 0; remote < expected; {
 			select {
 			case b := <-ch:
-				if exclude[b.node] || slices.ContainsFunc(bids, func(x bidFrom) bool { return x.node == b.node }) {
+				if exclude[b.Node] || slices.ContainsFunc(bids, func(x requester.Bid) bool { return x.Node == b.Node }) {
 					continue
 				}
 				bids = append(bids, b)
@@ -271,7 +239,7 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 		for {
 			select {
 			case b := <-ch:
-				if !exclude[b.node] && !slices.ContainsFunc(bids, func(x bidFrom) bool { return x.node == b.node }) {
+				if !exclude[b.Node] && !slices.ContainsFunc(bids, func(x requester.Bid) bool { return x.Node == b.Node }) {
 					bids = append(bids, b)
 				}
 			default:
@@ -292,14 +260,14 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 		}
 		return 0, why
 	}
-	rankBids(bids, n.peerID, specMemory(j.Spec))
+	requester.Rank(bids, n.peerID, j.Spec.EffectiveMemory())
 	got := 0
 	var refusals []string
 	for _, b := range bids {
 		if got == need {
 			break
 		}
-		if err := n.acceptOn(j.ID, j.Spec, b.node); err != nil {
+		if err := n.acceptOn(j.ID, j.Spec, b.Node); err != nil {
 			if errors.Is(err, errGivenUp) {
 				return got, "job ended"
 			}
@@ -340,39 +308,6 @@ func (n *Node) holds(spec job.Spec) bool {
 		}
 	}
 	return true
-}
-
-// rankBids orders bids best first: the bidder holds the module and inputs, then it
-// has mem bytes free, then free slots, then a short queue, then self.
-func rankBids(bids []bidFrom, self peer.ID, mem uint64) {
-	slices.SortStableFunc(bids, func(a, b bidFrom) int {
-		if a.bid.HasInputs != b.bid.HasInputs {
-			if a.bid.HasInputs {
-				return -1
-			}
-			return 1
-		}
-		// A node with the job's memory free starts it now; another makes it wait.
-		if fa, fb := a.bid.MemoryFree >= mem, b.bid.MemoryFree >= mem; fa != fb {
-			if fa {
-				return -1
-			}
-			return 1
-		}
-		if c := cmp.Compare(b.bid.FreeSlots, a.bid.FreeSlots); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.bid.Queued, b.bid.Queued); c != 0 {
-			return c
-		}
-		if (a.node == self) != (b.node == self) {
-			if a.node == self {
-				return -1
-			}
-			return 1
-		}
-		return 0
-	})
 }
 
 // acceptOn records an execution of the job on node and hands it over. If the node does
@@ -556,74 +491,9 @@ func (n *Node) applyUpdate(from peer.ID, u *dht.ExecutionUpdate) error {
 			msg += ": " + e.Error
 		}
 		j.Log(now, "", msg)
-		return settle(j, now)
+		return requester.Settle(j, now)
 	})
 	return err
-}
-
-// settle ends the job once wanted(j) executions have ended: with their common outcome
-// when their result CIDs agree, as failed naming the dissenting nodes when they do not.
-func settle(j *job.Job, now time.Time) error {
-	var done []*job.Execution
-	for i := range j.Executions {
-		if e := &j.Executions[i]; e.State.Terminal() && !e.Lost {
-			done = append(done, e)
-		}
-	}
-	want := wanted(j)
-	if len(done) < want {
-		return nil
-	}
-	done = done[:want]
-	first := done[0]
-	agree := true
-	for _, e := range done[1:] {
-		if e.ResultCID != first.ResultCID {
-			agree = false
-		}
-	}
-	if j.State == job.StatePending {
-		if err := j.Transition(job.StateRunning, "", now); err != nil {
-			return err
-		}
-	}
-	switch {
-	case agree && first.State == job.StateCompleted && first.ResultCID != "":
-		msg := ""
-		if want > 1 {
-			msg = fmt.Sprintf("verified: %d nodes returned result %s", want, first.ResultCID)
-		}
-		return j.Transition(job.StateCompleted, msg, now)
-	case agree:
-		reason := first.Error
-		if reason == "" {
-			reason = "execution " + string(first.State)
-		}
-		return j.Transition(job.StateFailed, reason, now)
-	}
-	groups := map[string][]string{}
-	var order []string
-	for _, e := range done {
-		if _, ok := groups[e.ResultCID]; !ok {
-			order = append(order, e.ResultCID)
-		}
-		groups[e.ResultCID] = append(groups[e.ResultCID], e.NodeID)
-	}
-	slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(len(groups[b]), len(groups[a])) })
-	majority := len(order) == 1 || len(groups[order[0]]) > len(groups[order[1]])
-	var parts, dissent []string
-	for i, c := range order {
-		name := c
-		if name == "" {
-			name = "no result"
-		}
-		parts = append(parts, fmt.Sprintf("%s from %s", name, strings.Join(groups[c], ", ")))
-		if i > 0 || !majority {
-			dissent = append(dissent, groups[c]...)
-		}
-	}
-	return j.Transition(job.StateFailed, fmt.Sprintf("verification failed: result CIDs disagree (%s); dissenting nodes: %s",
-		strings.Join(parts, "; "), strings.Join(dissent, ", ")), now)
 }
 
 // report tells the requester how an execution goes. It returns false when the requester

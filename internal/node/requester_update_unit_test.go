@@ -13,6 +13,7 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/requester"
 )
 
 // Unit tests of how the requester records what compute nodes report (applyUpdate), gives
@@ -246,7 +247,7 @@ func TestApplyUpdateEnds(t *testing.T) {
 		if j.State.Terminal() {
 			t.Fatalf("the job ended (%s %q): it should be scheduled again", j.State, j.Reason)
 		}
-		if live, done := tally(j); live != 0 || done != 0 {
+		if live, done := requester.Tally(j); live != 0 || done != 0 {
 			t.Fatalf("tally %d live, %d done", live, done)
 		}
 		if m := lastMessage(j); m != "execution "+ex[0]+" on node "+nodeA.String()+" failed: stopped by its node" {

@@ -137,7 +137,7 @@ func (n *Node) runTask(t *task) {
 		return // cancelled while queued, or shutting down: the requester reschedules
 	}
 	// The guest starts once its memory is reserved; it is given back in endTask.
-	mem := specMemory(t.spec)
+	mem := t.spec.EffectiveMemory()
 	if free, ahead := n.mem.free(), n.mem.waiting(); free < mem || ahead > 0 {
 		n.note(t, job.PhaseQueued, fmt.Sprintf("waiting for %s of memory: %s of %s free, %d execution(s) ahead",
 			job.FormatBytes(mem), job.FormatBytes(free), job.FormatBytes(n.cfg.Memory), ahead))

@@ -1,4 +1,4 @@
-package node
+package requester
 
 import (
 	"testing"
@@ -6,23 +6,6 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
-
-func TestSpecMemoryUnit(t *testing.T) {
-	for _, tc := range []struct {
-		mem, want uint64
-	}{
-		{0, job.DefaultMemory},
-		{1, 1},
-		{job.MinMemory, job.MinMemory},
-		{job.DefaultMemory, job.DefaultMemory},
-		{job.MaxMemory, job.MaxMemory},
-		{job.MaxMemory + 1, job.MaxMemory + 1}, // a spec's own limit is Validate's to enforce
-	} {
-		if got := specMemory(job.Spec{Memory: tc.mem}); got != tc.want {
-			t.Errorf("specMemory(Memory: %d) = %d, want %d", tc.mem, got, tc.want)
-		}
-	}
-}
 
 func TestPeerRefusalUnit(t *testing.T) {
 	const node = "12D3KooWPeer"
@@ -59,7 +42,7 @@ func TestPeerRefusalUnit(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := job.Spec{Engine: job.EngineWasm, Memory: tc.mem}
-			if got := peerRefusal(spec, node, tc.cap); got != tc.want {
+			if got := PeerRefusal(spec, node, tc.cap); got != tc.want {
 				t.Fatalf("peerRefusal = %q, want %q", got, tc.want)
 			}
 		})

@@ -1,10 +1,11 @@
-package node
+package requester
 
 import (
 	"errors"
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,29 +19,29 @@ import (
 // executions settle it.
 
 // rankedNodes is the nodes of bids, in order.
-func rankedNodes(bids []bidFrom) []peer.ID {
+func rankedNodes(bids []Bid) []peer.ID {
 	out := make([]peer.ID, len(bids))
 	for i, b := range bids {
-		out[i] = b.node
+		out[i] = b.Node
 	}
 	return out
 }
 
 func TestRankBidsUnit(t *testing.T) {
 	const mem = 256 << 20
-	bf := func(node string, b dht.Bid) bidFrom { return bidFrom{node: peer.ID(node), bid: b} }
+	bf := func(node string, b dht.Bid) Bid { return Bid{Node: peer.ID(node), Bid: b} }
 	tests := []struct {
 		name string
 		self peer.ID
 		mem  uint64
-		in   []bidFrom
+		in   []Bid
 		want []peer.ID
 	}{
 		{
 			name: "holding the inputs beats free memory, slots, queue and self",
 			self: "self",
 			mem:  mem,
-			in: []bidFrom{
+			in: []Bid{
 				bf("self", dht.Bid{FreeSlots: 8, MemoryFree: 1 << 30}),
 				bf("busy", dht.Bid{HasInputs: true, FreeSlots: 0, Queued: 9, MemoryFree: 0}),
 			},
@@ -49,7 +50,7 @@ func TestRankBidsUnit(t *testing.T) {
 		{
 			name: "the job's memory free beats more free slots and a shorter queue",
 			mem:  mem,
-			in: []bidFrom{
+			in: []Bid{
 				bf("slots", dht.Bid{FreeSlots: 8, MemoryFree: mem - 1}),
 				bf("mem", dht.Bid{FreeSlots: 0, Queued: 5, MemoryFree: mem}),
 			},
@@ -58,7 +59,7 @@ func TestRankBidsUnit(t *testing.T) {
 		{
 			name: "exactly the job's memory free counts as free",
 			mem:  mem,
-			in: []bidFrom{
+			in: []Bid{
 				bf("short", dht.Bid{FreeSlots: 1, MemoryFree: mem - 1}),
 				bf("exact", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
 			},
@@ -67,7 +68,7 @@ func TestRankBidsUnit(t *testing.T) {
 		{
 			name: "more memory than the job needs is no better than enough",
 			mem:  mem,
-			in: []bidFrom{
+			in: []Bid{
 				bf("enough", dht.Bid{FreeSlots: 2, MemoryFree: mem}),
 				bf("plenty", dht.Bid{FreeSlots: 1, MemoryFree: 4 << 30}),
 			},
@@ -76,7 +77,7 @@ func TestRankBidsUnit(t *testing.T) {
 		{
 			name: "more free slots first",
 			mem:  mem,
-			in: []bidFrom{
+			in: []Bid{
 				bf("one", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
 				bf("three", dht.Bid{FreeSlots: 3, MemoryFree: mem}),
 				bf("two", dht.Bid{FreeSlots: 2, MemoryFree: mem}),
@@ -86,7 +87,7 @@ func TestRankBidsUnit(t *testing.T) {
 		{
 			name: "equal slots: the shorter queue first",
 			mem:  mem,
-			in: []bidFrom{
+			in: []Bid{
 				bf("q5", dht.Bid{Queued: 5, MemoryFree: mem}),
 				bf("q0", dht.Bid{Queued: 0, MemoryFree: mem}),
 				bf("q2", dht.Bid{Queued: 2, MemoryFree: mem}),
@@ -96,7 +97,7 @@ func TestRankBidsUnit(t *testing.T) {
 		{
 			name: "free slots outrank the queue",
 			mem:  mem,
-			in: []bidFrom{
+			in: []Bid{
 				bf("idle-queue", dht.Bid{FreeSlots: 0, Queued: 0, MemoryFree: mem}),
 				bf("slot-queue", dht.Bid{FreeSlots: 1, Queued: 7, MemoryFree: mem}),
 			},
@@ -106,7 +107,7 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "all else equal, self first wherever it is",
 			self: "me",
 			mem:  mem,
-			in: []bidFrom{
+			in: []Bid{
 				bf("x", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
 				bf("y", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
 				bf("me", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
@@ -117,7 +118,7 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "self is only the last tie-breaker",
 			self: "me",
 			mem:  mem,
-			in: []bidFrom{
+			in: []Bid{
 				bf("me", dht.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
 				bf("x", dht.Bid{FreeSlots: 1, Queued: 0, MemoryFree: mem}),
 			},
@@ -126,7 +127,7 @@ func TestRankBidsUnit(t *testing.T) {
 		{
 			name: "ties keep the order the bids came in",
 			mem:  mem,
-			in: []bidFrom{
+			in: []Bid{
 				bf("c", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
 				bf("a", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
 				bf("d", dht.Bid{FreeSlots: 2, MemoryFree: mem}),
@@ -140,7 +141,7 @@ func TestRankBidsUnit(t *testing.T) {
 			// lacking it by slots and queue.
 			name: "no MemoryFree (an earlier version) ranks as lacking the memory",
 			mem:  mem,
-			in: []bidFrom{
+			in: []Bid{
 				bf("old", dht.Bid{FreeSlots: 4}),
 				bf("lacks", dht.Bid{FreeSlots: 1, MemoryFree: mem / 2}),
 				bf("has", dht.Bid{FreeSlots: 0, MemoryFree: mem}),
@@ -150,7 +151,7 @@ func TestRankBidsUnit(t *testing.T) {
 		{
 			name: "a job needing no memory: every bidder has it free",
 			mem:  0,
-			in: []bidFrom{
+			in: []Bid{
 				bf("old", dht.Bid{FreeSlots: 2}),
 				bf("new", dht.Bid{FreeSlots: 1, MemoryFree: 1 << 30}),
 			},
@@ -160,7 +161,7 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "all criteria at once",
 			self: "me",
 			mem:  mem,
-			in: []bidFrom{
+			in: []Bid{
 				bf("nomem", dht.Bid{FreeSlots: 9, MemoryFree: 1}),
 				bf("me", dht.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
 				bf("q1", dht.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
@@ -172,20 +173,20 @@ func TestRankBidsUnit(t *testing.T) {
 			want: []peer.ID{"inputs", "inputs-nomem", "slots", "q0", "me", "q1", "nomem"},
 		},
 		{name: "no bids", in: nil, want: []peer.ID{}},
-		{name: "one bid", in: []bidFrom{bf("a", dht.Bid{})}, want: []peer.ID{"a"}},
+		{name: "one bid", in: []Bid{bf("a", dht.Bid{})}, want: []peer.ID{"a"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			bids := slices.Clone(tc.in)
-			rankBids(bids, tc.self, tc.mem)
+			Rank(bids, tc.self, tc.mem)
 			if got := rankedNodes(bids); !slices.Equal(got, tc.want) {
 				t.Fatalf("ranked %v, want %v", got, tc.want)
 			}
 			// Ranking reorders; it changes no bid.
 			for _, b := range bids {
-				i := slices.IndexFunc(tc.in, func(x bidFrom) bool { return x.node == b.node })
-				if i < 0 || tc.in[i].bid != b.bid {
-					t.Fatalf("bid of %s changed: %+v", b.node, b.bid)
+				i := slices.IndexFunc(tc.in, func(x Bid) bool { return x.Node == b.Node })
+				if i < 0 || tc.in[i].Bid != b.Bid {
+					t.Fatalf("bid of %s changed: %+v", b.Node, b.Bid)
 				}
 			}
 		})
@@ -196,24 +197,24 @@ func TestRankBidsUnit(t *testing.T) {
 // whatever order they arrive in.
 func TestRankBidsOrderIndependent(t *testing.T) {
 	const mem = 100
-	base := []bidFrom{
-		{node: "a", bid: dht.Bid{HasInputs: true, MemoryFree: mem}},
-		{node: "b", bid: dht.Bid{HasInputs: true}},
-		{node: "c", bid: dht.Bid{FreeSlots: 3, MemoryFree: mem}},
-		{node: "d", bid: dht.Bid{FreeSlots: 1, MemoryFree: mem}},
-		{node: "e", bid: dht.Bid{FreeSlots: 1, Queued: 2, MemoryFree: mem}},
-		{node: "self", bid: dht.Bid{FreeSlots: 1, Queued: 4, MemoryFree: mem}},
-		{node: "f", bid: dht.Bid{FreeSlots: 1, Queued: 4, MemoryFree: mem}},
-		{node: "g", bid: dht.Bid{FreeSlots: 5}},
+	base := []Bid{
+		{Node: "a", Bid: dht.Bid{HasInputs: true, MemoryFree: mem}},
+		{Node: "b", Bid: dht.Bid{HasInputs: true}},
+		{Node: "c", Bid: dht.Bid{FreeSlots: 3, MemoryFree: mem}},
+		{Node: "d", Bid: dht.Bid{FreeSlots: 1, MemoryFree: mem}},
+		{Node: "e", Bid: dht.Bid{FreeSlots: 1, Queued: 2, MemoryFree: mem}},
+		{Node: "self", Bid: dht.Bid{FreeSlots: 1, Queued: 4, MemoryFree: mem}},
+		{Node: "f", Bid: dht.Bid{FreeSlots: 1, Queued: 4, MemoryFree: mem}},
+		{Node: "g", Bid: dht.Bid{FreeSlots: 5}},
 	}
 	want := []peer.ID{"a", "b", "c", "d", "e", "self", "f", "g"}
 	seen := 0
-	var permute func(k int, bids []bidFrom)
-	permute = func(k int, bids []bidFrom) {
+	var permute func(k int, bids []Bid)
+	permute = func(k int, bids []Bid) {
 		if k == len(bids) {
 			seen++
 			got := slices.Clone(bids)
-			rankBids(got, "self", mem)
+			Rank(got, "self", mem)
 			if !slices.Equal(rankedNodes(got), want) {
 				t.Fatalf("from %v: ranked %v, want %v", rankedNodes(bids), rankedNodes(got), want)
 			}
@@ -429,7 +430,7 @@ func TestSettleUnit(t *testing.T) {
 			}
 			before := cloneJob(j)
 			now := before.UpdatedAt.Add(time.Hour)
-			if err := settle(j, now); err != nil {
+			if err := Settle(j, now); err != nil {
 				t.Fatalf("settle: %v", err)
 			}
 			if !reflect.DeepEqual(j.Executions, before.Executions) {
@@ -478,7 +479,7 @@ func TestSettleTerminal(t *testing.T) {
 		j := settleJob(1, execOn("A", job.StateCompleted, "bafyX", ""))
 		j.State, j.Reason = st, "ended before"
 		before := cloneJob(j)
-		err := settle(j, before.UpdatedAt.Add(time.Minute))
+		err := Settle(j, before.UpdatedAt.Add(time.Minute))
 		if !errors.Is(err, job.ErrTransition) {
 			t.Fatalf("%s: settle returned %v, want ErrTransition", st, err)
 		}
@@ -497,7 +498,7 @@ func TestSettleManyNodes(t *testing.T) {
 		ex = append(ex, execOn(fmt.Sprintf("N%d", i), job.StateCompleted, c, ""))
 	}
 	j := settleJob(len(cids), ex...)
-	if err := settle(j, time.Now()); err != nil {
+	if err := Settle(j, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	const want = "verification failed: result CIDs disagree (bafyB from N1, N2, N4; bafyA from N0, N5; bafyC from N3); dissenting nodes: N0, N5, N3"
@@ -541,15 +542,49 @@ func TestTallyWantedRemoteLive(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			j := settleJob(tc.verify, tc.ex...)
-			if live, done := tally(j); live != tc.live || done != tc.done {
+			if live, done := Tally(j); live != tc.live || done != tc.done {
 				t.Errorf("tally = %d live, %d done; want %d, %d", live, done, tc.live, tc.done)
 			}
-			if w := wanted(j); w != tc.wanted {
+			if w := Wanted(j); w != tc.wanted {
 				t.Errorf("wanted = %d, want %d", w, tc.wanted)
 			}
-			if r := remoteLive(j, self); r != tc.remote {
+			if r := RemoteLive(j, self); r != tc.remote {
 				t.Errorf("remoteLive = %v, want %v", r, tc.remote)
 			}
 		})
+	}
+}
+
+// TestRankBidsPrefersFreeMemory: among bidders that hold the inputs alike, one with the
+// job's memory free comes before one with more free slots but not the memory.
+func TestRankBidsPrefersFreeMemory(t *testing.T) {
+	a, b, c := peer.ID("a"), peer.ID("b"), peer.ID("c")
+	bids := []Bid{
+		{Node: a, Bid: dht.Bid{FreeSlots: 4, MemoryFree: 100 << 20}},
+		{Node: b, Bid: dht.Bid{FreeSlots: 1, MemoryFree: 512 << 20}},
+		{Node: c, Bid: dht.Bid{FreeSlots: 0, MemoryFree: 0, HasInputs: true}},
+	}
+	Rank(bids, a, 256<<20)
+	if got := []peer.ID{bids[0].Node, bids[1].Node, bids[2].Node}; got[0] != c || got[1] != b || got[2] != a {
+		t.Fatalf("ranked %v, want c (holds the inputs), b (memory free), a", got)
+	}
+}
+
+// TestSettleSameResultDifferentStates: a node that reports the result the others
+// returned with another state (completed where they failed) does not make the job pass
+// verification, whichever report comes first.
+func TestSettleSameResultDifferentStates(t *testing.T) {
+	const cid = "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"
+	for _, order := range [][]job.State{{job.StateCompleted, job.StateFailed}, {job.StateFailed, job.StateCompleted}} {
+		j := &job.Job{ID: "j-1", State: job.StateRunning, Spec: job.Spec{Verify: 2}}
+		for i, st := range order {
+			j.Executions = append(j.Executions, job.Execution{ID: fmt.Sprintf("e-%d", i), NodeID: fmt.Sprintf("n%d", i), State: st, ResultCID: cid})
+		}
+		if err := Settle(j, time.Unix(100, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if j.State != job.StateFailed || !strings.Contains(j.Reason, "disagree on its state") {
+			t.Errorf("%v: job %s (%q), want failed: the states disagree", order, j.State, j.Reason)
+		}
 	}
 }
