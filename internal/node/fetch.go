@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -116,37 +115,12 @@ func (n *Node) needsFetch(spec job.Spec) bool {
 	return err == nil && !n.moduleWhole(mod)
 }
 
-// maxWholeModules bounds the set of modules known to be whole in the store.
-const maxWholeModules = 4096
-
-// cidSet is a set of CIDs of bounded size: it is emptied when full.
-type cidSet struct {
-	mu sync.Mutex
-	m  map[cid.Cid]struct{}
-}
-
-func (s *cidSet) has(c cid.Cid) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.m[c]
-	return ok
-}
-
-func (s *cidSet) add(c cid.Cid) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil || len(s.m) >= maxWholeModules {
-		s.m = map[cid.Cid]struct{}{}
-	}
-	s.m[c] = struct{}{}
-}
-
 // moduleWhole reports whether every block of the module file at c is in the store
 // (a module whose root alone was fetched, by a `data` existence check for one, is not).
 // It reads the module from the store once per process; a module that is not a file
 // counts as whole: loading it fails with the reason.
 func (n *Node) moduleWhole(c cid.Cid) bool {
-	if n.wholeMods.has(c) {
+	if n.wholeMods.Has(c) {
 		return true
 	}
 	fsys, err := blockstore.NewFS(n.ctx, n.blocks.Blocks(), c)
@@ -155,14 +129,14 @@ func (n *Node) moduleWhole(c cid.Cid) bool {
 	}
 	f, err := fsys.Open(c.String())
 	if err != nil {
-		n.wholeMods.add(c) // a directory: not a module, whole or not
+		n.wholeMods.Add(c) // a directory: not a module, whole or not
 		return true
 	}
 	defer f.Close()
 	if _, err := io.Copy(io.Discard, f); err != nil {
 		return false
 	}
-	n.wholeMods.add(c)
+	n.wholeMods.Add(c)
 	return true
 }
 

@@ -23,7 +23,7 @@ func TestSharedIDPrefix(t *testing.T) {
 	spec := helloSpec(t, n)
 	// Hold every byte of the node's memory, so that both jobs are accepted and wait
 	// for it: both live at once.
-	if err := n.mem.acquire(context.Background(), n.cfg.Memory); err != nil {
+	if err := n.mem.Acquire(context.Background(), n.cfg.Memory); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
@@ -36,7 +36,7 @@ func TestSharedIDPrefix(t *testing.T) {
 	}
 	tasks := 0
 	n.tasks.Range(func(any, any) bool { tasks++; return true })
-	n.mem.release(n.cfg.Memory)
+	n.mem.Release(n.cfg.Memory)
 	if tasks != 2 {
 		t.Fatalf("%d executions accepted for 2 live jobs %v", tasks, ids)
 	}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -19,51 +18,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("not within a minute: %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func TestMemPoolFirstComeFirstServed(t *testing.T) {
-	ctx := context.Background()
-	p := newMemPool(300)
-	if err := p.acquire(ctx, 200); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.acquire(ctx, 301); !errors.Is(err, ErrMemory) || !strings.Contains(err.Error(), "this node offers 300 B") {
-		t.Fatalf("more than the capacity: %v", err)
-	}
-	big, small := make(chan error, 1), make(chan error, 1)
-	go func() { big <- p.acquire(ctx, 300) }()
-	eventually(t, "the big reservation waits", func() bool { return p.waiting() == 1 })
-	go func() { small <- p.acquire(ctx, 100) }()
-	eventually(t, "the small reservation waits", func() bool { return p.waiting() == 2 })
-	// 100 bytes are free, but the small reservation came after the big one: it waits.
-	if p.free() != 100 {
-		t.Fatalf("free = %d, want 100", p.free())
-	}
-	p.release(200)
-	if err := <-big; err != nil {
-		t.Fatal(err)
-	}
-	if p.waiting() != 1 || p.free() != 0 {
-		t.Fatalf("after the big one got its memory: %d waiting, %d free", p.waiting(), p.free())
-	}
-	p.release(300)
-	if err := <-small; err != nil || p.free() != 200 {
-		t.Fatalf("small: %v, %d free", err, p.free())
-	}
-	// A waiter at the head that gives up lets the ones behind it through.
-	cctx, cancel := context.WithCancel(ctx)
-	head, next := make(chan error, 1), make(chan error, 1)
-	go func() { head <- p.acquire(cctx, 300) }()
-	eventually(t, "the head waits", func() bool { return p.waiting() == 1 })
-	go func() { next <- p.acquire(ctx, 150) }()
-	eventually(t, "the next waits", func() bool { return p.waiting() == 2 })
-	cancel()
-	if err := <-head; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled head: %v", err)
-	}
-	if err := <-next; err != nil || p.free() != 50 {
-		t.Fatalf("behind a cancelled head: %v, %d free", err, p.free())
 	}
 }
 
@@ -107,14 +61,14 @@ func TestMemoryWaitsAndRefuses(t *testing.T) {
 	defer n.Close()
 	spec := helloSpec(t, n)
 	spec.Memory = 256 << 20
-	if err := n.mem.acquire(ctx, 100<<20); err != nil { // as a running execution would
+	if err := n.mem.Acquire(ctx, 100<<20); err != nil { // as a running execution would
 		t.Fatal(err)
 	}
 	j, err := n.Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the execution waits for memory", func() bool { return n.mem.waiting() == 1 })
+	eventually(t, "the execution waits for memory", func() bool { return n.mem.Waiting() == 1 })
 	if got, _ := n.Get(ctx, j.ID); got.State != job.StatePending || n.Info().MemoryFree != 200<<20 {
 		t.Fatalf("waiting for memory: %s, %d bytes free", got.State, n.Info().MemoryFree)
 	}
@@ -124,7 +78,7 @@ func TestMemoryWaitsAndRefuses(t *testing.T) {
 		last := got.History[len(got.History)-1].Message
 		return strings.Contains(last, "waiting for 256 MiB of memory: 200 MiB of 300 MiB free") && got.Latest().Phase == job.PhaseQueued
 	})
-	n.mem.release(100 << 20)
+	n.mem.Release(100 << 20)
 	if done := waitAll(t, n, []string{j.ID})[0]; done.State != job.StateCompleted {
 		t.Fatalf("after the memory was freed: %s (%s)", done.State, done.Reason)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/compute"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/requester"
@@ -142,17 +143,17 @@ type Node struct {
 	engines   []job.Engine
 	now       func() time.Time
 
-	queue   chan *task // executions waiting for a worker
-	fetchq  chan *task // executions waiting for a fetcher
-	mem     *memPool   // memory reserved by running executions
+	queue   chan *task       // executions waiting for a worker
+	fetchq  chan *task       // executions waiting for a fetcher
+	mem     *compute.MemPool // memory reserved by running executions
 	watch   *broker
 	running sync.Map     // job ID -> *execution (running or finishing here)
 	tasks   sync.Map     // execution ID -> *task (queued, running or finishing here)
 	active  atomic.Int64 // workers busy with a task: the slots in use
 	// fetching counts executions whose module and inputs are being fetched.
 	fetching  atomic.Int64
-	wholeMods cidSet    // modules known to be whole in the store
-	started   time.Time // when Open ran: heartbeats carry it, so a restart is seen
+	wholeMods compute.CIDSet // modules known to be whole in the store
+	started   time.Time      // when Open ran: heartbeats carry it, so a restart is seen
 	// finishers bounds the executions whose guests have ended and whose results are
 	// being imported and recorded in the background.
 	finishers chan struct{}
@@ -245,7 +246,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: identity: %w", err)
 	}
-	n := &Node{cfg: cfg, executors: cfg.Executors, engines: slices.Sorted(maps.Keys(cfg.Executors)), id: pid.String(), peerID: pid, key: key, log: cfg.Logger, now: cfg.Now, watch: newBroker(), mem: newMemPool(cfg.Memory),
+	n := &Node{cfg: cfg, executors: cfg.Executors, engines: slices.Sorted(maps.Keys(cfg.Executors)), id: pid.String(), peerID: pid, key: key, log: cfg.Logger, now: cfg.Now, watch: newBroker(), mem: compute.NewMemPool(cfg.Memory),
 		bids: map[string]chan requester.Bid{}, pulling: map[string]peer.ID{}, marks: map[peer.ID]pullMark{}, peers: newPeerTable()}
 	if n.blocks, err = blockstore.Open(filepath.Join(cfg.Repo, "blocks"), blockstore.Options{Logger: cfg.Logger, MaxSize: max(cfg.RepoMaxSize, 0)}); err != nil {
 		return nil, err
@@ -459,7 +460,7 @@ func (n *Node) Info() api.NodeInfo {
 		Running:     running,
 		Fetching:    int(n.fetching.Load()),
 		Memory:      n.cfg.Memory,
-		MemoryFree:  n.mem.free(),
+		MemoryFree:  n.mem.Free(),
 	}
 	if n.net != nil {
 		for _, a := range n.net.Addrs() {

@@ -35,5 +35,5 @@ func (n *Node) capacityRefusal(spec job.Spec) string {
 
 // capacity is what this node offers, for heartbeats and `node list`.
 func (n *Node) capacity() dht.Capacity {
-	return dht.Capacity{Slots: n.cfg.Concurrency, Memory: n.cfg.Memory, MemoryFree: n.mem.free()}
+	return dht.Capacity{Slots: n.cfg.Concurrency, Memory: n.cfg.Memory, MemoryFree: n.mem.Free()}
 }

@@ -42,10 +42,10 @@ func TestMemoryAdvertised(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	if err := n.mem.acquire(context.Background(), 200<<20); err != nil {
+	if err := n.mem.Acquire(context.Background(), 200<<20); err != nil {
 		t.Fatal(err)
 	}
-	defer n.mem.release(200 << 20)
+	defer n.mem.Release(200 << 20)
 	info, self := n.Info(), n.Nodes()[0]
 	if info.Memory != 512<<20 || info.MemoryFree != 312<<20 {
 		t.Fatalf("Info: memory %d, free %d", info.Memory, info.MemoryFree)

@@ -287,7 +287,7 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 func (n *Node) bid(jobID string, spec job.Spec) dht.Bid {
 	running := int(n.active.Load())
 	queued := len(n.queue)
-	b := dht.Bid{JobID: jobID, Queued: queued, FreeSlots: max(0, n.cfg.Concurrency-running-queued), MemoryFree: n.mem.free()}
+	b := dht.Bid{JobID: jobID, Queued: queued, FreeSlots: max(0, n.cfg.Concurrency-running-queued), MemoryFree: n.mem.Free()}
 	b.HasInputs = n.holds(spec)
 	return b
 }

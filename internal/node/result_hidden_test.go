@@ -2,11 +2,12 @@ package node
 
 import (
 	"context"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 
 	"github.com/ipfs/go-cid"
 

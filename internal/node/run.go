@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/compute"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -138,12 +137,12 @@ func (n *Node) runTask(t *task) {
 	}
 	// The guest starts once its memory is reserved; it is given back in endTask.
 	mem := t.spec.EffectiveMemory()
-	if free, ahead := n.mem.free(), n.mem.waiting(); free < mem || ahead > 0 {
+	if free, ahead := n.mem.Free(), n.mem.Waiting(); free < mem || ahead > 0 {
 		n.note(t, job.PhaseQueued, fmt.Sprintf("waiting for %s of memory: %s of %s free, %d execution(s) ahead",
 			job.FormatBytes(mem), job.FormatBytes(free), job.FormatBytes(n.cfg.Memory), ahead))
 	}
-	if err := n.mem.acquire(t.ctx, mem); err != nil {
-		if errors.Is(err, ErrMemory) {
+	if err := n.mem.Acquire(t.ctx, mem); err != nil {
+		if errors.Is(err, compute.ErrMemory) {
 			n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateFailed, StartedAt: r.started, EndedAt: n.now(), Outcome: job.OutcomeNotStarted, Error: n.capacityRefusal(t.spec)})
 		} else {
 			n.dropTask(t)
@@ -249,7 +248,7 @@ func (n *Node) endTask(r *taskRun) {
 // releaseMemory gives back the memory reserved for r's guest, once.
 func (n *Node) releaseMemory(r *taskRun) {
 	if r.mem > 0 {
-		n.mem.release(r.mem)
+		n.mem.Release(r.mem)
 		r.mem = 0
 	}
 }
@@ -263,7 +262,7 @@ func (n *Node) execute(ctx context.Context, t *task, dir string, sink *logSink) 
 	}
 	mounts := make([]executor.Mount, 0, len(t.spec.Inputs))
 	for _, in := range t.spec.Inputs {
-		fsys, err := n.inputFS(ctx, in)
+		fsys, err := compute.InputFS(ctx, n.getter(), in)
 		if err != nil {
 			return executor.Result{}, err
 		}
@@ -282,33 +281,6 @@ func (n *Node) execute(ctx context.Context, t *task, dir string, sink *logSink) 
 		Stderr:       sink.stderr,
 		OutputLimit:  n.cfg.OutputLimit,
 	})
-}
-
-// inputFS opens an input DAG (or the path inside it) as a lazily read file system.
-func (n *Node) inputFS(ctx context.Context, in job.Input) (fs.FS, error) {
-	c, err := job.ParseCID(in.CID)
-	if err != nil {
-		return nil, err
-	}
-	fsys, err := blockstore.NewFS(ctx, n.getter(), c)
-	if err != nil {
-		return nil, fmt.Errorf("input %s: %w", in.CID, err)
-	}
-	p := strings.Trim(in.Path, "/")
-	if p == "" {
-		return fsys, nil
-	}
-	st, err := fs.Stat(fsys, p)
-	if err != nil {
-		return nil, fmt.Errorf("input %s/%s: %w", in.CID, p, err)
-	}
-	if !st.IsDir() { // a file: mounted in a directory of its own, under its name
-		return newFileDir(fsys, p), nil
-	}
-	if fsys, err = fs.Sub(fsys, p); err != nil {
-		return nil, fmt.Errorf("input %s/%s: %w", in.CID, p, err)
-	}
-	return fsys, nil
 }
 
 // outcome imports the result and describes how the execution ended, with a signed

@@ -1,4 +1,4 @@
-package node
+package compute
 
 import (
 	"container/list"
@@ -13,12 +13,12 @@ import (
 // ErrMemory is wrapped when an execution asks for more memory than the node offers.
 var ErrMemory = errors.New("node: not enough memory")
 
-// memPool reserves the memory of running executions out of the node's capacity: a
+// MemPool reserves the memory of running executions out of the node's capacity: a
 // weighted semaphore whose waiters are served first come, first served. A big
 // reservation at the head is never passed by smaller ones behind it, so it is not
 // starved; and since no reservation exceeds the capacity (larger ones are refused),
 // every waiter is served once the executions ahead of it end.
-type memPool struct {
+type MemPool struct {
 	mu       sync.Mutex
 	capacity uint64
 	used     uint64
@@ -30,10 +30,10 @@ type memWaiter struct {
 	ready chan struct{} // closed when the reservation is granted
 }
 
-func newMemPool(capacity uint64) *memPool { return &memPool{capacity: capacity} }
+func NewMemPool(capacity uint64) *MemPool { return &MemPool{capacity: capacity} }
 
-// acquire reserves n bytes, waiting until they are free or ctx ends.
-func (p *memPool) acquire(ctx context.Context, n uint64) error {
+// Acquire reserves n bytes, waiting until they are free or ctx ends.
+func (p *MemPool) Acquire(ctx context.Context, n uint64) error {
 	p.mu.Lock()
 	if n > p.capacity {
 		p.mu.Unlock()
@@ -64,8 +64,8 @@ func (p *memPool) acquire(ctx context.Context, n uint64) error {
 	}
 }
 
-// release returns n bytes reserved by acquire.
-func (p *memPool) release(n uint64) {
+// Release returns n bytes reserved by acquire.
+func (p *MemPool) Release(n uint64) {
 	p.mu.Lock()
 	p.used -= n
 	p.grant()
@@ -73,7 +73,7 @@ func (p *memPool) release(n uint64) {
 }
 
 // grant serves the waiters at the head whose reservations fit. p.mu is held.
-func (p *memPool) grant() {
+func (p *MemPool) grant() {
 	for el := p.waiters.Front(); el != nil; el = p.waiters.Front() {
 		w := el.Value.(*memWaiter)
 		if p.used+w.n > p.capacity {
@@ -85,15 +85,15 @@ func (p *memPool) grant() {
 	}
 }
 
-// free is the memory no execution holds.
-func (p *memPool) free() uint64 {
+// Free is the memory no execution holds.
+func (p *MemPool) Free() uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.capacity - p.used
 }
 
-// waiting is the number of reservations waiting for memory.
-func (p *memPool) waiting() int {
+// Waiting is the number of reservations waiting for memory.
+func (p *MemPool) Waiting() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.waiters.Len()

@@ -1,10 +1,16 @@
-package node
+package compute
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"path"
+	"strings"
 	"time"
+
+	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
 // fileDir is the mount of an input whose path inside its DAG names a file: a directory
@@ -105,3 +111,32 @@ func (dirInfo) Mode() fs.FileMode  { return fs.ModeDir | 0o555 }
 func (dirInfo) ModTime() time.Time { return time.Time{} }
 func (dirInfo) IsDir() bool        { return true }
 func (dirInfo) Sys() any           { return nil }
+
+// InputFS opens an input DAG (or the path inside it) as a file system whose blocks are
+// read through g when they are needed. A path naming a file is mounted as a directory
+// holding that file under its name.
+func InputFS(ctx context.Context, g blockstore.BlockGetter, in job.Input) (fs.FS, error) {
+	c, err := job.ParseCID(in.CID)
+	if err != nil {
+		return nil, err
+	}
+	fsys, err := blockstore.NewFS(ctx, g, c)
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", in.CID, err)
+	}
+	p := strings.Trim(in.Path, "/")
+	if p == "" {
+		return fsys, nil
+	}
+	st, err := fs.Stat(fsys, p)
+	if err != nil {
+		return nil, fmt.Errorf("input %s/%s: %w", in.CID, p, err)
+	}
+	if !st.IsDir() { // a file: mounted in a directory of its own, under its name
+		return newFileDir(fsys, p), nil
+	}
+	if fsys, err = fs.Sub(fsys, p); err != nil {
+		return nil, fmt.Errorf("input %s/%s: %w", in.CID, p, err)
+	}
+	return fsys, nil
+}

@@ -1,4 +1,4 @@
-package node
+package compute
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Unit tests of memPool: a FIFO weighted semaphore over the node's memory.
+// Unit tests of MemPool: a FIFO weighted semaphore over the node's memory.
 
 // waitUntil polls cond until it holds, failing the test after half a minute.
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -25,12 +25,12 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 
 // acquireAsync starts an acquire of n bytes and waits until it is queued (the pool's
 // waiters grow to queued) or granted (queued < 0: it does not wait).
-func acquireAsync(t *testing.T, p *memPool, ctx context.Context, n uint64, queued int) <-chan error {
+func acquireAsync(t *testing.T, p *MemPool, ctx context.Context, n uint64, queued int) <-chan error {
 	t.Helper()
 	ch := make(chan error, 1)
-	go func() { ch <- p.acquire(ctx, n) }()
+	go func() { ch <- p.Acquire(ctx, n) }()
 	if queued >= 0 {
-		waitUntil(t, "the reservation waits", func() bool { return p.waiting() == queued })
+		waitUntil(t, "the reservation waits", func() bool { return p.Waiting() == queued })
 	}
 	return ch
 }
@@ -62,37 +62,37 @@ func mustGrant(t *testing.T, what string, ch <-chan error) {
 	}
 }
 
-func checkPool(t *testing.T, p *memPool, free uint64, waiting int) {
+func checkPool(t *testing.T, p *MemPool, free uint64, waiting int) {
 	t.Helper()
-	if f, w := p.free(), p.waiting(); f != free || w != waiting {
+	if f, w := p.Free(), p.Waiting(); f != free || w != waiting {
 		t.Fatalf("%d free and %d waiting, want %d and %d", f, w, free, waiting)
 	}
 }
 
 func TestMemPoolImmediate(t *testing.T) {
 	ctx := context.Background()
-	p := newMemPool(1000)
+	p := NewMemPool(1000)
 	checkPool(t, p, 1000, 0)
 	for _, n := range []uint64{0, 1, 399, 600} {
-		if err := p.acquire(ctx, n); err != nil {
+		if err := p.Acquire(ctx, n); err != nil {
 			t.Fatalf("acquire %d: %v", n, err)
 		}
 	}
 	checkPool(t, p, 0, 0)
-	if err := p.acquire(ctx, 0); err != nil { // nothing to wait for
+	if err := p.Acquire(ctx, 0); err != nil { // nothing to wait for
 		t.Fatal(err)
 	}
-	p.release(600)
-	p.release(399)
+	p.Release(600)
+	p.Release(399)
 	checkPool(t, p, 999, 0)
-	p.release(1)
+	p.Release(1)
 	checkPool(t, p, 1000, 0)
 	// The whole capacity at once.
-	if err := p.acquire(ctx, 1000); err != nil {
+	if err := p.Acquire(ctx, 1000); err != nil {
 		t.Fatal(err)
 	}
 	checkPool(t, p, 0, 0)
-	p.release(1000)
+	p.Release(1000)
 	checkPool(t, p, 1000, 0)
 }
 
@@ -106,21 +106,21 @@ func TestMemPoolRefusesMoreThanCapacity(t *testing.T) {
 		{1000, 1001, "node: not enough memory: needs 1001 B of memory; this node offers 1000 B"},
 		{256 << 20, 1 << 30, "node: not enough memory: needs 1 GiB of memory; this node offers 256 MiB"},
 	} {
-		p := newMemPool(tc.capacity)
-		err := p.acquire(ctx, tc.n)
+		p := NewMemPool(tc.capacity)
+		err := p.Acquire(ctx, tc.n)
 		if !errors.Is(err, ErrMemory) || err.Error() != tc.want {
 			t.Errorf("acquire %d of %d: %v, want %q", tc.n, tc.capacity, err, tc.want)
 		}
 		checkPool(t, p, tc.capacity, 0)
 	}
 	// Refused at once even when others wait: it would never be served.
-	p := newMemPool(100)
-	if err := p.acquire(ctx, 100); err != nil {
+	p := NewMemPool(100)
+	if err := p.Acquire(ctx, 100); err != nil {
 		t.Fatal(err)
 	}
 	w := acquireAsync(t, p, ctx, 50, 1)
 	done := make(chan error, 1)
-	go func() { done <- p.acquire(ctx, 101) }()
+	go func() { done <- p.Acquire(ctx, 101) }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrMemory) {
@@ -130,7 +130,7 @@ func TestMemPoolRefusesMoreThanCapacity(t *testing.T) {
 		t.Fatal("a reservation larger than the capacity waits")
 	}
 	checkPool(t, p, 0, 1)
-	p.release(100)
+	p.Release(100)
 	mustGrant(t, "the waiter", w)
 	checkPool(t, p, 50, 0)
 }
@@ -139,8 +139,8 @@ func TestMemPoolRefusesMoreThanCapacity(t *testing.T) {
 // a large one ahead of it, and one release serves every head waiter that fits.
 func TestMemPoolFIFO(t *testing.T) {
 	ctx := context.Background()
-	p := newMemPool(100)
-	if err := p.acquire(ctx, 90); err != nil {
+	p := NewMemPool(100)
+	if err := p.Acquire(ctx, 90); err != nil {
 		t.Fatal(err)
 	}
 	big := acquireAsync(t, p, ctx, 60, 1)
@@ -152,20 +152,20 @@ func TestMemPoolFIFO(t *testing.T) {
 	}
 	checkPool(t, p, 10, 4)
 
-	p.release(50) // 60 free: big only; small would fit too but 0 are left
+	p.Release(50) // 60 free: big only; small would fit too but 0 are left
 	mustGrant(t, "big", big)
 	checkPool(t, p, 0, 3)
 	if granted(t, small) {
 		t.Fatal("small granted with nothing free")
 	}
 
-	p.release(40) // 40 free: small (10), tiny (0) and second (30) together
+	p.Release(40) // 40 free: small (10), tiny (0) and second (30) together
 	mustGrant(t, "small", small)
 	mustGrant(t, "tiny", tiny)
 	mustGrant(t, "second", second)
 	checkPool(t, p, 0, 0)
 
-	p.release(60 + 10 + 30)
+	p.Release(60 + 10 + 30)
 	checkPool(t, p, 100, 0)
 }
 
@@ -174,8 +174,8 @@ func TestMemPoolFIFO(t *testing.T) {
 // first that does not.
 func TestMemPoolGrantOrder(t *testing.T) {
 	ctx := context.Background()
-	p := newMemPool(100)
-	if err := p.acquire(ctx, 100); err != nil {
+	p := NewMemPool(100)
+	if err := p.Acquire(ctx, 100); err != nil {
 		t.Fatal(err)
 	}
 	sizes := []uint64{100, 1, 50, 99, 2, 100, 30}
@@ -187,7 +187,7 @@ func TestMemPoolGrantOrder(t *testing.T) {
 	steps := [][]int{{0}, {1, 2}, {3}, {4}, {5}, {6}}
 	held, next := uint64(100), 0
 	for _, group := range steps {
-		p.release(held)
+		p.Release(held)
 		held = 0
 		for _, i := range group {
 			if i != next {
@@ -202,14 +202,14 @@ func TestMemPoolGrantOrder(t *testing.T) {
 			t.Fatalf("waiter %d (%d bytes) granted beside %d held", next, sizes[next], held)
 		}
 	}
-	p.release(held)
+	p.Release(held)
 	checkPool(t, p, 100, 0)
 }
 
 func TestMemPoolCancel(t *testing.T) {
-	p := newMemPool(100)
+	p := NewMemPool(100)
 	bg := context.Background()
-	if err := p.acquire(bg, 80); err != nil {
+	if err := p.Acquire(bg, 80); err != nil {
 		t.Fatal(err)
 	}
 
@@ -225,7 +225,7 @@ func TestMemPoolCancel(t *testing.T) {
 	// A deadline works alike.
 	dctx, dcancel := context.WithTimeout(bg, 10*time.Millisecond)
 	defer dcancel()
-	if err := p.acquire(dctx, 50); !errors.Is(err, context.DeadlineExceeded) {
+	if err := p.Acquire(dctx, 50); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiter past its deadline: %v", err)
 	}
 	checkPool(t, p, 20, 0)
@@ -244,14 +244,14 @@ func TestMemPoolCancel(t *testing.T) {
 	if granted(t, last) {
 		t.Fatal("the last waiter passed the first")
 	}
-	p.release(80) // 100 free: first (60) and last (40)
+	p.Release(80) // 100 free: first (60) and last (40)
 	mustGrant(t, "first", first)
 	mustGrant(t, "last", last)
 	checkPool(t, p, 0, 0)
-	p.release(100)
+	p.Release(100)
 
 	// A cancelled head lets the ones behind it through at once.
-	if err := p.acquire(bg, 70); err != nil {
+	if err := p.Acquire(bg, 70); err != nil {
 		t.Fatal(err)
 	}
 	hctx, hcancel := context.WithCancel(bg)
@@ -263,7 +263,7 @@ func TestMemPoolCancel(t *testing.T) {
 	}
 	mustGrant(t, "the waiter behind a cancelled head", behind)
 	checkPool(t, p, 0, 0)
-	p.release(100)
+	p.Release(100)
 	checkPool(t, p, 100, 0)
 }
 
@@ -271,13 +271,13 @@ func TestMemPoolCancel(t *testing.T) {
 // context that has ended (as golang.org/x/sync/semaphore does); memory that is not is
 // refused with the context's error.
 func TestMemPoolDoneContextFree(t *testing.T) {
-	p := newMemPool(100)
+	p := NewMemPool(100)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := p.acquire(ctx, 60); err != nil {
+	if err := p.Acquire(ctx, 60); err != nil {
 		t.Fatalf("free memory on an ended context: %v", err)
 	}
-	if err := p.acquire(ctx, 60); !errors.Is(err, context.Canceled) {
+	if err := p.Acquire(ctx, 60); !errors.Is(err, context.Canceled) {
 		t.Fatalf("memory not free on an ended context: %v", err)
 	}
 	checkPool(t, p, 40, 0)
@@ -288,7 +288,7 @@ func TestMemPoolDoneContextFree(t *testing.T) {
 // out more than its capacity.
 func TestMemPoolStress(t *testing.T) {
 	const capacity = 1000
-	p := newMemPool(capacity)
+	p := NewMemPool(capacity)
 	var (
 		mu     sync.Mutex
 		inUse  uint64
@@ -304,7 +304,7 @@ func TestMemPoolStress(t *testing.T) {
 				if r.IntN(3) == 0 {
 					ctx, cancel = context.WithTimeout(ctx, time.Duration(r.IntN(200))*time.Microsecond)
 				}
-				err := p.acquire(ctx, n)
+				err := p.Acquire(ctx, n)
 				cancel()
 				if err != nil {
 					if !errors.Is(err, context.DeadlineExceeded) {
@@ -322,7 +322,7 @@ func TestMemPoolStress(t *testing.T) {
 				mu.Lock()
 				inUse -= n
 				mu.Unlock()
-				p.release(n)
+				p.Release(n)
 			}
 		})
 	}
@@ -332,7 +332,7 @@ func TestMemPoolStress(t *testing.T) {
 	case <-over:
 	case <-time.After(2 * time.Minute):
 		// A lost wake-up: a waiter nobody will ever serve.
-		t.Fatalf("stuck: %d free, %d waiting", p.free(), p.waiting())
+		t.Fatalf("stuck: %d free, %d waiting", p.Free(), p.Waiting())
 	}
 	checkPool(t, p, capacity, 0)
 	if maxUse > capacity {

@@ -1,4 +1,4 @@
-package node
+package compute
 
 import (
 	"context"
@@ -16,8 +16,11 @@ import (
 // file under its name; a path to a directory is that directory.
 func TestInputFSPathToFile(t *testing.T) {
 	ctx := context.Background()
-	n := openNode(t, t.TempDir())
-	defer n.Close()
+	store, err := blockstore.Open(t.TempDir(), blockstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
 	src := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(src, "sub"), 0o755); err != nil {
 		t.Fatal(err)
@@ -25,12 +28,12 @@ func TestInputFSPathToFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "sub", "data.txt"), []byte("twelve bytes"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e, err := n.Blocks().AddPath(ctx, src, blockstore.AddOptions{CIDVersion: 1})
+	e, err := store.AddPath(ctx, src, blockstore.AddOptions{CIDVersion: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"sub/data.txt", "/sub/data.txt"} {
-		fsys, err := n.inputFS(ctx, job.Input{CID: e.CID.String(), Path: p, Target: "/data"})
+		fsys, err := InputFS(ctx, store.Blocks(), job.Input{CID: e.CID.String(), Path: p, Target: "/data"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,14 +48,14 @@ func TestInputFSPathToFile(t *testing.T) {
 			t.Fatalf("path %s: %q, %v", p, b, err)
 		}
 	}
-	fsys, err := n.inputFS(ctx, job.Input{CID: e.CID.String(), Path: "sub", Target: "/data"})
+	fsys, err := InputFS(ctx, store.Blocks(), job.Input{CID: e.CID.String(), Path: "sub", Target: "/data"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := fstest.TestFS(fsys, "data.txt"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.inputFS(ctx, job.Input{CID: e.CID.String(), Path: "sub/nope", Target: "/data"}); err == nil {
+	if _, err := InputFS(ctx, store.Blocks(), job.Input{CID: e.CID.String(), Path: "sub/nope", Target: "/data"}); err == nil {
 		t.Fatal("a path that is not in the DAG mounted")
 	}
 }
