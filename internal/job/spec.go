@@ -155,6 +155,16 @@ func (s *Spec) EffectiveQueueTimeout() time.Duration {
 	return time.Duration(s.QueueTimeout)
 }
 
+// Module is the CID of the module the task runs, as text, or "" for a task that names
+// none (a Docker task names an image). With the inputs, it is the content a node must
+// hold to run the task.
+func (s *Spec) Module() string {
+	if s.Wasm != nil {
+		return s.Wasm.Module
+	}
+	return ""
+}
+
 // EffectiveMemory is the spec's memory limit, DefaultMemory where it is 0.
 func (s *Spec) EffectiveMemory() uint64 {
 	if s.Memory == 0 {

@@ -111,7 +111,10 @@ func (n *Node) needsFetch(spec job.Spec) bool {
 	if !n.holds(spec) {
 		return true
 	}
-	mod, err := job.ParseCID(spec.Wasm.Module)
+	if spec.Module() == "" {
+		return false
+	}
+	mod, err := job.ParseCID(spec.Module())
 	return err == nil && !n.moduleWhole(mod)
 }
 
@@ -142,12 +145,14 @@ func (n *Node) moduleWhole(c cid.Cid) bool {
 
 // fetchContent makes the module (whole) and each input's root and path local.
 func (n *Node) fetchContent(ctx context.Context, t *task, limit time.Duration) error {
-	mod, err := job.ParseCID(t.spec.Wasm.Module)
-	if err != nil {
-		return err
-	}
-	if err := n.fetchItem(ctx, t, "module", mod, "", limit); err != nil {
-		return err
+	if m := t.spec.Module(); m != "" {
+		mod, err := job.ParseCID(m)
+		if err != nil {
+			return err
+		}
+		if err := n.fetchItem(ctx, t, "module", mod, "", limit); err != nil {
+			return err
+		}
 	}
 	for _, in := range t.spec.Inputs {
 		c, err := job.ParseCID(in.CID)

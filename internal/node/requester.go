@@ -295,8 +295,8 @@ func (n *Node) bid(jobID string, spec job.Spec) dht.Bid {
 // holds reports whether the module and every input root are in the local store.
 func (n *Node) holds(spec job.Spec) bool {
 	ctx := n.ctx
-	if spec.Wasm != nil {
-		c, err := job.ParseCID(spec.Wasm.Module)
+	if m := spec.Module(); m != "" {
+		c, err := job.ParseCID(m)
 		if ok, _ := n.blocks.Has(ctx, c); err != nil || !ok {
 			return false
 		}

@@ -108,8 +108,8 @@ func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) e
 // specRoots are the CIDs of a spec's module and inputs.
 func specRoots(spec job.Spec) []cid.Cid {
 	var roots []cid.Cid
-	if spec.Wasm != nil {
-		if c, err := job.ParseCID(spec.Wasm.Module); err == nil {
+	if m := spec.Module(); m != "" {
+		if c, err := job.ParseCID(m); err == nil {
 			roots = append(roots, c)
 		}
 	}
