@@ -10,7 +10,7 @@ import (
 // decodeBody is what readFrame does with a request or response body.
 func decodeBody[T any](b []byte) (*T, error) {
 	v := new(T)
-	if err := strictUnmarshal(b, v); err != nil {
+	if err := StrictUnmarshal(b, v); err != nil {
 		return nil, err
 	}
 	if val, ok := any(v).(validator); ok {

@@ -10,6 +10,9 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
+// jobCodec decodes the job protocol's messages.
+var jobCodec, _ = newCodec(JobTopics())
+
 // seeds are valid encodings of each payload kind plus some near misses.
 func seedMessages(f *testing.F) {
 	id := newPeerID(f)
@@ -36,7 +39,7 @@ func seedMessages(f *testing.F) {
 func FuzzEnvelope(f *testing.F) {
 	seedMessages(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e, p, err := decodeMessage(b)
+		e, p, err := jobCodec.decodeMessage(b)
 		if err != nil {
 			return
 		}
@@ -44,7 +47,7 @@ func FuzzEnvelope(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decoded %q but cannot re-encode: %v", b, err)
 		}
-		e2, p2, err := decodeMessage(again)
+		e2, p2, err := jobCodec.decodeMessage(again)
 		if err != nil {
 			t.Fatalf("re-encoded %q does not decode: %v", again, err)
 		}
@@ -62,7 +65,7 @@ func fuzzPayload(f *testing.F, k Kind) {
 		if json.Unmarshal(b, &e) == nil && len(e.Body) > 0 {
 			b = e.Body
 		}
-		p, err := decodePayload(k, b)
+		p, err := jobCodec.decodePayload(k, b)
 		if err != nil {
 			return
 		}
@@ -73,7 +76,7 @@ func fuzzPayload(f *testing.F, k Kind) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p2, err := decodePayload(k, again)
+		p2, err := jobCodec.decodePayload(k, again)
 		if err != nil {
 			t.Fatalf("valid %s does not survive a round trip: %v", k, err)
 		}

@@ -41,6 +41,9 @@ func startNodeWith(t testing.TB, cfg Config, boot ...*Node) *Node {
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
 	}
+	if cfg.Topics == nil {
+		cfg.Topics = JobTopics()
+	}
 	for _, b := range boot {
 		cfg.Bootstrap = append(cfg.Bootstrap, b.AddrInfo())
 	}

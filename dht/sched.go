@@ -194,7 +194,7 @@ func (r *JobRecords) Validate() error {
 // speaks for it).
 func DecodeJob(b []byte, from peer.ID) (*job.Job, error) {
 	var j job.Job
-	if err := strictUnmarshal(b, &j); err != nil {
+	if err := StrictUnmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("%w: job record: %v", ErrMalformed, err)
 	}
 	if err := validJobID(j.ID); err != nil {

@@ -74,7 +74,7 @@ func TestValidateMessage(t *testing.T) {
 			if topic == "" {
 				topic = TopicHeartbeats
 			}
-			m, err := validateMessage(topic, tc.msg, g, now)
+			m, err := validateMessage(jobCodec, topic, tc.msg, g, now)
 			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
@@ -106,7 +106,7 @@ func startRogue(t *testing.T, victim *Node, opts ...pubsub.Option) *rogue {
 		t.Fatal(err)
 	}
 	r := &rogue{id: h.ID(), topics: map[Topic]*pubsub.Topic{}}
-	for topic := range topicKinds {
+	for topic := range JobTopics() {
 		if r.topics[topic], err = ps.Join(string(topic)); err != nil {
 			t.Fatal(err)
 		}
@@ -190,4 +190,22 @@ func TestHostileMessagesNeverReachSubscribers(t *testing.T) {
 	default:
 	}
 	t.Logf("rejected: %v", victim.Rejected())
+}
+
+// TestTopicsConfig: each topic of Config.Topics carries one kind, each kind one topic.
+func TestTopicsConfig(t *testing.T) {
+	mk := func() Payload { return new(Heartbeat) }
+	for name, ts := range map[string]Topics{
+		"no payload":       {TopicHeartbeats: nil},
+		"a kind twice":     {TopicHeartbeats: mk, "/elsewhere/1": mk},
+		"a kind twice too": {TopicJobs: func() Payload { return new(JobAnnouncement) }, TopicHeartbeats: mk, TopicJobEvents: mk},
+	} {
+		if _, err := newCodec(ts); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: got %v, want ErrConfig", name, err)
+		}
+	}
+	c, err := newCodec(JobTopics())
+	if err != nil || len(c.kinds) != 3 || c.kinds[TopicHeartbeats] != KindHeartbeat || len(c.types) != 3 {
+		t.Fatalf("job topics: %+v, %v", c, err)
+	}
 }

@@ -40,7 +40,7 @@ func (n *Node) startNetwork(ctx context.Context) error {
 	if nc.BidWindow <= 0 {
 		nc.BidWindow = DefaultBidWindow
 	}
-	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.log})
+	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.log, Topics: dht.JobTopics()})
 	if err != nil {
 		return err
 	}
