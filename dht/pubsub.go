@@ -12,25 +12,10 @@ import (
 // gets a new topic, so old and new nodes never misread each other.
 type Topic string
 
-const (
-	TopicJobs       Topic = "/bacalhau/jobs/1"       // JobAnnouncement
-	TopicJobEvents  Topic = "/bacalhau/job-events/1" // JobEvent
-	TopicHeartbeats Topic = "/bacalhau/heartbeats/1" // Heartbeat
-)
-
 // Topics says which payload each topic carries, by a function that makes an empty one
 // to decode into: a node joins every topic of Config.Topics when it starts, and accepts
 // on each only payloads of that kind. Each kind travels on one topic.
 type Topics map[Topic]func() Payload
-
-// JobTopics are the topics of the job protocol.
-func JobTopics() Topics {
-	return Topics{
-		TopicJobs:       func() Payload { return new(JobAnnouncement) },
-		TopicJobEvents:  func() Payload { return new(JobEvent) },
-		TopicHeartbeats: func() Payload { return new(Heartbeat) },
-	}
-}
 
 const subscriptionBuffer = 64
 

@@ -15,19 +15,8 @@ import (
 )
 
 // MaxStreamMessageSize bounds a request or a response on a direct stream, except the
-// responses of ProtoJobPull, which MaxJobPullSize bounds.
+// responses of a protocol served with HandleLimit, which its limit bounds.
 const MaxStreamMessageSize = 64 << 10
-
-// MaxJobPullSize bounds a JobRecords response.
-const MaxJobPullSize = 8 << 20
-
-// limitFor is the frame size limit of a protocol's responses.
-func limitFor(proto protocol.ID) int {
-	if proto == ProtoJobPull {
-		return MaxJobPullSize
-	}
-	return MaxStreamMessageSize
-}
 
 // DefaultRequestTimeout bounds a Request whose ctx has no deadline, and the time a
 // handler gets to read, answer and write.
@@ -59,7 +48,7 @@ type validator interface{ Validate() error }
 // one JSON response per stream, each at most MaxStreamMessageSize, within
 // DefaultRequestTimeout. A Req with a Validate method is validated before h sees it.
 func Handle[Req, Resp any](n *Node, proto protocol.ID, h Handler[Req, Resp]) {
-	HandleLimit(n, proto, limitFor(proto), h)
+	HandleLimit(n, proto, MaxStreamMessageSize, h)
 }
 
 // HandleLimit is Handle with responses of up to limit bytes (requests are still at
@@ -116,7 +105,7 @@ func serve[Req, Resp any](n *Node, s network.Stream, limit int, h Handler[Req, R
 // answer. The exchange is bound by ctx, or DefaultRequestTimeout if ctx has no deadline.
 // A Resp with a Validate method is validated before it is returned.
 func Request[Req, Resp any](ctx context.Context, n *Node, to peer.ID, proto protocol.ID, req *Req) (*Resp, error) {
-	return RequestLimit[Req, Resp](ctx, n, to, proto, req, limitFor(proto))
+	return RequestLimit[Req, Resp](ctx, n, to, proto, req, MaxStreamMessageSize)
 }
 
 // RequestLimit is Request reading a response of up to limit bytes, for a protocol

@@ -34,14 +34,9 @@ type envelope struct {
 // Kind names a payload type inside an envelope.
 type Kind string
 
-const (
-	KindJobAnnouncement Kind = "job.announce"
-	KindJobEvent        Kind = "job.event"
-	KindHeartbeat       Kind = "node.heartbeat"
-)
-
-// Payload is the typed content of a message: one of *JobAnnouncement, *JobEvent or
-// *Heartbeat. Subscribers tell them apart with a type switch.
+// Payload is the typed content of a message: one of the types that Config.Topics makes
+// (the job protocol's are in package jobproto). Subscribers tell them apart with a type
+// switch.
 type Payload interface {
 	Kind() Kind
 	// Author is the peer the payload speaks for; it must be the message's signer.
@@ -182,4 +177,12 @@ func (c *seqCounter) next() uint64 {
 	}
 	c.last = now
 	return now
+}
+
+// truncate shortens s for an error message.
+func truncate(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "..."
+	}
+	return s
 }

@@ -3,7 +3,7 @@ package node
 import (
 	"fmt"
 
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -36,7 +36,7 @@ func (n *Node) capacityRefusal(spec job.Spec) string {
 // peerRefusal says why a node whose heartbeat says c could never run spec, or "" if it
 // could as far as its heartbeat tells (a node of an earlier version offers 0 bytes of
 // memory, which means unknown).
-func peerRefusal(spec job.Spec, node string, c dht.Capacity) string {
+func peerRefusal(spec job.Spec, node string, c jobproto.Capacity) string {
 	if m := specMemory(spec); c.Memory > 0 && m > c.Memory {
 		return fmt.Sprintf("needs %s of memory; node %s offers %s", job.FormatBytes(m), node, job.FormatBytes(c.Memory))
 	}
@@ -44,6 +44,6 @@ func peerRefusal(spec job.Spec, node string, c dht.Capacity) string {
 }
 
 // capacity is what this node offers, for heartbeats and `node list`.
-func (n *Node) capacity() dht.Capacity {
-	return dht.Capacity{Slots: n.cfg.Concurrency, Memory: n.cfg.Memory, MemoryFree: n.mem.free()}
+func (n *Node) capacity() jobproto.Capacity {
+	return jobproto.Capacity{Slots: n.cfg.Concurrency, Memory: n.cfg.Memory, MemoryFree: n.mem.free()}
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -42,9 +42,9 @@ func TestOutputsLimitPolicy(t *testing.T) {
 func TestRankBidsPrefersFreeMemory(t *testing.T) {
 	a, b, c := peer.ID("a"), peer.ID("b"), peer.ID("c")
 	bids := []bidFrom{
-		{node: a, bid: dht.Bid{FreeSlots: 4, MemoryFree: 100 << 20}},
-		{node: b, bid: dht.Bid{FreeSlots: 1, MemoryFree: 512 << 20}},
-		{node: c, bid: dht.Bid{FreeSlots: 0, MemoryFree: 0, HasInputs: true}},
+		{node: a, bid: jobproto.Bid{FreeSlots: 4, MemoryFree: 100 << 20}},
+		{node: b, bid: jobproto.Bid{FreeSlots: 1, MemoryFree: 512 << 20}},
+		{node: c, bid: jobproto.Bid{FreeSlots: 0, MemoryFree: 0, HasInputs: true}},
 	}
 	rankBids(bids, a, 256<<20)
 	if got := []peer.ID{bids[0].node, bids[1].node, bids[2].node}; got[0] != c || got[1] != b || got[2] != a {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -28,7 +28,7 @@ func rankedNodes(bids []bidFrom) []peer.ID {
 
 func TestRankBidsUnit(t *testing.T) {
 	const mem = 256 << 20
-	bf := func(node string, b dht.Bid) bidFrom { return bidFrom{node: peer.ID(node), bid: b} }
+	bf := func(node string, b jobproto.Bid) bidFrom { return bidFrom{node: peer.ID(node), bid: b} }
 	tests := []struct {
 		name string
 		self peer.ID
@@ -41,8 +41,8 @@ func TestRankBidsUnit(t *testing.T) {
 			self: "self",
 			mem:  mem,
 			in: []bidFrom{
-				bf("self", dht.Bid{FreeSlots: 8, MemoryFree: 1 << 30}),
-				bf("busy", dht.Bid{HasInputs: true, FreeSlots: 0, Queued: 9, MemoryFree: 0}),
+				bf("self", jobproto.Bid{FreeSlots: 8, MemoryFree: 1 << 30}),
+				bf("busy", jobproto.Bid{HasInputs: true, FreeSlots: 0, Queued: 9, MemoryFree: 0}),
 			},
 			want: []peer.ID{"busy", "self"},
 		},
@@ -50,8 +50,8 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "the job's memory free beats more free slots and a shorter queue",
 			mem:  mem,
 			in: []bidFrom{
-				bf("slots", dht.Bid{FreeSlots: 8, MemoryFree: mem - 1}),
-				bf("mem", dht.Bid{FreeSlots: 0, Queued: 5, MemoryFree: mem}),
+				bf("slots", jobproto.Bid{FreeSlots: 8, MemoryFree: mem - 1}),
+				bf("mem", jobproto.Bid{FreeSlots: 0, Queued: 5, MemoryFree: mem}),
 			},
 			want: []peer.ID{"mem", "slots"},
 		},
@@ -59,8 +59,8 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "exactly the job's memory free counts as free",
 			mem:  mem,
 			in: []bidFrom{
-				bf("short", dht.Bid{FreeSlots: 1, MemoryFree: mem - 1}),
-				bf("exact", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("short", jobproto.Bid{FreeSlots: 1, MemoryFree: mem - 1}),
+				bf("exact", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
 			},
 			want: []peer.ID{"exact", "short"},
 		},
@@ -68,8 +68,8 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "more memory than the job needs is no better than enough",
 			mem:  mem,
 			in: []bidFrom{
-				bf("enough", dht.Bid{FreeSlots: 2, MemoryFree: mem}),
-				bf("plenty", dht.Bid{FreeSlots: 1, MemoryFree: 4 << 30}),
+				bf("enough", jobproto.Bid{FreeSlots: 2, MemoryFree: mem}),
+				bf("plenty", jobproto.Bid{FreeSlots: 1, MemoryFree: 4 << 30}),
 			},
 			want: []peer.ID{"enough", "plenty"},
 		},
@@ -77,9 +77,9 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "more free slots first",
 			mem:  mem,
 			in: []bidFrom{
-				bf("one", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
-				bf("three", dht.Bid{FreeSlots: 3, MemoryFree: mem}),
-				bf("two", dht.Bid{FreeSlots: 2, MemoryFree: mem}),
+				bf("one", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("three", jobproto.Bid{FreeSlots: 3, MemoryFree: mem}),
+				bf("two", jobproto.Bid{FreeSlots: 2, MemoryFree: mem}),
 			},
 			want: []peer.ID{"three", "two", "one"},
 		},
@@ -87,9 +87,9 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "equal slots: the shorter queue first",
 			mem:  mem,
 			in: []bidFrom{
-				bf("q5", dht.Bid{Queued: 5, MemoryFree: mem}),
-				bf("q0", dht.Bid{Queued: 0, MemoryFree: mem}),
-				bf("q2", dht.Bid{Queued: 2, MemoryFree: mem}),
+				bf("q5", jobproto.Bid{Queued: 5, MemoryFree: mem}),
+				bf("q0", jobproto.Bid{Queued: 0, MemoryFree: mem}),
+				bf("q2", jobproto.Bid{Queued: 2, MemoryFree: mem}),
 			},
 			want: []peer.ID{"q0", "q2", "q5"},
 		},
@@ -97,8 +97,8 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "free slots outrank the queue",
 			mem:  mem,
 			in: []bidFrom{
-				bf("idle-queue", dht.Bid{FreeSlots: 0, Queued: 0, MemoryFree: mem}),
-				bf("slot-queue", dht.Bid{FreeSlots: 1, Queued: 7, MemoryFree: mem}),
+				bf("idle-queue", jobproto.Bid{FreeSlots: 0, Queued: 0, MemoryFree: mem}),
+				bf("slot-queue", jobproto.Bid{FreeSlots: 1, Queued: 7, MemoryFree: mem}),
 			},
 			want: []peer.ID{"slot-queue", "idle-queue"},
 		},
@@ -107,9 +107,9 @@ func TestRankBidsUnit(t *testing.T) {
 			self: "me",
 			mem:  mem,
 			in: []bidFrom{
-				bf("x", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
-				bf("y", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
-				bf("me", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("x", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("y", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("me", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
 			},
 			want: []peer.ID{"me", "x", "y"},
 		},
@@ -118,8 +118,8 @@ func TestRankBidsUnit(t *testing.T) {
 			self: "me",
 			mem:  mem,
 			in: []bidFrom{
-				bf("me", dht.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
-				bf("x", dht.Bid{FreeSlots: 1, Queued: 0, MemoryFree: mem}),
+				bf("me", jobproto.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
+				bf("x", jobproto.Bid{FreeSlots: 1, Queued: 0, MemoryFree: mem}),
 			},
 			want: []peer.ID{"x", "me"},
 		},
@@ -127,10 +127,10 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "ties keep the order the bids came in",
 			mem:  mem,
 			in: []bidFrom{
-				bf("c", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
-				bf("a", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
-				bf("d", dht.Bid{FreeSlots: 2, MemoryFree: mem}),
-				bf("b", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("c", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("a", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("d", jobproto.Bid{FreeSlots: 2, MemoryFree: mem}),
+				bf("b", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
 			},
 			want: []peer.ID{"d", "c", "a", "b"},
 		},
@@ -141,9 +141,9 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "no MemoryFree (an earlier version) ranks as lacking the memory",
 			mem:  mem,
 			in: []bidFrom{
-				bf("old", dht.Bid{FreeSlots: 4}),
-				bf("lacks", dht.Bid{FreeSlots: 1, MemoryFree: mem / 2}),
-				bf("has", dht.Bid{FreeSlots: 0, MemoryFree: mem}),
+				bf("old", jobproto.Bid{FreeSlots: 4}),
+				bf("lacks", jobproto.Bid{FreeSlots: 1, MemoryFree: mem / 2}),
+				bf("has", jobproto.Bid{FreeSlots: 0, MemoryFree: mem}),
 			},
 			want: []peer.ID{"has", "old", "lacks"},
 		},
@@ -151,8 +151,8 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "a job needing no memory: every bidder has it free",
 			mem:  0,
 			in: []bidFrom{
-				bf("old", dht.Bid{FreeSlots: 2}),
-				bf("new", dht.Bid{FreeSlots: 1, MemoryFree: 1 << 30}),
+				bf("old", jobproto.Bid{FreeSlots: 2}),
+				bf("new", jobproto.Bid{FreeSlots: 1, MemoryFree: 1 << 30}),
 			},
 			want: []peer.ID{"old", "new"},
 		},
@@ -161,18 +161,18 @@ func TestRankBidsUnit(t *testing.T) {
 			self: "me",
 			mem:  mem,
 			in: []bidFrom{
-				bf("nomem", dht.Bid{FreeSlots: 9, MemoryFree: 1}),
-				bf("me", dht.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
-				bf("q1", dht.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
-				bf("inputs-nomem", dht.Bid{HasInputs: true, MemoryFree: 0}),
-				bf("q0", dht.Bid{FreeSlots: 1, Queued: 0, MemoryFree: mem}),
-				bf("inputs", dht.Bid{HasInputs: true, MemoryFree: mem}),
-				bf("slots", dht.Bid{FreeSlots: 2, Queued: 3, MemoryFree: mem}),
+				bf("nomem", jobproto.Bid{FreeSlots: 9, MemoryFree: 1}),
+				bf("me", jobproto.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
+				bf("q1", jobproto.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
+				bf("inputs-nomem", jobproto.Bid{HasInputs: true, MemoryFree: 0}),
+				bf("q0", jobproto.Bid{FreeSlots: 1, Queued: 0, MemoryFree: mem}),
+				bf("inputs", jobproto.Bid{HasInputs: true, MemoryFree: mem}),
+				bf("slots", jobproto.Bid{FreeSlots: 2, Queued: 3, MemoryFree: mem}),
 			},
 			want: []peer.ID{"inputs", "inputs-nomem", "slots", "q0", "me", "q1", "nomem"},
 		},
 		{name: "no bids", in: nil, want: []peer.ID{}},
-		{name: "one bid", in: []bidFrom{bf("a", dht.Bid{})}, want: []peer.ID{"a"}},
+		{name: "one bid", in: []bidFrom{bf("a", jobproto.Bid{})}, want: []peer.ID{"a"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -197,14 +197,14 @@ func TestRankBidsUnit(t *testing.T) {
 func TestRankBidsOrderIndependent(t *testing.T) {
 	const mem = 100
 	base := []bidFrom{
-		{node: "a", bid: dht.Bid{HasInputs: true, MemoryFree: mem}},
-		{node: "b", bid: dht.Bid{HasInputs: true}},
-		{node: "c", bid: dht.Bid{FreeSlots: 3, MemoryFree: mem}},
-		{node: "d", bid: dht.Bid{FreeSlots: 1, MemoryFree: mem}},
-		{node: "e", bid: dht.Bid{FreeSlots: 1, Queued: 2, MemoryFree: mem}},
-		{node: "self", bid: dht.Bid{FreeSlots: 1, Queued: 4, MemoryFree: mem}},
-		{node: "f", bid: dht.Bid{FreeSlots: 1, Queued: 4, MemoryFree: mem}},
-		{node: "g", bid: dht.Bid{FreeSlots: 5}},
+		{node: "a", bid: jobproto.Bid{HasInputs: true, MemoryFree: mem}},
+		{node: "b", bid: jobproto.Bid{HasInputs: true}},
+		{node: "c", bid: jobproto.Bid{FreeSlots: 3, MemoryFree: mem}},
+		{node: "d", bid: jobproto.Bid{FreeSlots: 1, MemoryFree: mem}},
+		{node: "e", bid: jobproto.Bid{FreeSlots: 1, Queued: 2, MemoryFree: mem}},
+		{node: "self", bid: jobproto.Bid{FreeSlots: 1, Queued: 4, MemoryFree: mem}},
+		{node: "f", bid: jobproto.Bid{FreeSlots: 1, Queued: 4, MemoryFree: mem}},
+		{node: "g", bid: jobproto.Bid{FreeSlots: 5}},
 	}
 	want := []peer.ID{"a", "b", "c", "d", "e", "self", "f", "g"}
 	seen := 0

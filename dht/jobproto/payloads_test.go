@@ -1,24 +1,16 @@
-package dht
+package jobproto
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-// The job protocol's payloads on nodes and through the decoder.
-
-// jobCodec decodes the job protocol's messages.
-var jobCodec, _ = newCodec(JobTopics())
-
-func startJobNode(t testing.TB, boot ...*Node) *Node {
-	t.Helper()
-	return startNodeWith(t, Config{Topics: JobTopics()}, boot...)
-}
 
 const wasmCID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 
@@ -33,10 +25,10 @@ func announcement(from peer.ID) *JobAnnouncement {
 
 func TestJobAnnouncementReachesOtherNodes(t *testing.T) {
 	ctx := testCtx(t)
-	a := startJobNode(t)
-	b, c := startJobNode(t, a), startJobNode(t, a)
-	nodes := []*Node{a, b, c}
-	subs := make([]<-chan Message, len(nodes))
+	a := startNode(t)
+	b, c := startNode(t, a), startNode(t, a)
+	nodes := []*dht.Node{a, b, c}
+	subs := make([]<-chan dht.Message, len(nodes))
 	for i, n := range nodes {
 		var err error
 		if subs[i], err = n.Subscribe(ctx, TopicJobs); err != nil {
@@ -66,21 +58,21 @@ func TestJobAnnouncementReachesOtherNodes(t *testing.T) {
 
 func TestPublishRefusesJobMessagesOthersWouldReject(t *testing.T) {
 	ctx := testCtx(t)
-	n := startJobNode(t)
-	other := startJobNode(t)
+	n := startNode(t)
+	other := startNode(t)
 	big := announcement(n.ID())
 	big.Spec.Wasm.Args = []string{strings.Repeat("a", 65400)} // within job limits, not within ours
 	for _, tc := range []struct {
 		name  string
-		topic Topic
-		p     Payload
+		topic dht.Topic
+		p     dht.Payload
 		want  error
 	}{
-		{"wrong topic", TopicHeartbeats, announcement(n.ID()), ErrWrongTopic},
-		{"unknown topic", "/elsewhere/1", announcement(n.ID()), ErrWrongTopic},
-		{"someone else's", TopicJobs, announcement(other.ID()), ErrAuthorMismatch},
-		{"invalid", TopicJobs, &JobAnnouncement{JobID: "j-1", Requester: n.ID()}, ErrInvalid},
-		{"too large", TopicJobs, big, ErrTooLarge},
+		{"wrong topic", TopicHeartbeats, announcement(n.ID()), dht.ErrWrongTopic},
+		{"unknown topic", "/elsewhere/1", announcement(n.ID()), dht.ErrWrongTopic},
+		{"someone else's", TopicJobs, announcement(other.ID()), dht.ErrAuthorMismatch},
+		{"invalid", TopicJobs, &JobAnnouncement{JobID: "j-1", Requester: n.ID()}, dht.ErrInvalid},
+		{"too large", TopicJobs, big, dht.ErrTooLarge},
 	} {
 		if err := n.Publish(ctx, tc.topic, tc.p); !errorsIs(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
@@ -88,16 +80,17 @@ func TestPublishRefusesJobMessagesOthersWouldReject(t *testing.T) {
 	}
 }
 
-// seeds are valid encodings of each payload kind plus some near misses.
+// seedJobMessages adds valid messages of each payload kind, as dht encodes them in an
+// envelope, and some near misses.
 func seedJobMessages(f *testing.F) {
 	id := newPeerID(f)
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	for _, p := range []Payload{
+	for _, p := range []dht.Payload{
 		announcement(id),
 		&JobEvent{JobID: job.NewID(), State: job.StateCompleted, Time: now, Node: id, ResultCID: wasmCID},
 		&Heartbeat{Node: id, Addrs: []string{"/ip4/127.0.0.1/tcp/1235"}, Engines: []job.Engine{job.EngineWasm}, Capacity: Capacity{Slots: 4, Memory: 1 << 30}, Labels: map[string]string{"region": "eu"}},
 	} {
-		b, err := encodeMessage(p, 42, now)
+		b, err := json.Marshal(envelope{V: 1, Kind: p.Kind(), Seq: 42, Time: now, Body: p})
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -109,15 +102,44 @@ func seedJobMessages(f *testing.F) {
 	}
 }
 
-func fuzzPayload(f *testing.F, k Kind) {
+// envelope is what dht puts a payload in (its fields in its order), for the seeds.
+type envelope struct {
+	V    int       `json:"v"`
+	Kind dht.Kind  `json:"kind"`
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	Body any       `json:"body"`
+}
+
+// decodePayload is what a node does with the body of a message of kind k: make an empty
+// payload of the kind with the function Topics gives, decode into it (dht.StrictUnmarshal)
+// and validate it.
+func decodePayload(k dht.Kind, b []byte) (dht.Payload, error) {
+	for _, mk := range Topics() {
+		if p := mk(); p.Kind() == k {
+			if err := dht.StrictUnmarshal(b, p); err != nil {
+				return nil, fmt.Errorf("%w: %s: %v", dht.ErrMalformed, k, err)
+			}
+			if err := p.Validate(); err != nil {
+				return nil, err
+			}
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: unknown kind %q", dht.ErrMalformed, k)
+}
+
+func fuzzPayload(f *testing.F, k dht.Kind) {
 	seedJobMessages(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// The envelope seeds carry bodies; use a body when there is one, else the bytes.
-		var e envelope
+		var e struct {
+			Body json.RawMessage `json:"body"`
+		}
 		if json.Unmarshal(b, &e) == nil && len(e.Body) > 0 {
 			b = e.Body
 		}
-		p, err := jobCodec.decodePayload(k, b)
+		p, err := decodePayload(k, b)
 		if err != nil {
 			return
 		}
@@ -128,7 +150,7 @@ func fuzzPayload(f *testing.F, k Kind) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p2, err := jobCodec.decodePayload(k, again)
+		p2, err := decodePayload(k, again)
 		if err != nil {
 			t.Fatalf("valid %s does not survive a round trip: %v", k, err)
 		}
@@ -142,14 +164,39 @@ func FuzzJobAnnouncement(f *testing.F) { fuzzPayload(f, KindJobAnnouncement) }
 func FuzzJobEvent(f *testing.F)        { fuzzPayload(f, KindJobEvent) }
 func FuzzHeartbeat(f *testing.F)       { fuzzPayload(f, KindHeartbeat) }
 
-// TestJobTopics: each topic of the job protocol carries its payload.
+// TestJobTopics: each topic of the job protocol carries its payload, and a node starts
+// with them.
 func TestJobTopics(t *testing.T) {
-	for topic, kind := range map[Topic]Kind{TopicJobs: KindJobAnnouncement, TopicJobEvents: KindJobEvent, TopicHeartbeats: KindHeartbeat} {
-		if k := jobCodec.kinds[topic]; k != kind {
-			t.Errorf("%s carries %q, want %q", topic, k, kind)
+	want := map[dht.Topic]dht.Kind{TopicJobs: KindJobAnnouncement, TopicJobEvents: KindJobEvent, TopicHeartbeats: KindHeartbeat}
+	ts := Topics()
+	for topic, kind := range want {
+		if mk := ts[topic]; mk == nil || mk().Kind() != kind {
+			t.Errorf("%s does not carry %q", topic, kind)
 		}
 	}
-	if len(jobCodec.kinds) != 3 || len(jobCodec.types) != 3 {
-		t.Errorf("job topics: %+v", jobCodec)
+	if len(ts) != len(want) {
+		t.Errorf("%d job topics, want %d", len(ts), len(want))
+	}
+	n := startNode(t)
+	for topic := range want {
+		if _, err := n.Subscribe(testCtx(t), topic); err != nil {
+			t.Errorf("subscribe to %s: %v", topic, err)
+		}
+	}
+}
+
+// TestWireNames: the names on the wire are a contract with peers of every earlier
+// version; they change only with a new version in the name.
+func TestWireNames(t *testing.T) {
+	for _, n := range [][2]string{
+		{string(TopicJobs), "/bacalhau/jobs/1"}, {string(TopicJobEvents), "/bacalhau/job-events/1"}, {string(TopicHeartbeats), "/bacalhau/heartbeats/1"},
+		{string(KindJobAnnouncement), "job.announce"}, {string(KindJobEvent), "job.event"}, {string(KindHeartbeat), "node.heartbeat"},
+		{string(ProtoBid), "/bacalhau/bid/1"}, {string(ProtoAccept), "/bacalhau/accept/1"}, {string(ProtoUpdate), "/bacalhau/update/1"},
+		{string(ProtoCancel), "/bacalhau/cancel/1"}, {string(ProtoJobPull), "/bacalhau/jobs/1"},
+	} {
+		got, want := n[0], n[1]
+		if got != want {
+			t.Errorf("%q, want %q", got, want)
+		}
 	}
 }
