@@ -47,7 +47,7 @@ bench: build examples kubo
 
 # Every decoder of outside input has a fuzzer; `make fuzz` runs each for FUZZTIME. The list
 # is every `func FuzzXxx` in a tracked _test.go file (outside testdata), as dir:FuzzXxx, so
-# a new fuzzer is run without being listed here; `make fuzz FUZZERS=dht:FuzzBid` runs one.
+# a new fuzzer is run without being listed here; `make fuzz FUZZERS=dht/jobproto:FuzzBid` runs one.
 # Each runs in its package's directory, so a nested module's fuzzers run too. A failure
 # does not stop the others; its input is saved under the package's testdata/fuzz/.
 FUZZTIME ?= 30s

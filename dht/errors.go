@@ -1,10 +1,6 @@
 package dht
 
-import (
-	"errors"
-
-	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-)
+import "errors"
 
 // Errors returned by this package; wrapped with details, test them with errors.Is.
 var (
@@ -25,7 +21,10 @@ var (
 
 // Errors a Handler wraps to give its error a class the requester can test for: the
 // class crosses the stream as a code (see RemoteError). ErrInvalid and ErrClosed travel
-// the same way, as CodeInvalid and CodeUnavailable.
+// the same way, as CodeInvalid and CodeUnavailable. The codes are the v1 frame's
+// vocabulary, given_up included: it is the job protocol's word (a requester no longer
+// wants an execution), but a code needs both ends to agree on its sentinel, so it
+// stays with the others.
 var (
 	ErrGivenUp     = errors.New("dht: execution given up")
 	ErrUnavailable = errors.New("dht: peer unavailable")
@@ -49,13 +48,13 @@ var codeErrors = map[string]error{
 	CodeInternal:    ErrInternal,
 }
 
-// errorCode is the code of a handler's error; "" for an error of no known class.
+// errorCode is the code of a handler's error; "" for an error of no known class. (The
+// job protocol's handlers, through jobproto.Handle, also send job.ErrInvalid as invalid.)
 func errorCode(err error) string {
 	switch {
 	case errors.Is(err, ErrGivenUp):
 		return CodeGivenUp
-	case errors.Is(err, ErrInvalid), errors.Is(err, ErrMalformed), errors.Is(err, ErrTooLarge),
-		errors.Is(err, ErrVersion), errors.Is(err, job.ErrInvalid):
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrMalformed), errors.Is(err, ErrTooLarge), errors.Is(err, ErrVersion):
 		return CodeInvalid
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed):
 		return CodeUnavailable

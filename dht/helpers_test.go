@@ -3,11 +3,14 @@ package dht
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // loopback keeps test hosts on 127.0.0.1 over TCP: quick to start, nothing leaves the
@@ -40,6 +43,9 @@ func startNodeWith(t testing.TB, cfg Config, boot ...*Node) *Node {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
+	}
+	if cfg.Topics == nil {
+		cfg.Topics = testTopics
 	}
 	for _, b := range boot {
 		cfg.Bootstrap = append(cfg.Bootstrap, b.AddrInfo())
@@ -95,4 +101,53 @@ func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 func testCtxT(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+// dht carries whatever payloads its caller names in Config.Topics; its tests use these
+// two stand-ins rather than the job protocol's.
+const (
+	topicNotes Topic = "/bacalhau-test/notes/1" // *note
+	topicPings Topic = "/bacalhau-test/pings/1" // *ping
+)
+
+var testTopics = Topics{
+	topicNotes: func() Payload { return new(note) },
+	topicPings: func() Payload { return new(ping) },
+}
+
+var testCodec, _ = newCodec(testTopics)
+
+// note is a line of text from a peer.
+type note struct {
+	From peer.ID `json:"from"`
+	Text string  `json:"text"`
+}
+
+func (n *note) Kind() Kind      { return "test.note" }
+func (n *note) Author() peer.ID { return n.From }
+
+func (n *note) Validate() error {
+	if err := n.From.Validate(); err != nil {
+		return fmt.Errorf("%w: from: %v", ErrInvalid, err)
+	}
+	if n.Text == "" {
+		return fmt.Errorf("%w: a note without text", ErrInvalid)
+	}
+	return nil
+}
+
+// ping is a number from a peer.
+type ping struct {
+	From peer.ID `json:"from"`
+	N    int     `json:"n"`
+}
+
+func (p *ping) Kind() Kind      { return "test.ping" }
+func (p *ping) Author() peer.ID { return p.From }
+
+func (p *ping) Validate() error {
+	if err := p.From.Validate(); err != nil {
+		return fmt.Errorf("%w: from: %v", ErrInvalid, err)
+	}
+	return nil
 }

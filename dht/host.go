@@ -39,6 +39,7 @@ type Config struct {
 	Bootstrap   []peer.AddrInfo // peers that seed the DHT; see ParseAddrInfos for strings
 	Labels      map[string]string
 	Logger      *slog.Logger // default: discard
+	Topics      Topics       // the pubsub topics to join, and what each carries; none if nil
 
 	// DiscoveryInterval is the first pause between discovery rounds; it doubles up to a
 	// minute. Zero means one second.
@@ -63,6 +64,7 @@ type Node struct {
 	wg     sync.WaitGroup
 
 	topics  map[Topic]*pubsub.Topic
+	codec   codec
 	seq     seqCounter
 	guard   *replayGuard
 	rejects rejectCounter
@@ -70,10 +72,14 @@ type Node struct {
 }
 
 // New starts a node: it loads or creates the identity, listens, joins the DHT through the
-// bootstrap peers (unreachable ones are logged, not fatal), joins the pubsub topics and
-// starts discovering the other nodes. ctx bounds the start only.
+// bootstrap peers (unreachable ones are logged, not fatal), joins the pubsub topics of
+// cfg.Topics and starts discovering the other nodes. ctx bounds the start only.
 func New(ctx context.Context, cfg Config) (*Node, error) {
 	key, err := loadIdentity(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := newCodec(cfg.Topics)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +111,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: libp2p host: %v", ErrConfig, err)
 	}
-	n := &Node{host: h, log: log, labels: maps.Clone(cfg.Labels), guard: newReplayGuard(), bootstrap: slices.Clone(cfg.Bootstrap)}
+	n := &Node{host: h, log: log, codec: codec, labels: maps.Clone(cfg.Labels), guard: newReplayGuard(), bootstrap: slices.Clone(cfg.Bootstrap)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.start(ctx, cfg); err != nil {
 		n.Close()

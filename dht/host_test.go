@@ -148,7 +148,7 @@ func TestCloseTwice(t *testing.T) {
 	if err := n.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, err := n.Subscribe(context.Background(), TopicJobs); err == nil {
+	if _, err := n.Subscribe(context.Background(), topicNotes); err == nil {
 		t.Error("Subscribe on a closed node succeeded")
 	}
 }

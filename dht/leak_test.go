@@ -37,15 +37,15 @@ func TestNoGoroutineLeak(t *testing.T) {
 		defer b.Close()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		ch, err := a.Subscribe(ctx, TopicJobs)
+		ch, err := a.Subscribe(ctx, topicNotes)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.Subscribe(ctx, TopicJobs); err != nil {
+		if _, err := b.Subscribe(ctx, topicNotes); err != nil {
 			t.Fatal(err)
 		}
-		meshed(t, TopicJobs, a, b)
-		if err := b.Publish(ctx, TopicJobs, announcement(b.ID())); err != nil {
+		meshed(t, topicNotes, a, b)
+		if err := b.Publish(ctx, topicNotes, &note{From: b.ID(), Text: "hello"}); err != nil {
 			t.Fatal(err)
 		}
 		receive(t, ch, 10*time.Second)

@@ -12,18 +12,10 @@ import (
 // gets a new topic, so old and new nodes never misread each other.
 type Topic string
 
-const (
-	TopicJobs       Topic = "/bacalhau/jobs/1"       // JobAnnouncement
-	TopicJobEvents  Topic = "/bacalhau/job-events/1" // JobEvent
-	TopicHeartbeats Topic = "/bacalhau/heartbeats/1" // Heartbeat
-)
-
-// topicKinds says which payload kind each topic carries; nothing else is accepted on it.
-var topicKinds = map[Topic]Kind{
-	TopicJobs:       KindJobAnnouncement,
-	TopicJobEvents:  KindJobEvent,
-	TopicHeartbeats: KindHeartbeat,
-}
+// Topics says which payload each topic carries, by a function that makes an empty one
+// to decode into: a node joins every topic of Config.Topics when it starts, and accepts
+// on each only payloads of that kind. Each kind travels on one topic.
+type Topics map[Topic]func() Payload
 
 const subscriptionBuffer = 64
 
@@ -38,8 +30,8 @@ func (n *Node) startPubSub() error {
 		return fmt.Errorf("%w: gossipsub: %v", ErrConfig, err)
 	}
 	n.ps = ps
-	n.topics = make(map[Topic]*pubsub.Topic, len(topicKinds))
-	for t := range topicKinds {
+	n.topics = make(map[Topic]*pubsub.Topic, len(n.codec.kinds))
+	for t := range n.codec.kinds {
 		if err := ps.RegisterTopicValidator(string(t), n.validator(t)); err != nil {
 			return fmt.Errorf("%w: validator for %s: %v", ErrConfig, t, err)
 		}
@@ -60,7 +52,7 @@ func (n *Node) Publish(ctx context.Context, t Topic, p Payload) error {
 	if !ok {
 		return fmt.Errorf("%w: unknown topic %q", ErrWrongTopic, t)
 	}
-	if topicKinds[t] != p.Kind() {
+	if n.codec.kinds[t] != p.Kind() {
 		return fmt.Errorf("%w: %s on %s", ErrWrongTopic, p.Kind(), t)
 	}
 	if p.Author() != n.ID() {

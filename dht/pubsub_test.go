@@ -7,13 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
 )
-
-const wasmCID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 
 func rendezvousCID(t testing.TB) cid.Cid {
 	h, err := multihash.Sum([]byte(Rendezvous), multihash.SHA2_256, -1)
@@ -21,15 +17,6 @@ func rendezvousCID(t testing.TB) cid.Cid {
 		t.Fatal(err)
 	}
 	return cid.NewCidV1(cid.Raw, h)
-}
-
-func testSpec() job.Spec {
-	return job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: wasmCID, Args: []string{"hello"}},
-		Timeout: job.Duration(time.Minute), Memory: 64 << 20}
-}
-
-func announcement(from peer.ID) *JobAnnouncement {
-	return &JobAnnouncement{JobID: job.NewID(), Spec: testSpec(), Requester: from, Selector: map[string]string{"region": "eu"}}
 }
 
 // meshed waits until every node sees every other as subscribed to topic.
@@ -64,23 +51,23 @@ func TestPublishReachesOtherNodes(t *testing.T) {
 	subs := make([]<-chan Message, len(nodes))
 	for i, n := range nodes {
 		var err error
-		if subs[i], err = n.Subscribe(ctx, TopicJobs); err != nil {
+		if subs[i], err = n.Subscribe(ctx, topicNotes); err != nil {
 			t.Fatal(err)
 		}
 	}
-	meshed(t, TopicJobs, nodes...)
+	meshed(t, topicNotes, nodes...)
 
-	ann := announcement(b.ID())
-	if err := b.Publish(ctx, TopicJobs, ann); err != nil {
+	hello := &note{From: b.ID(), Text: "hello"}
+	if err := b.Publish(ctx, topicNotes, hello); err != nil {
 		t.Fatal(err)
 	}
 	for i, ch := range subs {
 		m := receive(t, ch, 10*time.Second)
-		got, ok := m.Payload.(*JobAnnouncement)
+		got, ok := m.Payload.(*note)
 		if !ok {
 			t.Fatalf("node %d: payload %T", i, m.Payload)
 		}
-		if m.From != b.ID() || got.JobID != ann.JobID || got.Spec.Wasm.Module != wasmCID || got.Selector["region"] != "eu" {
+		if m.From != b.ID() || *got != *hello {
 			t.Errorf("node %d got %+v from %s", i, got, m.From)
 		}
 		if m.Seq == 0 || time.Since(m.Time) > time.Minute {
@@ -93,19 +80,18 @@ func TestPublishRefusesWhatOthersWouldReject(t *testing.T) {
 	ctx := testCtx(t)
 	n := startNode(t)
 	other := startNode(t)
-	big := announcement(n.ID())
-	big.Spec.Wasm.Args = []string{strings.Repeat("a", 65400)} // within job limits, not within ours
+	hello := &note{From: n.ID(), Text: "hello"}
 	for _, tc := range []struct {
 		name  string
 		topic Topic
 		p     Payload
 		want  error
 	}{
-		{"wrong topic", TopicHeartbeats, announcement(n.ID()), ErrWrongTopic},
-		{"unknown topic", "/elsewhere/1", announcement(n.ID()), ErrWrongTopic},
-		{"someone else's", TopicJobs, announcement(other.ID()), ErrAuthorMismatch},
-		{"invalid", TopicJobs, &JobAnnouncement{JobID: "j-1", Requester: n.ID()}, ErrInvalid},
-		{"too large", TopicJobs, big, ErrTooLarge},
+		{"wrong topic", topicPings, hello, ErrWrongTopic},
+		{"unknown topic", "/elsewhere/1", hello, ErrWrongTopic},
+		{"someone else's", topicNotes, &note{From: other.ID(), Text: "hello"}, ErrAuthorMismatch},
+		{"invalid", topicNotes, &note{From: n.ID()}, ErrInvalid},
+		{"too large", topicNotes, &note{From: n.ID(), Text: strings.Repeat("a", MaxMessageSize-100)}, ErrTooLarge},
 	} {
 		if err := n.Publish(ctx, tc.topic, tc.p); !errorsIs(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
@@ -116,7 +102,7 @@ func TestPublishRefusesWhatOthersWouldReject(t *testing.T) {
 func TestSubscriptionEndsWithContext(t *testing.T) {
 	n := startNode(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	ch, err := n.Subscribe(ctx, TopicHeartbeats)
+	ch, err := n.Subscribe(ctx, topicNotes)
 	if err != nil {
 		t.Fatal(err)
 	}

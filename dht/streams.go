@@ -15,19 +15,8 @@ import (
 )
 
 // MaxStreamMessageSize bounds a request or a response on a direct stream, except the
-// responses of ProtoJobPull, which MaxJobPullSize bounds.
+// responses of a protocol served with HandleLimit, which its limit bounds.
 const MaxStreamMessageSize = 64 << 10
-
-// MaxJobPullSize bounds a JobRecords response.
-const MaxJobPullSize = 8 << 20
-
-// limitFor is the frame size limit of a protocol's responses.
-func limitFor(proto protocol.ID) int {
-	if proto == ProtoJobPull {
-		return MaxJobPullSize
-	}
-	return MaxStreamMessageSize
-}
 
 // DefaultRequestTimeout bounds a Request whose ctx has no deadline, and the time a
 // handler gets to read, answer and write.
@@ -59,15 +48,21 @@ type validator interface{ Validate() error }
 // one JSON response per stream, each at most MaxStreamMessageSize, within
 // DefaultRequestTimeout. A Req with a Validate method is validated before h sees it.
 func Handle[Req, Resp any](n *Node, proto protocol.ID, h Handler[Req, Resp]) {
+	HandleLimit(n, proto, MaxStreamMessageSize, h)
+}
+
+// HandleLimit is Handle with responses of up to limit bytes (requests are still at
+// most MaxStreamMessageSize). The requester must read them with the same limit
+// (RequestLimit).
+func HandleLimit[Req, Resp any](n *Node, proto protocol.ID, limit int, h Handler[Req, Resp]) {
 	n.host.SetStreamHandler(proto, func(s network.Stream) {
-		if !n.goTrack(func() { serve(n, s, h) }) {
+		if !n.goTrack(func() { serve(n, s, limit, h) }) {
 			s.Reset()
 		}
 	})
 }
 
-func serve[Req, Resp any](n *Node, s network.Stream, h Handler[Req, Resp]) {
-	limit := limitFor(s.Protocol())
+func serve[Req, Resp any](n *Node, s network.Stream, limit int, h Handler[Req, Resp]) {
 	ctx, cancel := context.WithTimeout(n.ctx, DefaultRequestTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
@@ -110,6 +105,12 @@ func serve[Req, Resp any](n *Node, s network.Stream, h Handler[Req, Resp]) {
 // answer. The exchange is bound by ctx, or DefaultRequestTimeout if ctx has no deadline.
 // A Resp with a Validate method is validated before it is returned.
 func Request[Req, Resp any](ctx context.Context, n *Node, to peer.ID, proto protocol.ID, req *Req) (*Resp, error) {
+	return RequestLimit[Req, Resp](ctx, n, to, proto, req, MaxStreamMessageSize)
+}
+
+// RequestLimit is Request reading a response of up to limit bytes, for a protocol
+// served with HandleLimit.
+func RequestLimit[Req, Resp any](ctx context.Context, n *Node, to peer.ID, proto protocol.ID, req *Req, limit int) (*Resp, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultRequestTimeout)
@@ -138,7 +139,7 @@ func Request[Req, Resp any](ctx context.Context, n *Node, to peer.ID, proto prot
 		return nil, fmt.Errorf("dht: request to %s: %w", to, ctxErr(ctx, err))
 	}
 	resp := new(Resp)
-	if err := readFrame(s, resp, limitFor(proto)); err != nil {
+	if err := readFrame(s, resp, limit); err != nil {
 		s.Reset()
 		return nil, fmt.Errorf("dht: response from %s: %w", to, ctxErr(ctx, err))
 	}
@@ -186,7 +187,7 @@ func readFrame(s network.Stream, v any, limit int) error {
 	if f.Error != "" {
 		return &RemoteError{Code: f.Code, Message: f.Error}
 	}
-	if err := strictUnmarshal(f.Body, v); err != nil {
+	if err := StrictUnmarshal(f.Body, v); err != nil {
 		return fmt.Errorf("%w: body: %v", ErrMalformed, err)
 	}
 	if val, ok := v.(validator); ok {
@@ -202,7 +203,7 @@ func decodeFrame(b []byte, limit int) (frame, error) {
 	if len(b) > limit {
 		return f, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
 	}
-	if err := strictUnmarshal(b, &f); err != nil {
+	if err := StrictUnmarshal(b, &f); err != nil {
 		return f, fmt.Errorf("%w: frame: %v", ErrMalformed, err)
 	}
 	if f.V != WireVersion {

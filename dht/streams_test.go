@@ -154,3 +154,23 @@ func TestRemoteErrorsOfPeersBeforeCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseLimit: a protocol served with HandleLimit sends responses up to its limit,
+// which a requester reads with RequestLimit; Request keeps to MaxStreamMessageSize.
+func TestResponseLimit(t *testing.T) {
+	const bigProto = "/bacalhau/test-big/1"
+	server, client := startNode(t), startNode(t)
+	if err := client.Host().Connect(testCtx(t), server.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	HandleLimit(server, bigProto, 4*MaxStreamMessageSize, func(ctx context.Context, from peer.ID, r *bidReq) (*bidResp, error) {
+		return &bidResp{From: strings.Repeat("x", 2*MaxStreamMessageSize)}, nil
+	})
+	resp, err := RequestLimit[bidReq, bidResp](testCtx(t), client, server.ID(), bigProto, &bidReq{JobID: "j"}, 4*MaxStreamMessageSize)
+	if err != nil || len(resp.From) != 2*MaxStreamMessageSize {
+		t.Fatalf("within the limit: %v", err)
+	}
+	if _, err := Request[bidReq, bidResp](testCtx(t), client, server.ID(), bigProto, &bidReq{JobID: "j"}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("read with the default limit: got %v, want ErrTooLarge", err)
+	}
+}

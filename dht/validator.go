@@ -20,7 +20,7 @@ import (
 // ones are ignored, since an honest relay may forward them.
 func (n *Node) validator(t Topic) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-		msg, err := validateMessage(t, m, n.guard, n.now())
+		msg, err := validateMessage(n.codec, t, m, n.guard, n.now())
 		if err != nil {
 			n.rejects.add(err)
 			n.log.Debug("pubsub message dropped", "topic", t, "from", from, "err", err)
@@ -39,7 +39,7 @@ func (n *Node) now() time.Time { return time.Now() }
 // validateMessage decodes m and checks, in order: signed, well formed, of t's kind,
 // authored by its signer, not stale, not seen before. Only a message that passes every
 // check is remembered by the replay guard.
-func validateMessage(t Topic, m *pubsub.Message, g *replayGuard, now time.Time) (*Message, error) {
+func validateMessage(c codec, t Topic, m *pubsub.Message, g *replayGuard, now time.Time) (*Message, error) {
 	if m == nil || m.Message == nil {
 		return nil, fmt.Errorf("%w: empty pubsub message", ErrMalformed)
 	}
@@ -50,11 +50,11 @@ func validateMessage(t Topic, m *pubsub.Message, g *replayGuard, now time.Time) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: signer: %v", ErrUnsigned, err)
 	}
-	e, p, err := decodeMessage(m.Data)
+	e, p, err := c.decodeMessage(m.Data)
 	if err != nil {
 		return nil, err
 	}
-	if want, ok := topicKinds[t]; !ok || e.Kind != want {
+	if want, ok := c.kinds[t]; !ok || e.Kind != want {
 		return nil, fmt.Errorf("%w: %s on %s", ErrWrongTopic, e.Kind, t)
 	}
 	if p.Author() != signer {

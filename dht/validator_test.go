@@ -46,39 +46,39 @@ func signedMsg(from peer.ID, topic Topic, data []byte) *pubsub.Message {
 func TestValidateMessage(t *testing.T) {
 	author, other := newPeerID(t), newPeerID(t)
 	now := time.Now()
-	hb := &Heartbeat{Node: author, Engines: nil, Capacity: Capacity{Slots: 1}}
-	good := mustEncode(t, hb, 7, now)
+	hello := &note{From: author, Text: "hello"}
+	good := mustEncode(t, hello, 7, now)
 	g := newReplayGuard()
 	for _, tc := range []struct {
 		name  string
 		msg   *pubsub.Message
 		want  error
-		topic Topic // default TopicHeartbeats
+		topic Topic // default topicNotes
 	}{
 		{"nil", &pubsub.Message{}, ErrMalformed, ""},
 		{"unsigned", &pubsub.Message{Message: &pb.Message{From: []byte(author), Data: good}}, ErrUnsigned, ""},
 		{"no author", &pubsub.Message{Message: &pb.Message{Data: good, Signature: []byte("x")}}, ErrUnsigned, ""},
 		{"bad author bytes", &pubsub.Message{Message: &pb.Message{From: []byte("junk"), Data: good, Signature: []byte("x")}}, ErrUnsigned, ""},
-		{"author mismatch", signedMsg(other, TopicHeartbeats, good), ErrAuthorMismatch, ""},
-		{"wrong topic", signedMsg(author, TopicJobs, good), ErrWrongTopic, TopicJobs},
-		{"malformed", signedMsg(author, TopicHeartbeats, []byte(`{"v":1,`)), ErrMalformed, ""},
-		{"oversized", signedMsg(author, TopicHeartbeats, []byte(`{"v":1,"x":"`+strings.Repeat("a", MaxMessageSize)+`"}`)), ErrTooLarge, ""},
-		{"version 2", signedMsg(author, TopicHeartbeats, []byte(strings.Replace(string(good), `"v":1`, `"v":2`, 1))), ErrVersion, ""},
-		{"stale", signedMsg(author, TopicHeartbeats, mustEncode(t, hb, 8, now.Add(-time.Hour))), ErrStale, ""},
-		{"from the future", signedMsg(author, TopicHeartbeats, mustEncode(t, hb, 9, now.Add(time.Hour))), ErrStale, ""},
-		{"accepted", signedMsg(author, TopicHeartbeats, good), nil, ""},
-		{"replayed", signedMsg(author, TopicHeartbeats, good), ErrReplay, ""},
+		{"author mismatch", signedMsg(other, topicNotes, good), ErrAuthorMismatch, ""},
+		{"wrong topic", signedMsg(author, topicPings, good), ErrWrongTopic, topicPings},
+		{"malformed", signedMsg(author, topicNotes, []byte(`{"v":1,`)), ErrMalformed, ""},
+		{"oversized", signedMsg(author, topicNotes, []byte(`{"v":1,"x":"`+strings.Repeat("a", MaxMessageSize)+`"}`)), ErrTooLarge, ""},
+		{"version 2", signedMsg(author, topicNotes, []byte(strings.Replace(string(good), `"v":1`, `"v":2`, 1))), ErrVersion, ""},
+		{"stale", signedMsg(author, topicNotes, mustEncode(t, hello, 8, now.Add(-time.Hour))), ErrStale, ""},
+		{"from the future", signedMsg(author, topicNotes, mustEncode(t, hello, 9, now.Add(time.Hour))), ErrStale, ""},
+		{"accepted", signedMsg(author, topicNotes, good), nil, ""},
+		{"replayed", signedMsg(author, topicNotes, good), ErrReplay, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := tc.topic
 			if topic == "" {
-				topic = TopicHeartbeats
+				topic = topicNotes
 			}
-			m, err := validateMessage(topic, tc.msg, g, now)
+			m, err := validateMessage(testCodec, topic, tc.msg, g, now)
 			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
-			if err == nil && (m.From != author || m.Seq != 7 || m.Payload.(*Heartbeat).Capacity.Slots != 1) {
+			if err == nil && (m.From != author || m.Seq != 7 || m.Payload.(*note).Text != "hello") {
 				t.Fatalf("accepted as %+v", m)
 			}
 		})
@@ -106,7 +106,7 @@ func startRogue(t *testing.T, victim *Node, opts ...pubsub.Option) *rogue {
 		t.Fatal(err)
 	}
 	r := &rogue{id: h.ID(), topics: map[Topic]*pubsub.Topic{}}
-	for topic := range topicKinds {
+	for topic := range testTopics {
 		if r.topics[topic], err = ps.Join(string(topic)); err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +118,7 @@ func startRogue(t *testing.T, victim *Node, opts ...pubsub.Option) *rogue {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "rogue sees the victim's subscription", func() bool {
-		return len(r.topics[TopicHeartbeats].ListPeers()) > 0 && len(victim.TopicPeers(TopicHeartbeats)) > 0
+		return len(r.topics[topicNotes].ListPeers()) > 0 && len(victim.TopicPeers(topicNotes)) > 0
 	})
 	return r
 }
@@ -136,7 +136,7 @@ func (r *rogue) publish(t *testing.T, topic Topic, data []byte) {
 func TestHostileMessagesNeverReachSubscribers(t *testing.T) {
 	victim := startNode(t)
 	ctx := testCtx(t)
-	sub, err := victim.Subscribe(ctx, TopicHeartbeats)
+	sub, err := victim.Subscribe(ctx, topicNotes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,24 +144,24 @@ func TestHostileMessagesNeverReachSubscribers(t *testing.T) {
 	unsigned := startRogue(t, victim, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign))
 	// A warm-up so the mesh is up: publications right after the subscription exchange
 	// can be lost (see MeshPeers).
-	waitFor(t, 10*time.Second, "mesh with both rogues", func() bool { return victim.MeshPeers(TopicHeartbeats) >= 2 })
+	waitFor(t, 10*time.Second, "mesh with both rogues", func() bool { return victim.MeshPeers(topicNotes) >= 2 })
 
 	now := time.Now()
-	own := &Heartbeat{Node: signer.id, Capacity: Capacity{Slots: 2}}
+	own := &note{From: signer.id, Text: "hello"}
 	goodBytes := mustEncode(t, own, 1, now)
 	// Publications right after the subscription exchange can be lost (see MeshPeers), so
 	// the whole volley is repeated until every kind of rejection has been counted; repeats
 	// of the good message count as replays.
 	volley := func() {
-		signer.publish(t, TopicHeartbeats, mustEncode(t, &Heartbeat{Node: victim.ID()}, 2, now))            // forged
-		unsigned.publish(t, TopicHeartbeats, mustEncode(t, &Heartbeat{Node: unsigned.id}, 3, now))          // unsigned
-		signer.publish(t, TopicHeartbeats, []byte(`{"v":1,"pad":"`+strings.Repeat("a", 65<<10)+`"}`))       // oversized
-		signer.publish(t, TopicHeartbeats, []byte(`{"v":1,"kind":"node.heartbeat"`))                        // malformed
-		signer.publish(t, TopicHeartbeats, []byte(strings.Replace(string(goodBytes), `"v":1`, `"v":9`, 1))) // unknown version
-		signer.publish(t, TopicHeartbeats, mustEncode(t, own, 4, now.Add(-time.Hour)))                      // stale
-		signer.publish(t, TopicJobEvents, goodBytes)                                                        // misplaced
-		signer.publish(t, TopicHeartbeats, goodBytes)                                                       // the good one
-		signer.publish(t, TopicHeartbeats, goodBytes)                                                       // replayed
+		signer.publish(t, topicNotes, mustEncode(t, &note{From: victim.ID(), Text: "forged"}, 2, now))     // forged
+		unsigned.publish(t, topicNotes, mustEncode(t, &note{From: unsigned.id, Text: "unsigned"}, 3, now)) // unsigned
+		signer.publish(t, topicNotes, []byte(`{"v":1,"pad":"`+strings.Repeat("a", 65<<10)+`"}`))           // oversized
+		signer.publish(t, topicNotes, []byte(`{"v":1,"kind":"test.note"`))                                 // malformed
+		signer.publish(t, topicNotes, []byte(strings.Replace(string(goodBytes), `"v":1`, `"v":9`, 1)))     // unknown version
+		signer.publish(t, topicNotes, mustEncode(t, own, 4, now.Add(-time.Hour)))                          // stale
+		signer.publish(t, topicPings, goodBytes)                                                           // misplaced
+		signer.publish(t, topicNotes, goodBytes)                                                           // the good one
+		signer.publish(t, topicNotes, goodBytes)                                                           // replayed
 	}
 	want := map[string]uint64{
 		"author mismatch": 1, "missing signature": 1, "message too large": 1, "malformed message": 1,
@@ -190,4 +190,24 @@ func TestHostileMessagesNeverReachSubscribers(t *testing.T) {
 	default:
 	}
 	t.Logf("rejected: %v", victim.Rejected())
+}
+
+// TestTopicsConfig: each topic of Config.Topics carries one kind, each kind one topic.
+func TestTopicsConfig(t *testing.T) {
+	mk := func() Payload { return new(note) }
+	for name, ts := range map[string]Topics{
+		"no payload":   {topicNotes: nil},
+		"a kind twice": {topicNotes: mk, topicPings: mk},
+	} {
+		if _, err := newCodec(ts); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: got %v, want ErrConfig", name, err)
+		}
+		if _, err := New(testCtx(t), Config{Dir: t.TempDir(), ListenAddrs: loopback, Topics: ts}); !errors.Is(err, ErrConfig) {
+			t.Errorf("New with %s: got %v, want ErrConfig", name, err)
+		}
+	}
+	c, err := newCodec(testTopics)
+	if err != nil || len(c.kinds) != 2 || c.kinds[topicPings] != "test.ping" || len(c.types) != 2 {
+		t.Fatalf("test topics: %+v, %v", c, err)
+	}
 }

@@ -34,14 +34,9 @@ type envelope struct {
 // Kind names a payload type inside an envelope.
 type Kind string
 
-const (
-	KindJobAnnouncement Kind = "job.announce"
-	KindJobEvent        Kind = "job.event"
-	KindHeartbeat       Kind = "node.heartbeat"
-)
-
-// Payload is the typed content of a message: one of *JobAnnouncement, *JobEvent or
-// *Heartbeat. Subscribers tell them apart with a type switch.
+// Payload is the typed content of a message: one of the types that Config.Topics makes
+// (the job protocol's are in package jobproto). Subscribers tell them apart with a type
+// switch.
 type Payload interface {
 	Kind() Kind
 	// Author is the peer the payload speaks for; it must be the message's signer.
@@ -77,21 +72,43 @@ func encodeMessage(p Payload, seq uint64, t time.Time) ([]byte, error) {
 	return b, nil
 }
 
+// codec decodes the messages of a node's topics (Config.Topics).
+type codec struct {
+	kinds map[Topic]Kind          // the payload kind each topic carries; nothing else is accepted on it
+	types map[Kind]func() Payload // an empty payload of each kind, to decode into
+}
+
+// newCodec reads ts: each topic carries one payload kind, each kind travels on one topic.
+func newCodec(ts Topics) (codec, error) {
+	c := codec{kinds: make(map[Topic]Kind, len(ts)), types: make(map[Kind]func() Payload, len(ts))}
+	for t, mk := range ts {
+		if mk == nil {
+			return c, fmt.Errorf("%w: topic %s: no payload", ErrConfig, t)
+		}
+		k := mk().Kind()
+		if _, dup := c.types[k]; dup {
+			return c, fmt.Errorf("%w: payload kind %s on two topics", ErrConfig, k)
+		}
+		c.kinds[t], c.types[k] = k, mk
+	}
+	return c, nil
+}
+
 // decodeEnvelope parses and checks the envelope only: size, JSON shape, version, kind,
 // sequence and time present. Fields it does not know are ignored, so v1 can grow
 // optional fields; a change of meaning is a new version.
-func decodeEnvelope(b []byte) (envelope, error) {
+func (c codec) decodeEnvelope(b []byte) (envelope, error) {
 	var e envelope
 	if len(b) > MaxMessageSize {
 		return e, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), MaxMessageSize)
 	}
-	if err := strictUnmarshal(b, &e); err != nil {
+	if err := StrictUnmarshal(b, &e); err != nil {
 		return e, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
 	}
 	if e.V != WireVersion {
 		return e, fmt.Errorf("%w: %d (this node speaks %d)", ErrVersion, e.V, WireVersion)
 	}
-	if _, ok := payloadTypes[e.Kind]; !ok {
+	if _, ok := c.types[e.Kind]; !ok {
 		return e, fmt.Errorf("%w: unknown kind %q", ErrMalformed, e.Kind)
 	}
 	if e.Seq == 0 || e.Time.IsZero() || len(e.Body) == 0 {
@@ -100,21 +117,14 @@ func decodeEnvelope(b []byte) (envelope, error) {
 	return e, nil
 }
 
-// payloadTypes makes an empty payload of each kind to decode into.
-var payloadTypes = map[Kind]func() Payload{
-	KindJobAnnouncement: func() Payload { return new(JobAnnouncement) },
-	KindJobEvent:        func() Payload { return new(JobEvent) },
-	KindHeartbeat:       func() Payload { return new(Heartbeat) },
-}
-
 // decodePayload parses the body of an envelope of kind k and validates it.
-func decodePayload(k Kind, body []byte) (Payload, error) {
-	mk, ok := payloadTypes[k]
+func (c codec) decodePayload(k Kind, body []byte) (Payload, error) {
+	mk, ok := c.types[k]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown kind %q", ErrMalformed, k)
 	}
 	p := mk()
-	if err := strictUnmarshal(body, p); err != nil {
+	if err := StrictUnmarshal(body, p); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, k, err)
 	}
 	if err := p.Validate(); err != nil {
@@ -124,17 +134,18 @@ func decodePayload(k Kind, body []byte) (Payload, error) {
 }
 
 // decodeMessage is the whole decoder of a pubsub message's data.
-func decodeMessage(b []byte) (envelope, Payload, error) {
-	e, err := decodeEnvelope(b)
+func (c codec) decodeMessage(b []byte) (envelope, Payload, error) {
+	e, err := c.decodeEnvelope(b)
 	if err != nil {
 		return e, nil, err
 	}
-	p, err := decodePayload(e.Kind, e.Body)
+	p, err := c.decodePayload(e.Kind, e.Body)
 	return e, p, err
 }
 
-// strictUnmarshal decodes exactly one JSON value: "null" and trailing data are errors.
-func strictUnmarshal(b []byte, v any) error {
+// StrictUnmarshal decodes exactly one JSON object into v: "null", another kind of value
+// and trailing data are errors. Everything a node reads from the network is decoded so.
+func StrictUnmarshal(b []byte, v any) error {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		return fmt.Errorf("want a JSON object")
@@ -166,4 +177,12 @@ func (c *seqCounter) next() uint64 {
 	}
 	c.last = now
 	return now
+}
+
+// truncate shortens s for an error message.
+func truncate(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "..."
+	}
+	return s
 }

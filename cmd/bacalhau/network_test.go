@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -244,7 +245,7 @@ func TestNetworkDataOnAnotherNode(t *testing.T) {
 	if ranOn(jb) != b.id.String() {
 		t.Fatalf("job with -s name=b ran on %s, want b (%s)", ranOn(jb), b.id)
 	}
-	if jb.Reported().Receipt == nil || dht.VerifyReceipt(jb.Reported().Receipt) != nil || jb.Reported().Receipt.Node != b.id.String() {
+	if jb.Reported().Receipt == nil || jobproto.VerifyReceipt(jb.Reported().Receipt) != nil || jb.Reported().Receipt.Node != b.id.String() {
 		t.Fatalf("receipt of b's execution: %+v", jb.Reported().Receipt)
 	}
 	if ja := a.job(anywhere); ja.Reported().ResultCID != jb.Reported().ResultCID {
@@ -317,7 +318,7 @@ func TestNetworkVerify(t *testing.T) {
 	j := a.job(agreed)
 	nodes := map[string]bool{}
 	for _, e := range j.Executions {
-		if e.ResultCID != j.Reported().ResultCID || e.Receipt == nil || dht.VerifyReceipt(e.Receipt) != nil {
+		if e.ResultCID != j.Reported().ResultCID || e.Receipt == nil || jobproto.VerifyReceipt(e.Receipt) != nil {
 			t.Fatalf("execution %s on %s: result %s, receipt %+v", e.ID, e.NodeID, e.ResultCID, e.Receipt)
 		}
 		nodes[e.NodeID] = true

@@ -14,7 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -279,7 +279,7 @@ func (n *Node) moduleSize(ctx context.Context, c cid.Cid) string {
 // history. A requester that has given the execution up cancels the task.
 func (n *Node) note(t *task, phase, msg string) {
 	e := job.Execution{ID: t.execID, NodeID: n.id, State: job.StatePending, Phase: phase}
-	u := &dht.ExecutionUpdate{JobID: t.jobID, ExecutionID: t.execID, Execution: e, Note: truncateText(msg, 1000)}
+	u := &jobproto.ExecutionUpdate{JobID: t.jobID, ExecutionID: t.execID, Execution: e, Note: truncateText(msg, 1000)}
 	if !n.sendUpdate(t, u) {
 		t.cancel()
 	}

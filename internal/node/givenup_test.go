@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 )
 
 // TestGivenUpIsTyped: a report of an execution the requester gave up (or never made) is
@@ -21,7 +22,7 @@ func TestGivenUpIsTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = n.handleUpdate(context.Background(), peer.ID("someone"), &dht.ExecutionUpdate{JobID: j.ID, ExecutionID: "e-nope-1"})
+	_, err = n.handleUpdate(context.Background(), peer.ID("someone"), &jobproto.ExecutionUpdate{JobID: j.ID, ExecutionID: "e-nope-1"})
 	if !errors.Is(err, dht.ErrGivenUp) || !strings.Contains(err.Error(), "execution given up") {
 		t.Fatalf("update of an unknown execution: %v", err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
@@ -105,7 +105,7 @@ func (n *Node) Cancel(ctx context.Context, idOrPrefix string) (*job.Job, error) 
 	if err != nil || n.net == nil {
 		return nil, fmt.Errorf("node: job %s belongs to node %s, which this node cannot reach", id, j.Requester)
 	}
-	if _, err := dht.Request[dht.Cancel, dht.Ack](ctx, n.net, owner, dht.ProtoCancel, &dht.Cancel{JobID: id}); err != nil {
+	if _, err := jobproto.Request[jobproto.Cancel, jobproto.Ack](ctx, n.net, owner, jobproto.ProtoCancel, &jobproto.Cancel{JobID: id}); err != nil {
 		return nil, fmt.Errorf("node: cancel through the job's requester %s: %w", owner, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)

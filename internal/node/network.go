@@ -16,6 +16,7 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/requester"
@@ -41,7 +42,7 @@ func (n *Node) startNetwork(ctx context.Context) error {
 	if nc.BidWindow <= 0 {
 		nc.BidWindow = DefaultBidWindow
 	}
-	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.log})
+	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.log, Topics: jobproto.Topics()})
 	if err != nil {
 		return err
 	}
@@ -49,15 +50,15 @@ func (n *Node) startNetwork(ctx context.Context) error {
 	if n.ex, err = n.blocks.StartBitswapWith(n.ctx, dn.Host(), dn.DHT(), blockstore.ExchangeOptions{StallTimeout: nc.FetchStall}); err != nil {
 		return err
 	}
-	dht.Handle(dn, dht.ProtoBid, n.handleBid)
-	dht.Handle(dn, dht.ProtoAccept, n.handleAccept)
-	dht.Handle(dn, dht.ProtoUpdate, n.handleUpdate)
-	dht.Handle(dn, dht.ProtoCancel, n.handleCancel)
-	dht.Handle(dn, dht.ProtoJobPull, n.handleJobPull)
+	jobproto.Handle(dn, jobproto.ProtoBid, n.handleBid)
+	jobproto.Handle(dn, jobproto.ProtoAccept, n.handleAccept)
+	jobproto.Handle(dn, jobproto.ProtoUpdate, n.handleUpdate)
+	jobproto.Handle(dn, jobproto.ProtoCancel, n.handleCancel)
+	jobproto.Handle(dn, jobproto.ProtoJobPull, n.handleJobPull)
 	for t, f := range map[dht.Topic]func(dht.Message){
-		dht.TopicJobs:       n.onAnnouncement,
-		dht.TopicJobEvents:  n.onJobEvent,
-		dht.TopicHeartbeats: n.onHeartbeat,
+		jobproto.TopicJobs:       n.onAnnouncement,
+		jobproto.TopicJobEvents:  n.onJobEvent,
+		jobproto.TopicHeartbeats: n.onHeartbeat,
 	} {
 		ch, err := dn.Subscribe(n.ctx, t)
 		if err != nil {
@@ -78,9 +79,9 @@ func (n *Node) heartbeats() {
 	t := time.NewTicker(n.cfg.Network.Heartbeat)
 	defer t.Stop()
 	for {
-		hb := n.net.NewHeartbeat(n.engines, n.capacity())
+		hb := jobproto.NewHeartbeat(n.net, n.engines, n.capacity())
 		hb.Started = n.started
-		if err := n.net.Publish(n.ctx, dht.TopicHeartbeats, hb); err != nil && n.ctx.Err() == nil {
+		if err := n.net.Publish(n.ctx, jobproto.TopicHeartbeats, hb); err != nil && n.ctx.Err() == nil {
 			n.log.Debug("heartbeat", "err", err)
 		}
 		select {
@@ -92,7 +93,7 @@ func (n *Node) heartbeats() {
 }
 
 func (n *Node) onHeartbeat(m dht.Message) {
-	hb, ok := m.Payload.(*dht.Heartbeat)
+	hb, ok := m.Payload.(*jobproto.Heartbeat)
 	if !ok || m.From == n.peerID {
 		return
 	}
@@ -105,7 +106,7 @@ func (n *Node) onHeartbeat(m dht.Message) {
 
 // onAnnouncement bids for another node's job this node can run.
 func (n *Node) onAnnouncement(m dht.Message) {
-	a, ok := m.Payload.(*dht.JobAnnouncement)
+	a, ok := m.Payload.(*jobproto.JobAnnouncement)
 	if !ok || m.From == n.peerID || slices.Contains(a.Exclude, n.peerID) || !n.eligible(a.Spec) {
 		return
 	}
@@ -113,28 +114,28 @@ func (n *Node) onAnnouncement(m dht.Message) {
 	n.goTrack(func() {
 		ctx, cancel := context.WithTimeout(n.ctx, acceptTimout)
 		defer cancel()
-		if _, err := dht.Request[dht.Bid, dht.Ack](ctx, n.net, a.Requester, dht.ProtoBid, &b); err != nil {
+		if _, err := jobproto.Request[jobproto.Bid, jobproto.Ack](ctx, n.net, a.Requester, jobproto.ProtoBid, &b); err != nil {
 			n.log.Debug("bid", "job", a.JobID, "err", err)
 		}
 	})
 }
 
-func (n *Node) handleBid(_ context.Context, from peer.ID, b *dht.Bid) (*dht.Ack, error) {
+func (n *Node) handleBid(_ context.Context, from peer.ID, b *jobproto.Bid) (*jobproto.Ack, error) {
 	n.bidMu.Lock()
 	ch := n.bids[b.JobID]
 	n.bidMu.Unlock()
 	if ch == nil {
-		return &dht.Ack{OK: false}, nil // the round is over
+		return &jobproto.Ack{OK: false}, nil // the round is over
 	}
 	select {
 	case ch <- requester.Bid{Node: from, Bid: *b}:
-		return &dht.Ack{OK: true}, nil
+		return &jobproto.Ack{OK: true}, nil
 	default:
-		return &dht.Ack{OK: false}, nil
+		return &jobproto.Ack{OK: false}, nil
 	}
 }
 
-func (n *Node) handleAccept(_ context.Context, from peer.ID, a *dht.Accept) (*dht.Ack, error) {
+func (n *Node) handleAccept(_ context.Context, from peer.ID, a *jobproto.Accept) (*jobproto.Ack, error) {
 	// An execution ID names its job: a peer cannot take another job's ID ahead of its
 	// requester.
 	if !strings.HasPrefix(a.ExecutionID, executionPrefix(a.JobID)) {
@@ -151,28 +152,28 @@ func (n *Node) handleAccept(_ context.Context, from peer.ID, a *dht.Accept) (*dh
 	if err := n.enqueue(a.JobID, a.ExecutionID, a.Spec, from); err != nil {
 		return nil, err
 	}
-	return &dht.Ack{OK: true}, nil
+	return &jobproto.Ack{OK: true}, nil
 }
 
-func (n *Node) handleUpdate(_ context.Context, from peer.ID, u *dht.ExecutionUpdate) (*dht.Ack, error) {
+func (n *Node) handleUpdate(_ context.Context, from peer.ID, u *jobproto.ExecutionUpdate) (*jobproto.Ack, error) {
 	if err := n.applyUpdate(from, u); err != nil {
 		return nil, err // errGivenUp goes as dht.ErrGivenUp
 	}
-	return &dht.Ack{OK: true}, nil
+	return &jobproto.Ack{OK: true}, nil
 }
 
-func (n *Node) handleCancel(_ context.Context, from peer.ID, c *dht.Cancel) (*dht.Ack, error) {
+func (n *Node) handleCancel(_ context.Context, from peer.ID, c *jobproto.Cancel) (*jobproto.Ack, error) {
 	if c.ExecutionID != "" { // the requester stops one execution here
 		v, ok := n.tasks.Load(c.ExecutionID)
 		if !ok {
-			return &dht.Ack{OK: false}, nil
+			return &jobproto.Ack{OK: false}, nil
 		}
 		t := v.(*task)
 		if t.requester != from || t.jobID != c.JobID {
 			return nil, errors.New("only the job's requester can stop its executions")
 		}
 		t.cancel()
-		return &dht.Ack{OK: true}, nil
+		return &jobproto.Ack{OK: true}, nil
 	}
 	j, err := n.jobs.Get(c.JobID)
 	if err != nil {
@@ -184,19 +185,19 @@ func (n *Node) handleCancel(_ context.Context, from peer.ID, c *dht.Cancel) (*dh
 	if _, err := n.cancelOwned(c.JobID); err != nil {
 		return nil, err
 	}
-	return &dht.Ack{OK: true}, nil
+	return &jobproto.Ack{OK: true}, nil
 }
 
-// maxPullBytes keeps a JobRecords answer under dht.MaxJobPullSize.
-const maxPullBytes = dht.MaxJobPullSize * 3 / 4
+// maxPullBytes keeps a JobRecords answer under jobproto.MaxJobPullSize.
+const maxPullBytes = jobproto.MaxJobPullSize * 3 / 4
 
-func (n *Node) handleJobPull(_ context.Context, _ peer.ID, p *dht.JobPull) (*dht.JobRecords, error) {
+func (n *Node) handleJobPull(_ context.Context, _ peer.ID, p *jobproto.JobPull) (*jobproto.JobRecords, error) {
 	ids := p.IDs
 	more := false
 	if len(ids) == 0 {
-		ids, _, more = n.jobs.UpdatedSince(n.id, time.Unix(0, p.Since), p.After, dht.MaxPullJobs)
+		ids, _, more = n.jobs.UpdatedSince(n.id, time.Unix(0, p.Since), p.After, jobproto.MaxPullJobs)
 	}
-	out := &dht.JobRecords{More: more}
+	out := &jobproto.JobRecords{More: more}
 	size := 0
 	for _, id := range ids {
 		j, err := n.jobs.Get(id)
@@ -220,7 +221,7 @@ func (n *Node) handleJobPull(_ context.Context, _ peer.ID, p *dht.JobPull) (*dht
 // onJobEvent pulls a job record from its requester when the event says it is newer
 // than this node's copy.
 func (n *Node) onJobEvent(m dht.Message) {
-	ev, ok := m.Payload.(*dht.JobEvent)
+	ev, ok := m.Payload.(*jobproto.JobEvent)
 	if !ok || m.From == n.peerID || n.jobs.Rev(ev.JobID) >= ev.Rev {
 		return
 	}
@@ -253,7 +254,7 @@ func (n *Node) onJobEvent(m dht.Message) {
 func (n *Node) pullIDs(from peer.ID, ids []string) {
 	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 	defer cancel()
-	recs, err := dht.Request[dht.JobPull, dht.JobRecords](ctx, n.net, from, dht.ProtoJobPull, &dht.JobPull{IDs: ids})
+	recs, err := jobproto.Request[jobproto.JobPull, jobproto.JobRecords](ctx, n.net, from, jobproto.ProtoJobPull, &jobproto.JobPull{IDs: ids})
 	if err != nil {
 		n.log.Debug("pull job", "from", from, "err", err)
 		return
@@ -268,8 +269,8 @@ func (n *Node) catchUp(from peer.ID) {
 	n.pullMu.Unlock()
 	for n.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
-		recs, err := dht.Request[dht.JobPull, dht.JobRecords](ctx, n.net, from, dht.ProtoJobPull,
-			&dht.JobPull{Since: mark.since.UnixNano(), After: mark.after})
+		recs, err := jobproto.Request[jobproto.JobPull, jobproto.JobRecords](ctx, n.net, from, jobproto.ProtoJobPull,
+			&jobproto.JobPull{Since: mark.since.UnixNano(), After: mark.after})
 		cancel()
 		if err != nil {
 			n.log.Debug("catch up", "from", from, "err", err)
@@ -295,10 +296,10 @@ type pullMark struct {
 }
 
 // storeCopies stores the valid records of jobs from owns and returns the last one.
-func (n *Node) storeCopies(from peer.ID, recs *dht.JobRecords) *job.Job {
+func (n *Node) storeCopies(from peer.ID, recs *jobproto.JobRecords) *job.Job {
 	var last *job.Job
 	for _, b := range recs.Jobs {
-		j, err := dht.DecodeJob(b, from)
+		j, err := jobproto.DecodeJob(b, from)
 		if err != nil {
 			n.log.Warn("job record refused", "from", from, "err", err)
 			continue
@@ -326,11 +327,11 @@ func (n *Node) publishEvent(j *job.Job) {
 	if !n.connected() {
 		return // nobody to tell: a node that connects later catches up by pulling
 	}
-	ev := &dht.JobEvent{JobID: j.ID, State: j.State, Time: j.UpdatedAt, Node: n.peerID, Rev: j.Rev, Reason: truncateText(j.Reason, 1000)}
+	ev := &jobproto.JobEvent{JobID: j.ID, State: j.State, Time: j.UpdatedAt, Node: n.peerID, Rev: j.Rev, Reason: truncateText(j.Reason, 1000)}
 	if e := j.Reported(); e != nil && j.State == job.StateCompleted {
 		ev.ResultCID = e.ResultCID
 	}
-	if err := n.net.Publish(n.ctx, dht.TopicJobEvents, ev); err != nil && n.ctx.Err() == nil {
+	if err := n.net.Publish(n.ctx, jobproto.TopicJobEvents, ev); err != nil && n.ctx.Err() == nil {
 		n.log.Debug("publish job event", "job", j.ID, "err", err)
 	}
 }
@@ -380,7 +381,7 @@ type peerEntry struct {
 	ID       peer.ID
 	Addrs    []string
 	Engines  []job.Engine
-	Capacity dht.Capacity
+	Capacity jobproto.Capacity
 	Labels   map[string]string
 	LastSeen time.Time
 	// Started is the node's process start (its clock); Restarted is when this node saw
@@ -391,7 +392,7 @@ type peerEntry struct {
 func newPeerTable() *peerTable { return &peerTable{m: map[peer.ID]*peerEntry{}} }
 
 // saw records a heartbeat; it reports whether the node is new or was silent for stale.
-func (t *peerTable) saw(hb *dht.Heartbeat, now time.Time, stale time.Duration) bool {
+func (t *peerTable) saw(hb *jobproto.Heartbeat, now time.Time, stale time.Duration) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.m[hb.Node]

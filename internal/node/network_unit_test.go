@@ -12,7 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -20,8 +20,8 @@ import (
 
 var unitT0 = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 
-func heartbeatOf(node string, started time.Time) *dht.Heartbeat {
-	return &dht.Heartbeat{Node: peer.ID(node), Started: started}
+func heartbeatOf(node string, started time.Time) *jobproto.Heartbeat {
+	return &jobproto.Heartbeat{Node: peer.ID(node), Started: started}
 }
 
 func peerIDs(es []peerEntry) []peer.ID {
@@ -73,11 +73,11 @@ func TestPeerTableSaw(t *testing.T) {
 // TestPeerTableEntry: an entry holds the last heartbeat's fields.
 func TestPeerTableEntry(t *testing.T) {
 	tb := newPeerTable()
-	first := &dht.Heartbeat{Node: "A", Addrs: []string{"/ip4/1.2.3.4/tcp/1"}, Engines: []job.Engine{job.EngineWasm},
-		Capacity: dht.Capacity{Slots: 2, Memory: 100, MemoryFree: 50}, Labels: map[string]string{"zone": "a"}, Started: unitT0}
+	first := &jobproto.Heartbeat{Node: "A", Addrs: []string{"/ip4/1.2.3.4/tcp/1"}, Engines: []job.Engine{job.EngineWasm},
+		Capacity: jobproto.Capacity{Slots: 2, Memory: 100, MemoryFree: 50}, Labels: map[string]string{"zone": "a"}, Started: unitT0}
 	tb.saw(first, unitT0, time.Second)
-	second := &dht.Heartbeat{Node: "A", Addrs: []string{"/ip4/5.6.7.8/tcp/2"}, Engines: []job.Engine{job.EngineWasm, job.EngineDocker},
-		Capacity: dht.Capacity{Slots: 4, Memory: 200, MemoryFree: 10}, Started: unitT0}
+	second := &jobproto.Heartbeat{Node: "A", Addrs: []string{"/ip4/5.6.7.8/tcp/2"}, Engines: []job.Engine{job.EngineWasm, job.EngineDocker},
+		Capacity: jobproto.Capacity{Slots: 4, Memory: 200, MemoryFree: 10}, Started: unitT0}
 	tb.saw(second, unitT0.Add(time.Second), time.Second)
 	all := tb.all()
 	if len(all) != 1 {

@@ -3,7 +3,7 @@ package node
 import (
 	"fmt"
 
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -34,6 +34,6 @@ func (n *Node) capacityRefusal(spec job.Spec) string {
 }
 
 // capacity is what this node offers, for heartbeats and `node list`.
-func (n *Node) capacity() dht.Capacity {
-	return dht.Capacity{Slots: n.cfg.Concurrency, Memory: n.cfg.Memory, MemoryFree: n.mem.Free()}
+func (n *Node) capacity() jobproto.Capacity {
+	return jobproto.Capacity{Slots: n.cfg.Concurrency, Memory: n.cfg.Memory, MemoryFree: n.mem.Free()}
 }

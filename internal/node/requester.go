@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/requester"
 )
@@ -213,8 +214,8 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 				expected++
 			}
 		}
-		ann := &dht.JobAnnouncement{JobID: j.ID, Spec: j.Spec, Requester: n.peerID, Selector: j.Spec.Selector, Exclude: excluded}
-		if err := n.net.Publish(n.ctx, dht.TopicJobs, ann); err != nil {
+		ann := &jobproto.JobAnnouncement{JobID: j.ID, Spec: j.Spec, Requester: n.peerID, Selector: j.Spec.Selector, Exclude: excluded}
+		if err := n.net.Publish(n.ctx, jobproto.TopicJobs, ann); err != nil {
 			n.log.Warn("announce job", "job", j.ID, "err", err)
 			expected = 0
 		}
@@ -284,10 +285,10 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 }
 
 // bid is this node's offer for spec.
-func (n *Node) bid(jobID string, spec job.Spec) dht.Bid {
+func (n *Node) bid(jobID string, spec job.Spec) jobproto.Bid {
 	running := int(n.active.Load())
 	queued := len(n.queue)
-	b := dht.Bid{JobID: jobID, Queued: queued, FreeSlots: max(0, n.cfg.Concurrency-running-queued), MemoryFree: n.mem.Free()}
+	b := jobproto.Bid{JobID: jobID, Queued: queued, FreeSlots: max(0, n.cfg.Concurrency-running-queued), MemoryFree: n.mem.Free()}
 	b.HasInputs = n.holds(spec)
 	return b
 }
@@ -331,7 +332,7 @@ func (n *Node) acceptOn(jobID string, spec job.Spec, node peer.ID) error {
 		err = n.enqueue(jobID, execID, spec, n.peerID)
 	} else {
 		ctx, cancel := context.WithTimeout(n.ctx, acceptTimout)
-		_, err = dht.Request[dht.Accept, dht.Ack](ctx, n.net, node, dht.ProtoAccept, &dht.Accept{JobID: jobID, ExecutionID: execID, Spec: spec})
+		_, err = jobproto.Request[jobproto.Accept, jobproto.Ack](ctx, n.net, node, jobproto.ProtoAccept, &jobproto.Accept{JobID: jobID, ExecutionID: execID, Spec: spec})
 		cancel()
 	}
 	if err != nil {
@@ -419,7 +420,7 @@ func (n *Node) checkLive(j *job.Job) bool {
 
 // applyUpdate records what a compute node reports about an execution of a job this node
 // owns, and settles the job when enough executions have ended.
-func (n *Node) applyUpdate(from peer.ID, u *dht.ExecutionUpdate) error {
+func (n *Node) applyUpdate(from peer.ID, u *jobproto.ExecutionUpdate) error {
 	_, err := n.update(u.JobID, func(j *job.Job) error {
 		if j.Requester != n.id {
 			return fmt.Errorf("job %s is not this node's to update", j.ID)
@@ -500,7 +501,7 @@ func (n *Node) applyUpdate(from peer.ID, u *dht.ExecutionUpdate) error {
 // has given the execution up (the worker then stops). A terminal report to another node
 // is retried in the background until it is taken or refused.
 func (n *Node) report(t *task, e job.Execution) bool {
-	u := &dht.ExecutionUpdate{JobID: t.jobID, ExecutionID: t.execID, Execution: e}
+	u := &jobproto.ExecutionUpdate{JobID: t.jobID, ExecutionID: t.execID, Execution: e}
 	if t.requester == n.peerID || !e.State.Terminal() {
 		return n.sendUpdate(t, u)
 	}
@@ -529,7 +530,7 @@ func (n *Node) report(t *task, e job.Execution) bool {
 
 // sendUpdate delivers an update to the requester once (applies it, for this node's own
 // jobs). It returns false when the requester has given the execution up.
-func (n *Node) sendUpdate(t *task, u *dht.ExecutionUpdate) bool {
+func (n *Node) sendUpdate(t *task, u *jobproto.ExecutionUpdate) bool {
 	if t.requester == n.peerID {
 		err := n.applyUpdate(n.peerID, u)
 		if err != nil && !errors.Is(err, errGivenUp) && !errors.Is(err, errUnchanged) {
@@ -541,10 +542,10 @@ func (n *Node) sendUpdate(t *task, u *dht.ExecutionUpdate) bool {
 	return !errors.Is(err, dht.ErrGivenUp)
 }
 
-func (n *Node) sendRemote(t *task, u *dht.ExecutionUpdate) error {
+func (n *Node) sendRemote(t *task, u *jobproto.ExecutionUpdate) error {
 	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 	defer cancel()
-	_, err := dht.Request[dht.ExecutionUpdate, dht.Ack](ctx, n.net, t.requester, dht.ProtoUpdate, u)
+	_, err := jobproto.Request[jobproto.ExecutionUpdate, jobproto.Ack](ctx, n.net, t.requester, jobproto.ProtoUpdate, u)
 	return err
 }
 
@@ -593,7 +594,7 @@ func (n *Node) cancelRemote(jobID string, e job.Execution) {
 	n.goTrack(func() {
 		ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 		defer cancel()
-		_, _ = dht.Request[dht.Cancel, dht.Ack](ctx, n.net, p, dht.ProtoCancel, &dht.Cancel{JobID: jobID, ExecutionID: e.ID})
+		_, _ = jobproto.Request[jobproto.Cancel, jobproto.Ack](ctx, n.net, p, jobproto.ProtoCancel, &jobproto.Cancel{JobID: jobID, ExecutionID: e.ID})
 	})
 }
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/requester"
 )
@@ -93,8 +93,8 @@ func logged(j *job.Job, msg string) bool {
 	return slices.ContainsFunc(j.History, func(e job.Event) bool { return e.Message == msg })
 }
 
-func execUpdate(jobID, execID string, e job.Execution) *dht.ExecutionUpdate {
-	return &dht.ExecutionUpdate{JobID: jobID, ExecutionID: execID, Execution: e}
+func execUpdate(jobID, execID string, e job.Execution) *jobproto.ExecutionUpdate {
+	return &jobproto.ExecutionUpdate{JobID: jobID, ExecutionID: execID, Execution: e}
 }
 
 // TestApplyUpdateRefusals: updates that are not the sender's to make, or come too late,
@@ -111,7 +111,7 @@ func TestApplyUpdateRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		from    peer.ID
-		u       *dht.ExecutionUpdate
+		u       *jobproto.ExecutionUpdate
 		givenUp bool
 		text    string
 	}{

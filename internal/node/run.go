@@ -14,7 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/compute"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
@@ -311,7 +311,7 @@ func (n *Node) outcome(t *task, dir string, res executor.Result, runErr error) j
 		} else {
 			e.ResultCID = c
 			r := job.NewReceipt(&job.Job{ID: t.jobID, Spec: t.spec}, t.execID, c, code)
-			if err := dht.SignReceipt(n.key, r, n.now()); err != nil {
+			if err := jobproto.SignReceipt(n.key, r, n.now()); err != nil {
 				n.log.Error("sign receipt", "job", t.jobID, "err", err)
 			} else {
 				e.Receipt = r

@@ -14,14 +14,14 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
 // Bid is a bid and the node that made it.
 type Bid struct {
 	Node peer.ID
-	Bid  dht.Bid
+	Bid  jobproto.Bid
 }
 
 // Rank orders bids best first: the bidder holds the module and inputs, then it
@@ -165,7 +165,7 @@ func Tally(j *job.Job) (live, done int) {
 // PeerRefusal says why a node whose heartbeat says c could never run spec, or "" if it
 // could as far as its heartbeat tells (a node of an earlier version offers 0 bytes of
 // memory, which means unknown).
-func PeerRefusal(spec job.Spec, node string, c dht.Capacity) string {
+func PeerRefusal(spec job.Spec, node string, c jobproto.Capacity) string {
 	if m := spec.EffectiveMemory(); c.Memory > 0 && m > c.Memory {
 		return fmt.Sprintf("needs %s of memory; node %s offers %s", job.FormatBytes(m), node, job.FormatBytes(c.Memory))
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -29,7 +29,7 @@ func rankedNodes(bids []Bid) []peer.ID {
 
 func TestRankBidsUnit(t *testing.T) {
 	const mem = 256 << 20
-	bf := func(node string, b dht.Bid) Bid { return Bid{Node: peer.ID(node), Bid: b} }
+	bf := func(node string, b jobproto.Bid) Bid { return Bid{Node: peer.ID(node), Bid: b} }
 	tests := []struct {
 		name string
 		self peer.ID
@@ -42,8 +42,8 @@ func TestRankBidsUnit(t *testing.T) {
 			self: "self",
 			mem:  mem,
 			in: []Bid{
-				bf("self", dht.Bid{FreeSlots: 8, MemoryFree: 1 << 30}),
-				bf("busy", dht.Bid{HasInputs: true, FreeSlots: 0, Queued: 9, MemoryFree: 0}),
+				bf("self", jobproto.Bid{FreeSlots: 8, MemoryFree: 1 << 30}),
+				bf("busy", jobproto.Bid{HasInputs: true, FreeSlots: 0, Queued: 9, MemoryFree: 0}),
 			},
 			want: []peer.ID{"busy", "self"},
 		},
@@ -51,8 +51,8 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "the job's memory free beats more free slots and a shorter queue",
 			mem:  mem,
 			in: []Bid{
-				bf("slots", dht.Bid{FreeSlots: 8, MemoryFree: mem - 1}),
-				bf("mem", dht.Bid{FreeSlots: 0, Queued: 5, MemoryFree: mem}),
+				bf("slots", jobproto.Bid{FreeSlots: 8, MemoryFree: mem - 1}),
+				bf("mem", jobproto.Bid{FreeSlots: 0, Queued: 5, MemoryFree: mem}),
 			},
 			want: []peer.ID{"mem", "slots"},
 		},
@@ -60,8 +60,8 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "exactly the job's memory free counts as free",
 			mem:  mem,
 			in: []Bid{
-				bf("short", dht.Bid{FreeSlots: 1, MemoryFree: mem - 1}),
-				bf("exact", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("short", jobproto.Bid{FreeSlots: 1, MemoryFree: mem - 1}),
+				bf("exact", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
 			},
 			want: []peer.ID{"exact", "short"},
 		},
@@ -69,8 +69,8 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "more memory than the job needs is no better than enough",
 			mem:  mem,
 			in: []Bid{
-				bf("enough", dht.Bid{FreeSlots: 2, MemoryFree: mem}),
-				bf("plenty", dht.Bid{FreeSlots: 1, MemoryFree: 4 << 30}),
+				bf("enough", jobproto.Bid{FreeSlots: 2, MemoryFree: mem}),
+				bf("plenty", jobproto.Bid{FreeSlots: 1, MemoryFree: 4 << 30}),
 			},
 			want: []peer.ID{"enough", "plenty"},
 		},
@@ -78,9 +78,9 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "more free slots first",
 			mem:  mem,
 			in: []Bid{
-				bf("one", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
-				bf("three", dht.Bid{FreeSlots: 3, MemoryFree: mem}),
-				bf("two", dht.Bid{FreeSlots: 2, MemoryFree: mem}),
+				bf("one", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("three", jobproto.Bid{FreeSlots: 3, MemoryFree: mem}),
+				bf("two", jobproto.Bid{FreeSlots: 2, MemoryFree: mem}),
 			},
 			want: []peer.ID{"three", "two", "one"},
 		},
@@ -88,9 +88,9 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "equal slots: the shorter queue first",
 			mem:  mem,
 			in: []Bid{
-				bf("q5", dht.Bid{Queued: 5, MemoryFree: mem}),
-				bf("q0", dht.Bid{Queued: 0, MemoryFree: mem}),
-				bf("q2", dht.Bid{Queued: 2, MemoryFree: mem}),
+				bf("q5", jobproto.Bid{Queued: 5, MemoryFree: mem}),
+				bf("q0", jobproto.Bid{Queued: 0, MemoryFree: mem}),
+				bf("q2", jobproto.Bid{Queued: 2, MemoryFree: mem}),
 			},
 			want: []peer.ID{"q0", "q2", "q5"},
 		},
@@ -98,8 +98,8 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "free slots outrank the queue",
 			mem:  mem,
 			in: []Bid{
-				bf("idle-queue", dht.Bid{FreeSlots: 0, Queued: 0, MemoryFree: mem}),
-				bf("slot-queue", dht.Bid{FreeSlots: 1, Queued: 7, MemoryFree: mem}),
+				bf("idle-queue", jobproto.Bid{FreeSlots: 0, Queued: 0, MemoryFree: mem}),
+				bf("slot-queue", jobproto.Bid{FreeSlots: 1, Queued: 7, MemoryFree: mem}),
 			},
 			want: []peer.ID{"slot-queue", "idle-queue"},
 		},
@@ -108,9 +108,9 @@ func TestRankBidsUnit(t *testing.T) {
 			self: "me",
 			mem:  mem,
 			in: []Bid{
-				bf("x", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
-				bf("y", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
-				bf("me", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("x", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("y", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("me", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
 			},
 			want: []peer.ID{"me", "x", "y"},
 		},
@@ -119,8 +119,8 @@ func TestRankBidsUnit(t *testing.T) {
 			self: "me",
 			mem:  mem,
 			in: []Bid{
-				bf("me", dht.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
-				bf("x", dht.Bid{FreeSlots: 1, Queued: 0, MemoryFree: mem}),
+				bf("me", jobproto.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
+				bf("x", jobproto.Bid{FreeSlots: 1, Queued: 0, MemoryFree: mem}),
 			},
 			want: []peer.ID{"x", "me"},
 		},
@@ -128,10 +128,10 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "ties keep the order the bids came in",
 			mem:  mem,
 			in: []Bid{
-				bf("c", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
-				bf("a", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
-				bf("d", dht.Bid{FreeSlots: 2, MemoryFree: mem}),
-				bf("b", dht.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("c", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("a", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
+				bf("d", jobproto.Bid{FreeSlots: 2, MemoryFree: mem}),
+				bf("b", jobproto.Bid{FreeSlots: 1, MemoryFree: mem}),
 			},
 			want: []peer.ID{"d", "c", "a", "b"},
 		},
@@ -142,9 +142,9 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "no MemoryFree (an earlier version) ranks as lacking the memory",
 			mem:  mem,
 			in: []Bid{
-				bf("old", dht.Bid{FreeSlots: 4}),
-				bf("lacks", dht.Bid{FreeSlots: 1, MemoryFree: mem / 2}),
-				bf("has", dht.Bid{FreeSlots: 0, MemoryFree: mem}),
+				bf("old", jobproto.Bid{FreeSlots: 4}),
+				bf("lacks", jobproto.Bid{FreeSlots: 1, MemoryFree: mem / 2}),
+				bf("has", jobproto.Bid{FreeSlots: 0, MemoryFree: mem}),
 			},
 			want: []peer.ID{"has", "old", "lacks"},
 		},
@@ -152,8 +152,8 @@ func TestRankBidsUnit(t *testing.T) {
 			name: "a job needing no memory: every bidder has it free",
 			mem:  0,
 			in: []Bid{
-				bf("old", dht.Bid{FreeSlots: 2}),
-				bf("new", dht.Bid{FreeSlots: 1, MemoryFree: 1 << 30}),
+				bf("old", jobproto.Bid{FreeSlots: 2}),
+				bf("new", jobproto.Bid{FreeSlots: 1, MemoryFree: 1 << 30}),
 			},
 			want: []peer.ID{"old", "new"},
 		},
@@ -162,18 +162,18 @@ func TestRankBidsUnit(t *testing.T) {
 			self: "me",
 			mem:  mem,
 			in: []Bid{
-				bf("nomem", dht.Bid{FreeSlots: 9, MemoryFree: 1}),
-				bf("me", dht.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
-				bf("q1", dht.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
-				bf("inputs-nomem", dht.Bid{HasInputs: true, MemoryFree: 0}),
-				bf("q0", dht.Bid{FreeSlots: 1, Queued: 0, MemoryFree: mem}),
-				bf("inputs", dht.Bid{HasInputs: true, MemoryFree: mem}),
-				bf("slots", dht.Bid{FreeSlots: 2, Queued: 3, MemoryFree: mem}),
+				bf("nomem", jobproto.Bid{FreeSlots: 9, MemoryFree: 1}),
+				bf("me", jobproto.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
+				bf("q1", jobproto.Bid{FreeSlots: 1, Queued: 1, MemoryFree: mem}),
+				bf("inputs-nomem", jobproto.Bid{HasInputs: true, MemoryFree: 0}),
+				bf("q0", jobproto.Bid{FreeSlots: 1, Queued: 0, MemoryFree: mem}),
+				bf("inputs", jobproto.Bid{HasInputs: true, MemoryFree: mem}),
+				bf("slots", jobproto.Bid{FreeSlots: 2, Queued: 3, MemoryFree: mem}),
 			},
 			want: []peer.ID{"inputs", "inputs-nomem", "slots", "q0", "me", "q1", "nomem"},
 		},
 		{name: "no bids", in: nil, want: []peer.ID{}},
-		{name: "one bid", in: []Bid{bf("a", dht.Bid{})}, want: []peer.ID{"a"}},
+		{name: "one bid", in: []Bid{bf("a", jobproto.Bid{})}, want: []peer.ID{"a"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,14 +198,14 @@ func TestRankBidsUnit(t *testing.T) {
 func TestRankBidsOrderIndependent(t *testing.T) {
 	const mem = 100
 	base := []Bid{
-		{Node: "a", Bid: dht.Bid{HasInputs: true, MemoryFree: mem}},
-		{Node: "b", Bid: dht.Bid{HasInputs: true}},
-		{Node: "c", Bid: dht.Bid{FreeSlots: 3, MemoryFree: mem}},
-		{Node: "d", Bid: dht.Bid{FreeSlots: 1, MemoryFree: mem}},
-		{Node: "e", Bid: dht.Bid{FreeSlots: 1, Queued: 2, MemoryFree: mem}},
-		{Node: "self", Bid: dht.Bid{FreeSlots: 1, Queued: 4, MemoryFree: mem}},
-		{Node: "f", Bid: dht.Bid{FreeSlots: 1, Queued: 4, MemoryFree: mem}},
-		{Node: "g", Bid: dht.Bid{FreeSlots: 5}},
+		{Node: "a", Bid: jobproto.Bid{HasInputs: true, MemoryFree: mem}},
+		{Node: "b", Bid: jobproto.Bid{HasInputs: true}},
+		{Node: "c", Bid: jobproto.Bid{FreeSlots: 3, MemoryFree: mem}},
+		{Node: "d", Bid: jobproto.Bid{FreeSlots: 1, MemoryFree: mem}},
+		{Node: "e", Bid: jobproto.Bid{FreeSlots: 1, Queued: 2, MemoryFree: mem}},
+		{Node: "self", Bid: jobproto.Bid{FreeSlots: 1, Queued: 4, MemoryFree: mem}},
+		{Node: "f", Bid: jobproto.Bid{FreeSlots: 1, Queued: 4, MemoryFree: mem}},
+		{Node: "g", Bid: jobproto.Bid{FreeSlots: 5}},
 	}
 	want := []peer.ID{"a", "b", "c", "d", "e", "self", "f", "g"}
 	seen := 0
@@ -560,9 +560,9 @@ func TestTallyWantedRemoteLive(t *testing.T) {
 func TestRankBidsPrefersFreeMemory(t *testing.T) {
 	a, b, c := peer.ID("a"), peer.ID("b"), peer.ID("c")
 	bids := []Bid{
-		{Node: a, Bid: dht.Bid{FreeSlots: 4, MemoryFree: 100 << 20}},
-		{Node: b, Bid: dht.Bid{FreeSlots: 1, MemoryFree: 512 << 20}},
-		{Node: c, Bid: dht.Bid{FreeSlots: 0, MemoryFree: 0, HasInputs: true}},
+		{Node: a, Bid: jobproto.Bid{FreeSlots: 4, MemoryFree: 100 << 20}},
+		{Node: b, Bid: jobproto.Bid{FreeSlots: 1, MemoryFree: 512 << 20}},
+		{Node: c, Bid: jobproto.Bid{FreeSlots: 0, MemoryFree: 0, HasInputs: true}},
 	}
 	Rank(bids, a, 256<<20)
 	if got := []peer.ID{bids[0].Node, bids[1].Node, bids[2].Node}; got[0] != c || got[1] != b || got[2] != a {

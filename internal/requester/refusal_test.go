@@ -3,7 +3,7 @@ package requester
 import (
 	"testing"
 
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -12,30 +12,30 @@ func TestPeerRefusalUnit(t *testing.T) {
 	tests := []struct {
 		name string
 		mem  uint64 // the spec's
-		cap  dht.Capacity
+		cap  jobproto.Capacity
 		want string
 	}{
-		{name: "an earlier version offers 0 bytes: unknown, not refused", mem: 1 << 30, cap: dht.Capacity{Slots: 1}},
-		{name: "zero capacity, default memory", cap: dht.Capacity{}},
-		{name: "enough", mem: 100 << 20, cap: dht.Capacity{Memory: 200 << 20}},
-		{name: "exactly enough", mem: 200 << 20, cap: dht.Capacity{Memory: 200 << 20}},
+		{name: "an earlier version offers 0 bytes: unknown, not refused", mem: 1 << 30, cap: jobproto.Capacity{Slots: 1}},
+		{name: "zero capacity, default memory", cap: jobproto.Capacity{}},
+		{name: "enough", mem: 100 << 20, cap: jobproto.Capacity{Memory: 200 << 20}},
+		{name: "exactly enough", mem: 200 << 20, cap: jobproto.Capacity{Memory: 200 << 20}},
 		{
-			name: "one byte short", mem: 200<<20 + 1, cap: dht.Capacity{Memory: 200 << 20},
+			name: "one byte short", mem: 200<<20 + 1, cap: jobproto.Capacity{Memory: 200 << 20},
 			want: "needs 200.0 MiB of memory; node " + node + " offers 200 MiB",
 		},
 		{
-			name: "the default memory (256 MiB) on a small node", cap: dht.Capacity{Memory: 128 << 20},
+			name: "the default memory (256 MiB) on a small node", cap: jobproto.Capacity{Memory: 128 << 20},
 			want: "needs 256 MiB of memory; node " + node + " offers 128 MiB",
 		},
 		{
-			name: "the default memory on a node of exactly that", cap: dht.Capacity{Memory: job.DefaultMemory},
+			name: "the default memory on a node of exactly that", cap: jobproto.Capacity{Memory: job.DefaultMemory},
 		},
 		{
 			// What is free now does not matter: the node could run it later.
-			name: "offered but busy", mem: 100 << 20, cap: dht.Capacity{Memory: 1 << 30, MemoryFree: 0},
+			name: "offered but busy", mem: 100 << 20, cap: jobproto.Capacity{Memory: 1 << 30, MemoryFree: 0},
 		},
 		{
-			name: "too big", mem: 4 << 30, cap: dht.Capacity{Slots: 8, Memory: 1 << 30, MemoryFree: 1 << 30},
+			name: "too big", mem: 4 << 30, cap: jobproto.Capacity{Slots: 8, Memory: 1 << 30, MemoryFree: 1 << 30},
 			want: "needs 4 GiB of memory; node " + node + " offers 1 GiB",
 		},
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/cli"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor/wasm"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
@@ -78,7 +78,7 @@ func checkReceipt(j *job.Job, ex job.Execution) error {
 	if r == nil {
 		return fmt.Errorf("no receipt")
 	}
-	if err := dht.VerifyReceipt(r); err != nil {
+	if err := jobproto.VerifyReceipt(r); err != nil {
 		return err
 	}
 	want := job.NewReceipt(j, ex.ID, ex.ResultCID, 0)

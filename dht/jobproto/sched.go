@@ -1,4 +1,4 @@
-package dht
+package jobproto
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -40,7 +41,7 @@ func (b *Bid) Validate() error {
 		return err
 	}
 	if b.FreeSlots < 0 || b.FreeSlots > maxSlots || b.Queued < 0 {
-		return fmt.Errorf("%w: bid counters out of range", ErrInvalid)
+		return fmt.Errorf("%w: bid counters out of range", dht.ErrInvalid)
 	}
 	return nil
 }
@@ -67,7 +68,7 @@ func (a *Accept) Validate() error {
 	}
 	spec := a.Spec
 	if err := spec.Validate(); err != nil {
-		return fmt.Errorf("%w: spec: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: spec: %v", dht.ErrInvalid, err)
 	}
 	return nil
 }
@@ -94,36 +95,36 @@ func (u *ExecutionUpdate) Validate() error {
 	}
 	e := &u.Execution
 	if e.ID != u.ExecutionID {
-		return fmt.Errorf("%w: execution ID %q does not match %q", ErrInvalid, truncate(e.ID), u.ExecutionID)
+		return fmt.Errorf("%w: execution ID %q does not match %q", dht.ErrInvalid, truncate(e.ID), u.ExecutionID)
 	}
 	if !slices.Contains(job.States, e.State) || e.State == job.StatePending && e.Phase == "" {
-		return fmt.Errorf("%w: execution state %q", ErrInvalid, e.State)
+		return fmt.Errorf("%w: execution state %q", dht.ErrInvalid, e.State)
 	}
 	if e.Phase != "" && (e.Phase != job.PhaseFetching && e.Phase != job.PhaseQueued || e.State != job.StatePending) {
-		return fmt.Errorf("%w: execution phase %q in state %q", ErrInvalid, truncate(e.Phase), e.State)
+		return fmt.Errorf("%w: execution phase %q in state %q", dht.ErrInvalid, truncate(e.Phase), e.State)
 	}
 	if e.Outcome != "" && (!slices.Contains(job.Outcomes, e.Outcome) || !e.State.Terminal()) {
-		return fmt.Errorf("%w: execution outcome %q in state %q", ErrInvalid, truncate(string(e.Outcome)), e.State)
+		return fmt.Errorf("%w: execution outcome %q in state %q", dht.ErrInvalid, truncate(string(e.Outcome)), e.State)
 	}
 	if len(u.Note) > maxReasonBytes || !utf8.ValidString(u.Note) {
-		return fmt.Errorf("%w: note is not UTF-8 of at most %d bytes", ErrInvalid, maxReasonBytes)
+		return fmt.Errorf("%w: note is not UTF-8 of at most %d bytes", dht.ErrInvalid, maxReasonBytes)
 	}
 	for _, s := range []string{e.Error, e.Stdout, e.Stderr} {
 		if len(s) > maxSummary || !utf8.ValidString(s) {
-			return fmt.Errorf("%w: execution text is not UTF-8 of at most %d bytes", ErrInvalid, maxSummary)
+			return fmt.Errorf("%w: execution text is not UTF-8 of at most %d bytes", dht.ErrInvalid, maxSummary)
 		}
 	}
 	if e.ResultCID != "" {
 		if _, err := job.ParseCID(e.ResultCID); err != nil {
-			return fmt.Errorf("%w: result CID: %v", ErrInvalid, err)
+			return fmt.Errorf("%w: result CID: %v", dht.ErrInvalid, err)
 		}
 	}
 	if r := e.Receipt; r != nil {
 		if r.JobID != u.JobID || r.ExecutionID != u.ExecutionID || r.ResultCID != e.ResultCID || r.Node != e.NodeID {
-			return fmt.Errorf("%w: receipt does not match the execution it comes with", ErrInvalid)
+			return fmt.Errorf("%w: receipt does not match the execution it comes with", dht.ErrInvalid)
 		}
 		if err := VerifyReceipt(r); err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
+			return fmt.Errorf("%w: %v", dht.ErrInvalid, err)
 		}
 	}
 	return nil
@@ -162,7 +163,7 @@ type JobPull struct {
 // Validate checks the IDs.
 func (p *JobPull) Validate() error {
 	if len(p.IDs) > MaxPullJobs {
-		return fmt.Errorf("%w: %d job IDs, at most %d", ErrInvalid, len(p.IDs), MaxPullJobs)
+		return fmt.Errorf("%w: %d job IDs, at most %d", dht.ErrInvalid, len(p.IDs), MaxPullJobs)
 	}
 	for _, id := range p.IDs {
 		if err := validJobID(id); err != nil {
@@ -184,7 +185,7 @@ type JobRecords struct {
 // Validate bounds the number of records.
 func (r *JobRecords) Validate() error {
 	if len(r.Jobs) > MaxPullJobs {
-		return fmt.Errorf("%w: %d job records, at most %d", ErrInvalid, len(r.Jobs), MaxPullJobs)
+		return fmt.Errorf("%w: %d job records, at most %d", dht.ErrInvalid, len(r.Jobs), MaxPullJobs)
 	}
 	return nil
 }
@@ -194,21 +195,21 @@ func (r *JobRecords) Validate() error {
 // speaks for it).
 func DecodeJob(b []byte, from peer.ID) (*job.Job, error) {
 	var j job.Job
-	if err := strictUnmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("%w: job record: %v", ErrMalformed, err)
+	if err := dht.StrictUnmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("%w: job record: %v", dht.ErrMalformed, err)
 	}
 	if err := validJobID(j.ID); err != nil {
 		return nil, err
 	}
 	if j.Requester != from.String() {
-		return nil, fmt.Errorf("%w: job %s belongs to %s, not to %s who sent it", ErrAuthorMismatch, j.ID, truncate(j.Requester), from)
+		return nil, fmt.Errorf("%w: job %s belongs to %s, not to %s who sent it", dht.ErrAuthorMismatch, j.ID, truncate(j.Requester), from)
 	}
 	if !slices.Contains(job.States, j.State) {
-		return nil, fmt.Errorf("%w: job %s: unknown state %q", ErrInvalid, j.ID, j.State)
+		return nil, fmt.Errorf("%w: job %s: unknown state %q", dht.ErrInvalid, j.ID, j.State)
 	}
 	spec := j.Spec
 	if err := spec.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: job %s: %v", ErrInvalid, j.ID, err)
+		return nil, fmt.Errorf("%w: job %s: %v", dht.ErrInvalid, j.ID, err)
 	}
 	return &j, nil
 }
@@ -223,11 +224,11 @@ const maxExecutionID = 64
 // shorter e-<8 hex>-<n> of earlier versions.
 func validExecutionID(id string) error {
 	if len(id) < 4 || len(id) > maxExecutionID || id[:2] != "e-" {
-		return fmt.Errorf("%w: execution ID %q", ErrInvalid, truncate(id))
+		return fmt.Errorf("%w: execution ID %q", dht.ErrInvalid, truncate(id))
 	}
 	for _, r := range id[2:] {
 		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r == '-') {
-			return fmt.Errorf("%w: execution ID %q", ErrInvalid, truncate(id))
+			return fmt.Errorf("%w: execution ID %q", dht.ErrInvalid, truncate(id))
 		}
 	}
 	return nil

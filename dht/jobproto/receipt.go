@@ -1,4 +1,4 @@
-package dht
+package jobproto
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -18,7 +19,7 @@ var ErrBadReceipt = errors.New("dht: bad receipt")
 func SignReceipt(key crypto.PrivKey, r *job.Receipt, now time.Time) error {
 	id, err := peer.IDFromPrivateKey(key)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrIdentity, err)
+		return fmt.Errorf("%w: %v", dht.ErrIdentity, err)
 	}
 	r.Node = id.String()
 	if r.Time.IsZero() {
@@ -26,7 +27,7 @@ func SignReceipt(key crypto.PrivKey, r *job.Receipt, now time.Time) error {
 	}
 	sig, err := key.Sign(r.SigningBytes())
 	if err != nil {
-		return fmt.Errorf("%w: sign: %v", ErrIdentity, err)
+		return fmt.Errorf("%w: sign: %v", dht.ErrIdentity, err)
 	}
 	r.Signature = sig
 	return nil

@@ -1,19 +1,20 @@
-package dht
+package jobproto
 
 import (
 	"encoding/json"
 	"testing"
 
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // decodeBody is what readFrame does with a request or response body.
 func decodeBody[T any](b []byte) (*T, error) {
 	v := new(T)
-	if err := strictUnmarshal(b, v); err != nil {
+	if err := dht.StrictUnmarshal(b, v); err != nil {
 		return nil, err
 	}
-	if val, ok := any(v).(validator); ok {
+	if val, ok := any(v).(interface{ Validate() error }); ok {
 		if err := val.Validate(); err != nil {
 			return nil, err
 		}

@@ -1,10 +1,11 @@
-package dht
+package jobproto
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -22,8 +23,8 @@ func TestExecutionIDsTakeWholeJobUUID(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"e-" + strings.Repeat("a", 63), "x-1", "e-XY-1"} {
-		if err := validExecutionID(id); !errors.Is(err, ErrInvalid) {
-			t.Errorf("execution ID %q: %v, want ErrInvalid", id, err)
+		if err := validExecutionID(id); !errors.Is(err, dht.ErrInvalid) {
+			t.Errorf("execution ID %q: %v, want dht.ErrInvalid", id, err)
 		}
 	}
 }
@@ -45,8 +46,8 @@ func TestExecutionUpdatePhase(t *testing.T) {
 		{update(job.StatePending, "sleeping", ""), `phase "sleeping"`},
 		{update(job.StatePending, job.PhaseFetching, strings.Repeat("x", maxReasonBytes+1)), "note is not UTF-8"},
 	} {
-		if err := tt.u.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("Validate = %v, want ErrInvalid with %q", err, tt.want)
+		if err := tt.u.Validate(); !errors.Is(err, dht.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate = %v, want dht.ErrInvalid with %q", err, tt.want)
 		}
 	}
 }
@@ -58,7 +59,7 @@ func TestHeartbeatMemoryFree(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := &Heartbeat{Node: id, Capacity: Capacity{Slots: 2, Memory: 1 << 20, MemoryFree: 1 << 30}}
-	if err := bad.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "free of") {
+	if err := bad.Validate(); !errors.Is(err, dht.ErrInvalid) || !strings.Contains(err.Error(), "free of") {
 		t.Fatalf("more memory free than offered: %v", err)
 	}
 }
@@ -82,8 +83,8 @@ func TestHeartbeatEngines(t *testing.T) {
 		{hb(job.Engine(strings.Repeat("x", 33))), "engine name"},
 		{hb("wasm", "wasm"), "listed twice"},
 	} {
-		if err := tt.hb.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("Validate(%q) = %v, want ErrInvalid with %q", tt.hb.Engines, err, tt.want)
+		if err := tt.hb.Validate(); !errors.Is(err, dht.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate(%q) = %v, want dht.ErrInvalid with %q", tt.hb.Engines, err, tt.want)
 		}
 	}
 }
@@ -102,8 +103,8 @@ func TestExecutionUpdateOutcome(t *testing.T) {
 		t.Errorf("no outcome (an older node) refused: %v", err)
 	}
 	for _, u := range []*ExecutionUpdate{update(job.StateFailed, "exploded"), update(job.StateRunning, job.OutcomeTimeout)} {
-		if err := u.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "outcome") {
-			t.Errorf("Validate(%q in %q) = %v, want ErrInvalid naming the outcome", u.Execution.Outcome, u.Execution.State, err)
+		if err := u.Validate(); !errors.Is(err, dht.ErrInvalid) || !strings.Contains(err.Error(), "outcome") {
+			t.Errorf("Validate(%q in %q) = %v, want dht.ErrInvalid naming the outcome", u.Execution.Outcome, u.Execution.State, err)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package dht
+package jobproto
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -34,7 +35,7 @@ type JobAnnouncement struct {
 	Exclude   []peer.ID         `json:"exclude,omitempty"`  // nodes that must not bid (ran it already)
 }
 
-func (a *JobAnnouncement) Kind() Kind      { return KindJobAnnouncement }
+func (a *JobAnnouncement) Kind() dht.Kind  { return KindJobAnnouncement }
 func (a *JobAnnouncement) Author() peer.ID { return a.Requester }
 
 // Validate checks the job ID, the spec (job.Spec.Validate), the requester and the selector.
@@ -47,10 +48,10 @@ func (a *JobAnnouncement) Validate() error {
 	}
 	spec := a.Spec // Validate has a pointer receiver; keep a's spec as it came
 	if err := spec.Validate(); err != nil {
-		return fmt.Errorf("%w: spec: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: spec: %v", dht.ErrInvalid, err)
 	}
 	if len(a.Exclude) > maxExclude {
-		return fmt.Errorf("%w: %d excluded nodes, at most %d", ErrInvalid, len(a.Exclude), maxExclude)
+		return fmt.Errorf("%w: %d excluded nodes, at most %d", dht.ErrInvalid, len(a.Exclude), maxExclude)
 	}
 	for _, p := range a.Exclude {
 		if err := validPeer("exclude", p); err != nil {
@@ -72,7 +73,7 @@ type JobEvent struct {
 	Rev       uint64    `json:"rev,omitempty"` // the job record's revision after the change
 }
 
-func (e *JobEvent) Kind() Kind      { return KindJobEvent }
+func (e *JobEvent) Kind() dht.Kind  { return KindJobEvent }
 func (e *JobEvent) Author() peer.ID { return e.Node }
 
 // Validate checks the job ID, the state, the time, the reporting node and the result CID.
@@ -81,20 +82,20 @@ func (e *JobEvent) Validate() error {
 		return err
 	}
 	if !slices.Contains(job.States, e.State) {
-		return fmt.Errorf("%w: unknown job state %q", ErrInvalid, e.State)
+		return fmt.Errorf("%w: unknown job state %q", dht.ErrInvalid, e.State)
 	}
 	if e.Time.IsZero() {
-		return fmt.Errorf("%w: job event without a time", ErrInvalid)
+		return fmt.Errorf("%w: job event without a time", dht.ErrInvalid)
 	}
 	if err := validPeer("node", e.Node); err != nil {
 		return err
 	}
 	if len(e.Reason) > maxReasonBytes || !utf8.ValidString(e.Reason) {
-		return fmt.Errorf("%w: reason is not UTF-8 of at most %d bytes", ErrInvalid, maxReasonBytes)
+		return fmt.Errorf("%w: reason is not UTF-8 of at most %d bytes", dht.ErrInvalid, maxReasonBytes)
 	}
 	if e.ResultCID != "" {
 		if _, err := job.ParseCID(e.ResultCID); err != nil {
-			return fmt.Errorf("%w: result CID: %v", ErrInvalid, err)
+			return fmt.Errorf("%w: result CID: %v", dht.ErrInvalid, err)
 		}
 	}
 	return nil
@@ -110,7 +111,7 @@ type Capacity struct {
 }
 
 // Heartbeat is published on TopicHeartbeats by every node now and then; it is what
-// `node list` shows. Its time is the envelope's (Message.Time): one clock per message.
+// `node list` shows. Its time is the envelope's (dht.Message.Time): one clock per message.
 type Heartbeat struct {
 	Node     peer.ID           `json:"node"`
 	Addrs    []string          `json:"addrs"` // multiaddrs the node listens on
@@ -122,7 +123,7 @@ type Heartbeat struct {
 	Started time.Time `json:"started,omitzero"`
 }
 
-func (h *Heartbeat) Kind() Kind      { return KindHeartbeat }
+func (h *Heartbeat) Kind() dht.Kind  { return KindHeartbeat }
 func (h *Heartbeat) Author() peer.ID { return h.Node }
 
 // Validate checks the node, its addresses, engines, capacity and labels.
@@ -131,42 +132,42 @@ func (h *Heartbeat) Validate() error {
 		return err
 	}
 	if len(h.Addrs) > maxAddrs {
-		return fmt.Errorf("%w: %d addresses, at most %d", ErrInvalid, len(h.Addrs), maxAddrs)
+		return fmt.Errorf("%w: %d addresses, at most %d", dht.ErrInvalid, len(h.Addrs), maxAddrs)
 	}
 	for _, a := range h.Addrs {
 		if len(a) > maxAddrBytes {
-			return fmt.Errorf("%w: address longer than %d bytes", ErrInvalid, maxAddrBytes)
+			return fmt.Errorf("%w: address longer than %d bytes", dht.ErrInvalid, maxAddrBytes)
 		}
 		if _, err := ma.NewMultiaddr(a); err != nil {
-			return fmt.Errorf("%w: address %q: %v", ErrInvalid, a, err)
+			return fmt.Errorf("%w: address %q: %v", dht.ErrInvalid, a, err)
 		}
 	}
 	if len(h.Engines) > maxEngines {
-		return fmt.Errorf("%w: %d engines, at most %d", ErrInvalid, len(h.Engines), maxEngines)
+		return fmt.Errorf("%w: %d engines, at most %d", dht.ErrInvalid, len(h.Engines), maxEngines)
 	}
 	for i, e := range h.Engines {
 		// Engines this node does not know pass: a newer peer may offer more.
 		if !e.WellFormed() {
-			return fmt.Errorf("%w: engine name %q", ErrInvalid, truncate(string(e)))
+			return fmt.Errorf("%w: engine name %q", dht.ErrInvalid, truncate(string(e)))
 		}
 		if slices.Contains(h.Engines[:i], e) {
-			return fmt.Errorf("%w: engine %q listed twice", ErrInvalid, e)
+			return fmt.Errorf("%w: engine %q listed twice", dht.ErrInvalid, e)
 		}
 	}
 	if h.Capacity.Slots < 0 || h.Capacity.Slots > maxSlots {
-		return fmt.Errorf("%w: %d slots, want 0..%d", ErrInvalid, h.Capacity.Slots, maxSlots)
+		return fmt.Errorf("%w: %d slots, want 0..%d", dht.ErrInvalid, h.Capacity.Slots, maxSlots)
 	}
 	if h.Capacity.MemoryFree > h.Capacity.Memory {
-		return fmt.Errorf("%w: %d bytes of memory free of %d", ErrInvalid, h.Capacity.MemoryFree, h.Capacity.Memory)
+		return fmt.Errorf("%w: %d bytes of memory free of %d", dht.ErrInvalid, h.Capacity.MemoryFree, h.Capacity.Memory)
 	}
 	return validLabels("labels", h.Labels)
 }
 
-// NewHeartbeat describes this node: its ID, addresses and labels, with the engines and
+// NewHeartbeat describes node n: its ID, addresses and labels, with the engines and
 // capacity the caller (the compute side) offers.
-func (n *Node) NewHeartbeat(engines []job.Engine, c Capacity) *Heartbeat {
+func NewHeartbeat(n *dht.Node, engines []job.Engine, c Capacity) *Heartbeat {
 	h := &Heartbeat{Node: n.ID(), Engines: slices.Clone(engines), Capacity: c, Labels: n.Labels()}
-	for _, a := range n.host.Addrs() {
+	for _, a := range n.Host().Addrs() {
 		if len(h.Addrs) == maxAddrs {
 			break
 		}
@@ -177,17 +178,17 @@ func (n *Node) NewHeartbeat(engines []job.Engine, c Capacity) *Heartbeat {
 
 func validJobID(id string) error {
 	if len(id) != len(job.IDPrefix)+36 {
-		return fmt.Errorf("%w: job ID %q is not a full job ID", ErrInvalid, truncate(id))
+		return fmt.Errorf("%w: job ID %q is not a full job ID", dht.ErrInvalid, truncate(id))
 	}
 	if err := job.CheckIDPrefix(id); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: %v", dht.ErrInvalid, err)
 	}
 	return nil
 }
 
 func validPeer(field string, p peer.ID) error {
 	if err := p.Validate(); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrInvalid, field, err)
+		return fmt.Errorf("%w: %s: %v", dht.ErrInvalid, field, err)
 	}
 	return nil
 }
@@ -195,23 +196,23 @@ func validPeer(field string, p peer.ID) error {
 // validLabels accepts label keys of letters, digits and ._/- and printable UTF-8 values.
 func validLabels(field string, m map[string]string) error {
 	if len(m) > maxLabels {
-		return fmt.Errorf("%w: %s: %d labels, at most %d", ErrInvalid, field, len(m), maxLabels)
+		return fmt.Errorf("%w: %s: %d labels, at most %d", dht.ErrInvalid, field, len(m), maxLabels)
 	}
 	for k, v := range m {
 		if k == "" || len(k) > maxLabelKey {
-			return fmt.Errorf("%w: %s: key %q: 1 to %d bytes", ErrInvalid, field, truncate(k), maxLabelKey)
+			return fmt.Errorf("%w: %s: key %q: 1 to %d bytes", dht.ErrInvalid, field, truncate(k), maxLabelKey)
 		}
 		for _, r := range k {
 			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '/' || r == '-') {
-				return fmt.Errorf("%w: %s: key %q: only letters, digits and ._/-", ErrInvalid, field, truncate(k))
+				return fmt.Errorf("%w: %s: key %q: only letters, digits and ._/-", dht.ErrInvalid, field, truncate(k))
 			}
 		}
 		if len(v) > maxLabelValue || !utf8.ValidString(v) {
-			return fmt.Errorf("%w: %s: value of %q: UTF-8 of at most %d bytes", ErrInvalid, field, k, maxLabelValue)
+			return fmt.Errorf("%w: %s: value of %q: UTF-8 of at most %d bytes", dht.ErrInvalid, field, k, maxLabelValue)
 		}
 		for _, r := range v {
 			if r < 0x20 || r == 0x7f {
-				return fmt.Errorf("%w: %s: value of %q has control characters", ErrInvalid, field, k)
+				return fmt.Errorf("%w: %s: value of %q has control characters", dht.ErrInvalid, field, k)
 			}
 		}
 	}
