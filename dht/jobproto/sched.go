@@ -58,7 +58,8 @@ type Accept struct {
 	Spec        job.Spec `json:"spec"`
 }
 
-// Validate checks the IDs and the spec.
+// Validate checks the IDs and the spec, which it normalises first (job.Spec.Normalize):
+// the receiver runs the spec as Validate leaves it.
 func (a *Accept) Validate() error {
 	if err := validJobID(a.JobID); err != nil {
 		return err
@@ -66,8 +67,10 @@ func (a *Accept) Validate() error {
 	if err := validExecutionID(a.ExecutionID); err != nil {
 		return err
 	}
-	spec := a.Spec
-	if err := spec.Validate(); err != nil {
+	// What a spec leaves out is what the requester meant, whatever its version: it is
+	// normalised here, once, and checked as the node will run it.
+	a.Spec.Normalize()
+	if err := a.Spec.Validate(); err != nil {
 		return fmt.Errorf("%w: spec: %v", dht.ErrInvalid, err)
 	}
 	return nil

@@ -108,3 +108,16 @@ func TestExecutionUpdateOutcome(t *testing.T) {
 		}
 	}
 }
+
+// TestAcceptNormalises: an accept from a requester that left the defaults out is run
+// with them; checking it and normalising it happen once, on receipt.
+func TestAcceptNormalises(t *testing.T) {
+	a := &Accept{JobID: fuzzJobID, ExecutionID: "e-" + strings.TrimPrefix(fuzzJobID, "j-") + "-1",
+		Spec: job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"}}}
+	if err := a.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if a.Spec.Timeout != job.Duration(job.DefaultTimeout) || a.Spec.Memory != job.DefaultMemory || a.Spec.Wasm.EntryPoint != job.DefaultEntryPoint {
+		t.Errorf("spec after Validate: %+v, %+v; want the defaults filled in", a.Spec, a.Spec.Wasm)
+	}
+}

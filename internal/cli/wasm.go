@@ -61,7 +61,7 @@ func newWasmRun(e *Env) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&f.inputs, "input", "i", nil, "input: CID, ipfs://CID:/target or src=ipfs://CID,dst=/target (repeatable)")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable NAME=value (repeatable)")
-	fl.StringVar(&f.entryPoint, "entry-point", "_start", "exported function to call")
+	fl.StringVar(&f.entryPoint, "entry-point", job.DefaultEntryPoint, "exported function to call")
 	fl.StringVar(&f.timeout, "timeout", "", "wall-clock limit, e.g. 30s or 5m, or a number of seconds (default 30m)")
 	fl.StringVar(&f.memory, "memory", "", "memory limit, e.g. 64MB or 1GiB (default 256 MiB)")
 	fl.StringVar(&f.outputs, "outputs-limit", "", fmt.Sprintf("most the job may write under /outputs, e.g. 100MB (default %s)", job.FormatBytes(job.DefaultOutputsLimit)))

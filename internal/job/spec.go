@@ -44,6 +44,9 @@ const (
 	MaxMemory          = 4 << 30   // wasm32 cannot address more
 	MinMemory          = 64 << 10  // one WebAssembly page
 	DefaultOutputsPath = "/outputs"
+	// DefaultEntryPoint is the function a WASM task calls when it names none: a WASI
+	// command's.
+	DefaultEntryPoint = "_start"
 	// DefaultQueueTimeout is how long a job may wait for a node to take it (pending with
 	// no execution under way, counted over all such spells) before it fails. Long enough
 	// for a node to restart or a new one to join; short enough that a job no node can
@@ -142,7 +145,7 @@ func (s *Spec) Normalize() {
 		s.Verify = 1
 	}
 	if s.Wasm != nil && s.Wasm.EntryPoint == "" {
-		s.Wasm.EntryPoint = "_start"
+		s.Wasm.EntryPoint = DefaultEntryPoint
 	}
 }
 

@@ -141,11 +141,7 @@ func (n *Node) handleAccept(_ context.Context, from peer.ID, a *jobproto.Accept)
 	if !strings.HasPrefix(a.ExecutionID, executionPrefix(a.JobID)) {
 		return nil, fmt.Errorf("execution %s is not one of job %s", a.ExecutionID, a.JobID)
 	}
-	// What a spec leaves out is what the requester meant, whatever its version.
-	a.Spec.Normalize()
-	if err := a.Spec.Validate(); err != nil {
-		return nil, err
-	}
+	// a.Spec is normalised and valid: the protocol checked it on receipt.
 	if r := n.refusal(a.Spec); r != "" {
 		return nil, errors.New(r)
 	}

@@ -3,6 +3,7 @@
 package wasm
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -62,7 +63,7 @@ func (x *Executor) Execute(ctx context.Context, t executor.Task) (executor.Resul
 			}
 			return b, nil
 		},
-		EntryPoint: w.EntryPoint,
+		EntryPoint: cmp.Or(w.EntryPoint, job.DefaultEntryPoint),
 		WASI: wasi.Config{
 			Args:         w.Args,
 			Env:          t.Spec.Env,
@@ -73,7 +74,7 @@ func (x *Executor) Execute(ctx context.Context, t executor.Task) (executor.Resul
 			Stderr:       t.Stderr,
 		},
 		Timeout:     time.Duration(t.Spec.Timeout),
-		MemoryLimit: t.Spec.Memory,
+		MemoryLimit: t.Spec.EffectiveMemory(), // never the sandbox's own default
 		OutputLimit: t.OutputLimit,
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
+	"github.com/bacalhau-project/bacalhau-wasm/wasi"
 )
 
 // TestResult: every way the sandbox says a run ended maps to one typed outcome.
@@ -102,5 +103,19 @@ func TestExecute(t *testing.T) {
 	task.Spec = job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: other.String()}}
 	if _, err := x.Execute(context.Background(), task); err == nil || !bytes.Contains([]byte(err.Error()), []byte(other.String())) {
 		t.Errorf("missing module: %v, want an error naming %s", err, other)
+	}
+}
+
+// TestDefaultsAgree: a spec's defaults are the job package's; where the sandbox and
+// WASI have defaults of their own for their direct users, they must say the same.
+func TestDefaultsAgree(t *testing.T) {
+	if job.DefaultEntryPoint != sandbox.DefaultEntryPoint {
+		t.Errorf("entry point: job %q, sandbox %q", job.DefaultEntryPoint, sandbox.DefaultEntryPoint)
+	}
+	if job.DefaultOutputsPath != wasi.OutputsTarget {
+		t.Errorf("outputs: job %q, wasi %q", job.DefaultOutputsPath, wasi.OutputsTarget)
+	}
+	if job.DefaultOutputsLimit != wasi.DefaultOutputsLimit {
+		t.Errorf("outputs limit: job %d, wasi %d", job.DefaultOutputsLimit, wasi.DefaultOutputsLimit)
 	}
 }
