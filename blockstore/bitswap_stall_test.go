@@ -295,7 +295,7 @@ func TestFindProviders(t *testing.T) {
 	}
 }
 
-// newDHTPeer is a store with bitswap on a dht.Node (loopback), routing through its DHT.
+// newDHTPeer is a store with bitswap on a dht.Peer (loopback), routing through its DHT.
 func newDHTPeer(t *testing.T) *bsPeer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

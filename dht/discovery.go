@@ -33,7 +33,7 @@ const (
 // them. Nodes that connect to us and speak our DHT protocol are known too, so a node that
 // joins is known to everyone it dials at once, not only at their next round.
 type discovery struct {
-	n     *Node
+	n     *Peer
 	rd    *drouting.RoutingDiscovery
 	first time.Duration
 	kad   string // our DHT protocol, the mark of a node of this network
@@ -42,7 +42,7 @@ type discovery struct {
 	peers map[peer.ID]time.Time // last time found or identified
 }
 
-func newDiscovery(n *Node, first time.Duration) *discovery {
+func newDiscovery(n *Peer, first time.Duration) *discovery {
 	if first <= 0 {
 		first = defaultFindInterval
 	}
@@ -204,7 +204,7 @@ func (d *discovery) prune() {
 
 // Peers returns the other nodes of the network this node knows of, found at the
 // rendezvous or identified on a connection, with their known addresses, sorted by ID.
-func (n *Node) Peers() []peer.AddrInfo {
+func (n *Peer) Peers() []peer.AddrInfo {
 	d := n.disc
 	d.mu.Lock()
 	ids := make([]peer.ID, 0, len(d.peers))

@@ -10,7 +10,7 @@ import (
 )
 
 // knowsAll reports whether every node knows and is connected to every other.
-func knowsAll(nodes []*Node) bool {
+func knowsAll(nodes []*Peer) bool {
 	for _, n := range nodes {
 		known := n.Peers()
 		for _, o := range nodes {
@@ -30,7 +30,7 @@ func knowsAll(nodes []*Node) bool {
 // key they find and connect to each other.
 func TestDiscoveryFiveNodes(t *testing.T) {
 	first := startNode(t)
-	nodes := []*Node{first}
+	nodes := []*Peer{first}
 	for range 4 {
 		nodes = append(nodes, startNode(t, first))
 	}

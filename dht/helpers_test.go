@@ -25,12 +25,12 @@ func testLogger() *slog.Logger {
 }
 
 // startNode starts a node on loopback, bootstrapped from boot, closed at cleanup.
-func startNode(t testing.TB, boot ...*Node) *Node {
+func startNode(t testing.TB, boot ...*Peer) *Peer {
 	t.Helper()
 	return startNodeWith(t, Config{}, boot...)
 }
 
-func startNodeWith(t testing.TB, cfg Config, boot ...*Node) *Node {
+func startNodeWith(t testing.TB, cfg Config, boot ...*Peer) *Peer {
 	t.Helper()
 	if cfg.Dir == "" {
 		cfg.Dir = t.TempDir()

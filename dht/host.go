@@ -46,8 +46,8 @@ type Config struct {
 	DiscoveryInterval time.Duration
 }
 
-// Node is a running peer: host, DHT, pubsub and discovery. Close it when done.
-type Node struct {
+// Peer is a running peer: host, DHT, pubsub and discovery. Close it when done.
+type Peer struct {
 	host   host.Host
 	dht    *kaddht.IpfsDHT
 	ps     *pubsub.PubSub
@@ -74,7 +74,7 @@ type Node struct {
 // New starts a node: it loads or creates the identity, listens, joins the DHT through the
 // bootstrap peers (unreachable ones are logged, not fatal), joins the pubsub topics of
 // cfg.Topics and starts discovering the other nodes. ctx bounds the start only.
-func New(ctx context.Context, cfg Config) (*Node, error) {
+func New(ctx context.Context, cfg Config) (*Peer, error) {
 	key, err := loadIdentity(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: libp2p host: %v", ErrConfig, err)
 	}
-	n := &Node{host: h, log: log, codec: codec, labels: maps.Clone(cfg.Labels), guard: newReplayGuard(), bootstrap: slices.Clone(cfg.Bootstrap)}
+	n := &Peer{host: h, log: log, codec: codec, labels: maps.Clone(cfg.Labels), guard: newReplayGuard(), bootstrap: slices.Clone(cfg.Bootstrap)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.start(ctx, cfg); err != nil {
 		n.Close()
@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
-func (n *Node) start(ctx context.Context, cfg Config) error {
+func (n *Peer) start(ctx context.Context, cfg Config) error {
 	var err error
 	n.dht, err = kaddht.New(n.host,
 		kaddht.Mode(kaddht.ModeServer),
@@ -143,7 +143,7 @@ func (n *Node) start(ctx context.Context, cfg Config) error {
 
 // connectBootstrap dials the bootstrap peers in parallel; failures are only logged, so
 // a node can start before its peers do.
-func (n *Node) connectBootstrap(ctx context.Context, peers []peer.AddrInfo) {
+func (n *Peer) connectBootstrap(ctx context.Context, peers []peer.AddrInfo) {
 	var wg sync.WaitGroup
 	for _, ai := range peers {
 		if ai.ID == n.ID() {
@@ -161,11 +161,11 @@ func (n *Node) connectBootstrap(ctx context.Context, peers []peer.AddrInfo) {
 }
 
 // ID is this node's peer ID, derived from its identity key.
-func (n *Node) ID() peer.ID { return n.host.ID() }
+func (n *Peer) ID() peer.ID { return n.host.ID() }
 
 // Addrs returns the node's listen addresses with /p2p/<id> appended, ready to give to
 // another node as a bootstrap peer.
-func (n *Node) Addrs() []ma.Multiaddr {
+func (n *Peer) Addrs() []ma.Multiaddr {
 	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.ID(), Addrs: n.host.Addrs()})
 	if err != nil { // only for an empty ID, which a running host never has
 		return nil
@@ -174,21 +174,21 @@ func (n *Node) Addrs() []ma.Multiaddr {
 }
 
 // AddrInfo is the node's ID and addresses, as another node's Config.Bootstrap wants them.
-func (n *Node) AddrInfo() peer.AddrInfo {
+func (n *Peer) AddrInfo() peer.AddrInfo {
 	return peer.AddrInfo{ID: n.ID(), Addrs: n.host.Addrs()}
 }
 
 // Labels returns a copy of the labels the node was configured with.
-func (n *Node) Labels() map[string]string { return maps.Clone(n.labels) }
+func (n *Peer) Labels() map[string]string { return maps.Clone(n.labels) }
 
 // Host is the underlying libp2p host, for protocols built on the same peer (bitswap).
-func (n *Node) Host() host.Host { return n.host }
+func (n *Peer) Host() host.Host { return n.host }
 
 // DHT is the Kademlia DHT, a routing.Routing for content and peer routing.
-func (n *Node) DHT() *kaddht.IpfsDHT { return n.dht }
+func (n *Peer) DHT() *kaddht.IpfsDHT { return n.dht }
 
 // goTrack runs f in a goroutine that Close waits for; false if the node is closed.
-func (n *Node) goTrack(f func()) bool {
+func (n *Peer) goTrack(f func()) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
@@ -200,7 +200,7 @@ func (n *Node) goTrack(f func()) bool {
 
 // Close stops discovery, subscriptions, handlers, the DHT and the host, and waits for the
 // goroutines it started. It is safe to call more than once.
-func (n *Node) Close() error {
+func (n *Peer) Close() error {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()

@@ -19,7 +19,7 @@ type Topics map[Topic]func() Payload
 
 const subscriptionBuffer = 64
 
-func (n *Node) startPubSub() error {
+func (n *Peer) startPubSub() error {
 	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithMaxMessageSize(MaxMessageSize+pubsubOverhead),
@@ -47,7 +47,7 @@ func (n *Node) startPubSub() error {
 // Publish signs p and sends it on topic. p must be of the topic's kind, valid, authored
 // by this node, and fit in MaxMessageSize once encoded. The node's own subscribers on
 // the topic receive it too.
-func (n *Node) Publish(ctx context.Context, t Topic, p Payload) error {
+func (n *Peer) Publish(ctx context.Context, t Topic, p Payload) error {
 	tp, ok := n.topics[t]
 	if !ok {
 		return fmt.Errorf("%w: unknown topic %q", ErrWrongTopic, t)
@@ -72,7 +72,7 @@ func (n *Node) Publish(ctx context.Context, t Topic, p Payload) error {
 // own. The channel is closed when ctx is done or the node closes. Payloads may be shared
 // between subscriptions: treat them as read-only. A subscriber that does not keep up
 // loses messages (GossipSub drops them rather than stall the node).
-func (n *Node) Subscribe(ctx context.Context, t Topic) (<-chan Message, error) {
+func (n *Peer) Subscribe(ctx context.Context, t Topic) (<-chan Message, error) {
 	tp, ok := n.topics[t]
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown topic %q", ErrWrongTopic, t)
@@ -115,7 +115,7 @@ func (n *Node) Subscribe(ctx context.Context, t Topic) (<-chan Message, error) {
 }
 
 // TopicPeers lists the peers this node knows to be subscribed to topic.
-func (n *Node) TopicPeers(t Topic) []peer.ID {
+func (n *Peer) TopicPeers(t Topic) []peer.ID {
 	tp, ok := n.topics[t]
 	if !ok {
 		return nil

@@ -20,7 +20,7 @@ func rendezvousCID(t testing.TB) cid.Cid {
 }
 
 // meshed waits until every node sees every other as subscribed to topic.
-func meshed(t testing.TB, topic Topic, nodes ...*Node) {
+func meshed(t testing.TB, topic Topic, nodes ...*Peer) {
 	t.Helper()
 	waitFor(t, 30*time.Second, "all nodes see each other on "+string(topic), func() bool {
 		for _, n := range nodes {
@@ -47,7 +47,7 @@ func TestPublishReachesOtherNodes(t *testing.T) {
 	ctx := testCtx(t)
 	a := startNode(t)
 	b, c := startNode(t, a), startNode(t, a)
-	nodes := []*Node{a, b, c}
+	nodes := []*Peer{a, b, c}
 	subs := make([]<-chan Message, len(nodes))
 	for i, n := range nodes {
 		var err error

@@ -19,7 +19,7 @@ import (
 func TestTwentyNodes(t *testing.T) {
 	const size = 20
 	first := startNode(t)
-	nodes := []*Node{first}
+	nodes := []*Peer{first}
 	for len(nodes) < size-1 {
 		nodes = append(nodes, startNode(t, first))
 	}
@@ -28,7 +28,7 @@ func TestTwentyNodes(t *testing.T) {
 	start := time.Now()
 	last := startNode(t, first)
 	nodes = append(nodes, last)
-	knows := func(n *Node) bool {
+	knows := func(n *Peer) bool {
 		return slices.ContainsFunc(n.Peers(), func(ai peer.AddrInfo) bool { return ai.ID == last.ID() })
 	}
 	waitFor(t, 60*time.Second, "every node knows the last one", func() bool {

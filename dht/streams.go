@@ -47,14 +47,14 @@ type validator interface{ Validate() error }
 // Handle serves request/response exchanges of protocol proto on n: one JSON request,
 // one JSON response per stream, each at most MaxStreamMessageSize, within
 // DefaultRequestTimeout. A Req with a Validate method is validated before h sees it.
-func Handle[Req, Resp any](n *Node, proto protocol.ID, h Handler[Req, Resp]) {
+func Handle[Req, Resp any](n *Peer, proto protocol.ID, h Handler[Req, Resp]) {
 	HandleLimit(n, proto, MaxStreamMessageSize, h)
 }
 
 // HandleLimit is Handle with responses of up to limit bytes (requests are still at
 // most MaxStreamMessageSize). The requester must read them with the same limit
 // (RequestLimit).
-func HandleLimit[Req, Resp any](n *Node, proto protocol.ID, limit int, h Handler[Req, Resp]) {
+func HandleLimit[Req, Resp any](n *Peer, proto protocol.ID, limit int, h Handler[Req, Resp]) {
 	n.host.SetStreamHandler(proto, func(s network.Stream) {
 		if !n.goTrack(func() { serve(n, s, limit, h) }) {
 			s.Reset()
@@ -62,7 +62,7 @@ func HandleLimit[Req, Resp any](n *Node, proto protocol.ID, limit int, h Handler
 	})
 }
 
-func serve[Req, Resp any](n *Node, s network.Stream, limit int, h Handler[Req, Resp]) {
+func serve[Req, Resp any](n *Peer, s network.Stream, limit int, h Handler[Req, Resp]) {
 	ctx, cancel := context.WithTimeout(n.ctx, DefaultRequestTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
@@ -104,13 +104,13 @@ func serve[Req, Resp any](n *Node, s network.Stream, limit int, h Handler[Req, R
 // Request sends req to peer to over a new stream of protocol proto and returns the
 // answer. The exchange is bound by ctx, or DefaultRequestTimeout if ctx has no deadline.
 // A Resp with a Validate method is validated before it is returned.
-func Request[Req, Resp any](ctx context.Context, n *Node, to peer.ID, proto protocol.ID, req *Req) (*Resp, error) {
+func Request[Req, Resp any](ctx context.Context, n *Peer, to peer.ID, proto protocol.ID, req *Req) (*Resp, error) {
 	return RequestLimit[Req, Resp](ctx, n, to, proto, req, MaxStreamMessageSize)
 }
 
 // RequestLimit is Request reading a response of up to limit bytes, for a protocol
 // served with HandleLimit.
-func RequestLimit[Req, Resp any](ctx context.Context, n *Node, to peer.ID, proto protocol.ID, req *Req, limit int) (*Resp, error) {
+func RequestLimit[Req, Resp any](ctx context.Context, n *Peer, to peer.ID, proto protocol.ID, req *Req, limit int) (*Resp, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultRequestTimeout)

@@ -18,7 +18,7 @@ import (
 // signature (StrictSign); this checks everything else. Malformed, forged or misplaced
 // messages are rejected, which also lowers the sender's peer score; stale and replayed
 // ones are ignored, since an honest relay may forward them.
-func (n *Node) validator(t Topic) pubsub.ValidatorEx {
+func (n *Peer) validator(t Topic) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		msg, err := validateMessage(n.codec, t, m, n.guard, n.now())
 		if err != nil {
@@ -34,7 +34,7 @@ func (n *Node) validator(t Topic) pubsub.ValidatorEx {
 	}
 }
 
-func (n *Node) now() time.Time { return time.Now() }
+func (n *Peer) now() time.Time { return time.Now() }
 
 // validateMessage decodes m and checks, in order: signed, well formed, of t's kind,
 // authored by its signer, not stale, not seen before. Only a message that passes every
@@ -129,7 +129,7 @@ func (r *rejectCounter) snapshot() map[string]uint64 {
 
 // Rejected counts the pubsub messages this node dropped, by reason ("author mismatch",
 // "replayed message", "missing signature", ...). For operators and tests.
-func (n *Node) Rejected() map[string]uint64 { return n.rejects.snapshot() }
+func (n *Peer) Rejected() map[string]uint64 { return n.rejects.snapshot() }
 
 func (r *rejectCounter) graft(topic string, p peer.ID, in bool) {
 	r.mu.Lock()
@@ -149,7 +149,7 @@ func (r *rejectCounter) graft(topic string, p peer.ID, in bool) {
 
 // MeshPeers counts the peers this node is grafted to in topic's GossipSub mesh. A topic
 // with mesh peers is ready to carry messages.
-func (n *Node) MeshPeers(t Topic) int {
+func (n *Peer) MeshPeers(t Topic) int {
 	n.rejects.mu.Lock()
 	defer n.rejects.mu.Unlock()
 	return len(n.rejects.mesh[string(t)])

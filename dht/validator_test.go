@@ -92,7 +92,7 @@ type rogue struct {
 	topics map[Topic]*pubsub.Topic
 }
 
-func startRogue(t *testing.T, victim *Node, opts ...pubsub.Option) *rogue {
+func startRogue(t *testing.T, victim *Peer, opts ...pubsub.Option) *rogue {
 	t.Helper()
 	h, err := libp2p.New(libp2p.ListenAddrStrings(loopback...), libp2p.DisableRelay(), libp2p.DisableMetrics())
 	if err != nil {

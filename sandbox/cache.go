@@ -54,7 +54,7 @@ func moduleCost(n int) uint64 { return compiledCostBase + compiledCostFactor*uin
 // (wrapped) for a module that could not run.
 func (s *Sandbox) Precompile(ctx context.Context, key string, load func(context.Context) ([]byte, error)) error {
 	if key == "" {
-		return fmt.Errorf("%w: Precompile needs a ModuleKey", ErrInvalidTask)
+		return fmt.Errorf("%w: Precompile needs a ModuleKey", ErrInvalidGuest)
 	}
 	s.mu.Lock()
 	if s.closed {

@@ -58,7 +58,7 @@ func (l *countingLoader) count() int {
 func runTiny(t *testing.T, s *Sandbox, key string, l *countingLoader, want string) {
 	t.Helper()
 	var stdout bytes.Buffer
-	task := Task{ModuleKey: key, Module: l.load}
+	task := Guest{ModuleKey: key, Module: l.load}
 	task.WASI.Stdout = &stdout
 	if res := run(t, s, task); res != (Result{}) || stdout.String() != want {
 		t.Fatalf("%s: Run() = %+v, stdout %q, want %q", key, res, stdout.String(), want)

@@ -182,9 +182,9 @@ func (l *fileLoader) count() int {
 	return l.calls
 }
 
-// guestTask returns a Task running guest name with args, capturing stdout
+// guestTask returns a Guest running guest name with args, capturing stdout
 // and stderr into the returned buffers.
-func guestTask(tb testing.TB, name string, args ...string) (Task, *bytes.Buffer, *bytes.Buffer) {
+func guestTask(tb testing.TB, name string, args ...string) (Guest, *bytes.Buffer, *bytes.Buffer) {
 	tb.Helper()
 	path, ok := guests[name]
 	if !ok {
@@ -192,7 +192,7 @@ func guestTask(tb testing.TB, name string, args ...string) (Task, *bytes.Buffer,
 	}
 	var stdout, stderr bytes.Buffer
 	l := &fileLoader{path: path}
-	t := Task{ModuleKey: name, Module: l.load}
+	t := Guest{ModuleKey: name, Module: l.load}
 	t.WASI.Args = args
 	t.WASI.Stdout, t.WASI.Stderr = &stdout, &stderr
 	return t, &stdout, &stderr

@@ -132,8 +132,8 @@ func TestMemoryLimitBelowOnePage(t *testing.T) {
 	task, _, _ := guestTask(t, "hello")
 	task.MemoryLimit = 1000
 	res, err := s.Run(context.Background(), task)
-	want := "sandbox: invalid task: memory limit 1000 bytes is below the minimum of 64 KiB (one WebAssembly page)"
-	if !errors.Is(err, ErrInvalidTask) || err.Error() != want {
+	want := "sandbox: invalid guest: memory limit 1000 bytes is below the minimum of 64 KiB (one WebAssembly page)"
+	if !errors.Is(err, ErrInvalidGuest) || err.Error() != want {
 		t.Fatalf("Run() = %+v, %v; want %q", res, err, want)
 	}
 }

@@ -22,13 +22,13 @@ import (
 )
 
 const (
-	// DefaultEntryPoint is the function a Task calls when EntryPoint is "".
+	// DefaultEntryPoint is the function a Guest calls when EntryPoint is "".
 	DefaultEntryPoint = "_start"
 	// DefaultMemoryLimit is the most linear memory a guest may have when
-	// Task.MemoryLimit is 0.
+	// Guest.MemoryLimit is 0.
 	DefaultMemoryLimit = 1 << 30 // 1 GiB
 	// DefaultOutputLimit is the most a guest may write to each of stdout and
-	// stderr when Task.OutputLimit is 0.
+	// stderr when Guest.OutputLimit is 0.
 	DefaultOutputLimit = 16 << 20 // 16 MiB
 	// DefaultLoadTimeout bounds loading and compiling one module when
 	// Options.LoadTimeout is 0.
@@ -70,8 +70,8 @@ var (
 	ErrInvalidModule = errors.New("sandbox: invalid module")
 	// ErrClosed is returned by Run after Close.
 	ErrClosed = errors.New("sandbox: closed")
-	// ErrInvalidTask is wrapped by Run's error for a Task that cannot run.
-	ErrInvalidTask = errors.New("sandbox: invalid task")
+	// ErrInvalidGuest is wrapped by Run's error for a Guest that cannot run.
+	ErrInvalidGuest = errors.New("sandbox: invalid guest")
 	// ErrLoadTimeout is wrapped by Run's error when loading and compiling
 	// the module took longer than Options.LoadTimeout.
 	ErrLoadTimeout = errors.New("sandbox: loading and compiling the module timed out")
@@ -133,8 +133,8 @@ type Sandbox struct {
 	stopping   context.Context
 }
 
-// Task is one run of a module.
-type Task struct {
+// Guest is one run of a module.
+type Guest struct {
 	// ModuleKey names the module, e.g. its CID. Compiled modules are cached
 	// per key; "" compiles every time (the on-disk cache still applies).
 	ModuleKey string
@@ -254,19 +254,19 @@ func (s *Sandbox) Close(ctx context.Context) error {
 // could not run it: an invalid config or module (ErrInvalidModule), a
 // module that could not be loaded, a context done before the guest started,
 // or a closed Sandbox. Everything the guest does is in Result.
-func (s *Sandbox) Run(ctx context.Context, t Task) (res Result, err error) {
+func (s *Sandbox) Run(ctx context.Context, t Guest) (res Result, err error) {
 	if err := t.WASI.Validate(); err != nil {
 		return Result{}, err
 	}
 	if t.Module == nil {
-		return Result{}, fmt.Errorf("%w: no Module loader", ErrInvalidTask)
+		return Result{}, fmt.Errorf("%w: no Module loader", ErrInvalidGuest)
 	}
 	if t.Timeout < 0 || t.OutputLimit < 0 {
-		return Result{}, fmt.Errorf("%w: negative Timeout or OutputLimit", ErrInvalidTask)
+		return Result{}, fmt.Errorf("%w: negative Timeout or OutputLimit", ErrInvalidGuest)
 	}
 	if t.MemoryLimit != 0 && t.MemoryLimit < wasmPage {
 		return Result{}, fmt.Errorf("%w: memory limit %s is below the minimum of 64 KiB (one WebAssembly page)",
-			ErrInvalidTask, formatBytes(t.MemoryLimit))
+			ErrInvalidGuest, formatBytes(t.MemoryLimit))
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -314,7 +314,7 @@ func (s *Sandbox) Run(ctx context.Context, t Task) (res Result, err error) {
 	return s.run(ctx, c, entry, limit, t)
 }
 
-func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit uint64, t Task) (res Result, err error) {
+func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit uint64, t Guest) (res Result, err error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := context.AfterFunc(s.stopping, func() { cancel(ErrClosed) })

@@ -15,7 +15,7 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/wasi"
 )
 
-func run(t *testing.T, s *Sandbox, task Task) Result {
+func run(t *testing.T, s *Sandbox, task Guest) Result {
 	t.Helper()
 	res, err := s.Run(context.Background(), task)
 	if err != nil {
@@ -374,8 +374,8 @@ func section(id byte, payload []byte) []byte {
 
 func name(s string) []byte { return append([]byte{byte(len(s))}, s...) }
 
-func bytesTask(key string, wasm []byte) Task {
-	return Task{ModuleKey: key, Module: func(context.Context) ([]byte, error) { return wasm, nil }}
+func bytesTask(key string, wasm []byte) Guest {
+	return Guest{ModuleKey: key, Module: func(context.Context) ([]byte, error) { return wasm, nil }}
 }
 
 func TestTrap(t *testing.T) {
@@ -397,7 +397,7 @@ func TestEntryPoint(t *testing.T) {
 
 func TestInvalidModule(t *testing.T) {
 	s := newSandbox(t, Options{})
-	for name, task := range map[string]Task{
+	for name, task := range map[string]Guest{
 		"not wasm":       bytesTask("garbage", []byte("#!/bin/sh\necho hi\n")),
 		"foreign import": bytesTask("env", wasmProcExit("env")),
 		"no _start":      bytesTask("procexit", wasmProcExit("wasi_snapshot_preview1")),
@@ -408,7 +408,7 @@ func TestInvalidModule(t *testing.T) {
 	}
 	// A loader failure is the host's, not the module's.
 	boom := errors.New("blockstore unreachable")
-	task := Task{ModuleKey: "x", Module: func(context.Context) ([]byte, error) { return nil, boom }}
+	task := Guest{ModuleKey: "x", Module: func(context.Context) ([]byte, error) { return nil, boom }}
 	if _, err := s.Run(context.Background(), task); !errors.Is(err, boom) || errors.Is(err, ErrInvalidModule) {
 		t.Errorf("Run() = %v, want the loader's error", err)
 	}
@@ -417,7 +417,7 @@ func TestInvalidModule(t *testing.T) {
 func TestCompileCache(t *testing.T) {
 	dir := t.TempDir()
 	l := &fileLoader{path: guests["hello"]}
-	task := Task{ModuleKey: "hello", Module: l.load}
+	task := Guest{ModuleKey: "hello", Module: l.load}
 
 	s := newSandbox(t, Options{CacheDir: dir})
 	for range 2 {

@@ -8,5 +8,5 @@
 //
 //	cfg := wasi.Config{Args: []string{"a"}, Mounts: []wasi.Mount{{FS: inputs, Target: "/inputs"}}}
 //	if err := cfg.Validate(); err != nil { return err }
-//	res, err := sb.Run(ctx, sandbox.Task{ModuleKey: cid, Module: load, WASI: cfg})
+//	res, err := sb.Run(ctx, sandbox.Guest{ModuleKey: cid, Module: load, WASI: cfg})
 package wasi

@@ -80,7 +80,7 @@ func readThroughput(ctx context.Context, readall, dir, storeDir string, n int) (
 		for i := 0; i <= n; i++ {
 			var out strings.Builder
 			start := time.Now()
-			res, err := box.Run(ctx, sandbox.Task{
+			res, err := box.Run(ctx, sandbox.Guest{
 				ModuleKey: "readall",
 				Module:    func(context.Context) ([]byte, error) { return code, nil },
 				WASI:      wasi.Config{Mounts: []wasi.Mount{{FS: fsys, Target: "/inputs"}}, Stdout: &out, Stderr: os.Stderr},

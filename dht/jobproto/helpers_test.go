@@ -20,7 +20,7 @@ import (
 
 // startNode starts a node of the job protocol on loopback, bootstrapped from boot,
 // closed at cleanup.
-func startNode(t testing.TB, boot ...*dht.Node) *dht.Node {
+func startNode(t testing.TB, boot ...*dht.Peer) *dht.Peer {
 	t.Helper()
 	cfg := dht.Config{Dir: t.TempDir(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Topics: Topics(),
 		DiscoveryInterval: 250 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -54,7 +54,7 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 // meshed waits until every node sees every other as subscribed to topic.
-func meshed(t testing.TB, topic dht.Topic, nodes ...*dht.Node) {
+func meshed(t testing.TB, topic dht.Topic, nodes ...*dht.Peer) {
 	t.Helper()
 	waitFor(t, 30*time.Second, "all nodes see each other on "+string(topic), func() bool {
 		for _, n := range nodes {

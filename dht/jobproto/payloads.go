@@ -165,7 +165,7 @@ func (h *Heartbeat) Validate() error {
 
 // NewHeartbeat describes node n: its ID, addresses and labels, with the engines and
 // capacity the caller (the compute side) offers.
-func NewHeartbeat(n *dht.Node, engines []job.Engine, c Capacity) *Heartbeat {
+func NewHeartbeat(n *dht.Peer, engines []job.Engine, c Capacity) *Heartbeat {
 	h := &Heartbeat{Node: n.ID(), Engines: slices.Clone(engines), Capacity: c, Labels: n.Labels()}
 	for _, a := range n.Host().Addrs() {
 		if len(h.Addrs) == maxAddrs {

@@ -27,7 +27,7 @@ func TestJobAnnouncementReachesOtherNodes(t *testing.T) {
 	ctx := testCtx(t)
 	a := startNode(t)
 	b, c := startNode(t, a), startNode(t, a)
-	nodes := []*dht.Node{a, b, c}
+	nodes := []*dht.Peer{a, b, c}
 	subs := make([]<-chan dht.Message, len(nodes))
 	for i, n := range nodes {
 		var err error

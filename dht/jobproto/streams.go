@@ -26,7 +26,7 @@ func responseLimit(proto protocol.ID) int {
 // the responses of ProtoJobPull may take up to MaxJobPullSize, and a handler's error
 // that wraps job.ErrInvalid (a spec this node cannot take) crosses the stream as
 // dht.CodeInvalid, as one that wraps dht.ErrInvalid does.
-func Handle[Req, Resp any](n *dht.Node, proto protocol.ID, h dht.Handler[Req, Resp]) {
+func Handle[Req, Resp any](n *dht.Peer, proto protocol.ID, h dht.Handler[Req, Resp]) {
 	dht.HandleLimit(n, proto, responseLimit(proto), func(ctx context.Context, from peer.ID, req *Req) (*Resp, error) {
 		resp, err := h(ctx, from, req)
 		if errors.Is(err, job.ErrInvalid) {
@@ -38,7 +38,7 @@ func Handle[Req, Resp any](n *dht.Node, proto protocol.ID, h dht.Handler[Req, Re
 
 // Request sends req to peer to over proto as dht.Request does, reading a response of up
 // to the protocol's limit (MaxJobPullSize for ProtoJobPull).
-func Request[Req, Resp any](ctx context.Context, n *dht.Node, to peer.ID, proto protocol.ID, req *Req) (*Resp, error) {
+func Request[Req, Resp any](ctx context.Context, n *dht.Peer, to peer.ID, proto protocol.ID, req *Req) (*Resp, error) {
 	return dht.RequestLimit[Req, Resp](ctx, n, to, proto, req, responseLimit(proto))
 }
 

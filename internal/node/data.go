@@ -66,19 +66,19 @@ func (n *Node) provide(c cid.Cid) {
 	})
 }
 
-// Data is the node's blockstore as the API sees it: what it holds, plus, on a network,
+// DataFront is the node's blockstore as the API sees it: what it holds, plus, on a network,
 // DAGs other nodes hold, fetched through bitswap when they are asked for.
-type Data struct {
+type DataFront struct {
 	*blockstore.Store
 	n *Node
 }
 
-// Data returns the API's view of the node's blocks.
-func (n *Node) Data() *Data { return &Data{Store: n.blocks, n: n} }
+// DataFront returns the API's view of the node's blocks.
+func (n *Node) DataFront() *DataFront { return &DataFront{Store: n.blocks, n: n} }
 
 // Has reports whether the DAG root is here or, on a network, can be fetched from a peer
 // within rootWait.
-func (d *Data) Has(ctx context.Context, c cid.Cid) (bool, error) {
+func (d *DataFront) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	ok, err := d.Store.Has(ctx, c)
 	if ok || err != nil || d.n.ex == nil {
 		return ok, err
@@ -87,12 +87,14 @@ func (d *Data) Has(ctx context.Context, c cid.Cid) (bool, error) {
 }
 
 // HasLocal reports whether the node holds the root itself.
-func (d *Data) HasLocal(ctx context.Context, c cid.Cid) (bool, error) { return d.Store.Has(ctx, c) }
+func (d *DataFront) HasLocal(ctx context.Context, c cid.Cid) (bool, error) {
+	return d.Store.Has(ctx, c)
+}
 
 // rootWait bounds the wait for a peer to send the root of a DAG asked for.
 const rootWait = 10 * time.Second
 
-func (d *Data) fetchRoot(ctx context.Context, c cid.Cid) bool {
+func (d *DataFront) fetchRoot(ctx context.Context, c cid.Cid) bool {
 	ctx, cancel := context.WithTimeout(ctx, rootWait)
 	defer cancel()
 	_, err := d.n.ex.Getter().GetBlock(ctx, c)
@@ -103,7 +105,7 @@ func (d *Data) fetchRoot(ctx context.Context, c cid.Cid) bool {
 // A block that no peer sends within the stall timeout fails it with an error naming the
 // block (blockstore.StallError, an ErrNotFound). The API calls it before it starts a
 // download, so that such an error is a status code, not a download cut short.
-func (d *Data) Fetch(ctx context.Context, root cid.Cid) error {
+func (d *DataFront) Fetch(ctx context.Context, root cid.Cid) error {
 	if d.n.ex == nil {
 		return nil
 	}

@@ -58,7 +58,7 @@ func (n *Node) fetcher() {
 
 // fetchTask fetches what t needs and hands it to the workers, or reports why it
 // cannot run.
-func (n *Node) fetchTask(t *task) {
+func (n *Node) fetchTask(t *assignment) {
 	if t.ctx.Err() != nil {
 		n.dropTask(t)
 		return
@@ -91,7 +91,7 @@ func (n *Node) fetchTask(t *task) {
 }
 
 // dropTask ends a task that was cancelled (or whose node is stopping) before it ran.
-func (n *Node) dropTask(t *task) {
+func (n *Node) dropTask(t *assignment) {
 	if n.ctx.Err() == nil {
 		n.report(t, job.Execution{ID: t.execID, NodeID: n.id, State: job.StateCancelled, EndedAt: n.now(), Error: reasonCancelled})
 	}
@@ -144,7 +144,7 @@ func (n *Node) moduleWhole(c cid.Cid) bool {
 }
 
 // fetchContent makes the module (whole) and each input's root and path local.
-func (n *Node) fetchContent(ctx context.Context, t *task, limit time.Duration) error {
+func (n *Node) fetchContent(ctx context.Context, t *assignment, limit time.Duration) error {
 	if m := t.spec.Module(); m != "" {
 		mod, err := job.ParseCID(m)
 		if err != nil {
@@ -168,7 +168,7 @@ func (n *Node) fetchContent(ctx context.Context, t *task, limit time.Duration) e
 
 // fetchItem fetches one module (whole, when path is "" and what is "module") or input
 // (its root and the nodes on path).
-func (n *Node) fetchItem(ctx context.Context, t *task, what string, c cid.Cid, path string, limit time.Duration) error {
+func (n *Node) fetchItem(ctx context.Context, t *assignment, what string, c cid.Cid, path string, limit time.Duration) error {
 	name := c.String()
 	if path != "" {
 		name += "/" + path
@@ -277,7 +277,7 @@ func (n *Node) moduleSize(ctx context.Context, c cid.Cid) string {
 
 // note tells the requester what an execution is doing before it runs, for the job's
 // history. A requester that has given the execution up cancels the task.
-func (n *Node) note(t *task, phase, msg string) {
+func (n *Node) note(t *assignment, phase, msg string) {
 	e := job.Execution{ID: t.execID, NodeID: n.id, State: job.StatePending, Phase: phase}
 	u := &jobproto.ExecutionUpdate{JobID: t.jobID, ExecutionID: t.execID, Execution: e, Note: truncateText(msg, 1000)}
 	if !n.sendUpdate(t, u) {

@@ -164,7 +164,7 @@ func (n *Node) handleCancel(_ context.Context, from peer.ID, c *jobproto.Cancel)
 		if !ok {
 			return &jobproto.Ack{OK: false}, nil
 		}
-		t := v.(*task)
+		t := v.(*assignment)
 		if t.requester != from || t.jobID != c.JobID {
 			return nil, errors.New("only the job's requester can stop its executions")
 		}

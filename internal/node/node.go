@@ -143,12 +143,12 @@ type Node struct {
 	engines   []job.Engine
 	now       func() time.Time
 
-	queue   chan *task       // executions waiting for a worker
-	fetchq  chan *task       // executions waiting for a fetcher
+	queue   chan *assignment // executions waiting for a worker
+	fetchq  chan *assignment // executions waiting for a fetcher
 	mem     *compute.MemPool // memory reserved by running executions
 	watch   *broker
 	running sync.Map     // job ID -> *execution (running or finishing here)
-	tasks   sync.Map     // execution ID -> *task (queued, running or finishing here)
+	tasks   sync.Map     // execution ID -> *assignment (queued, running or finishing here)
 	active  atomic.Int64 // workers busy with a task: the slots in use
 	// fetching counts executions whose module and inputs are being fetched.
 	fetching  atomic.Int64
@@ -158,7 +158,7 @@ type Node struct {
 	// being imported and recorded in the background.
 	finishers chan struct{}
 
-	net     *dht.Node            // nil without Config.Network
+	net     *dht.Peer            // nil without Config.Network
 	ex      *blockstore.Exchange // nil without Config.Network
 	peers   *peerTable
 	bidMu   sync.Mutex
@@ -264,8 +264,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	// The queue holds every accepted execution that has not started: it never drops
 	// one; an accept blocks (it does not fail) while it is full.
-	n.queue = make(chan *task, queueBurst)
-	n.fetchq = make(chan *task, queueBurst)
+	n.queue = make(chan *assignment, queueBurst)
+	n.fetchq = make(chan *assignment, queueBurst)
 	n.finishers = make(chan struct{}, 2*cfg.Concurrency)
 	for i := 0; i < cfg.Concurrency; i++ {
 		n.wg.Add(1)

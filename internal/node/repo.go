@@ -61,7 +61,7 @@ func (n *Node) gcLoop() {
 // Hold starts work the API does in several calls: an import (the files of a directory,
 // then the directory), or a download (a fetch, then the export of the DAGs under keep).
 // A GC leaves what it writes, and the DAGs under keep, alone until release runs.
-func (d *Data) Hold(ctx context.Context, keep ...cid.Cid) (context.Context, func()) {
+func (d *DataFront) Hold(ctx context.Context, keep ...cid.Cid) (context.Context, func()) {
 	h := d.Store.Hold()
 	h.Keep(keep...)
 	return h.Context(ctx), h.Release
@@ -69,7 +69,7 @@ func (d *Data) Hold(ctx context.Context, keep ...cid.Cid) (context.Context, func
 
 // Added pins a DAG the API added (unless pin is false), until the user removes it, and
 // announces it so that other nodes find it.
-func (d *Data) Added(ctx context.Context, c cid.Cid, pin bool) error {
+func (d *DataFront) Added(ctx context.Context, c cid.Cid, pin bool) error {
 	if pin {
 		if err := d.Store.Pin(ctx, c, blockstore.PinInfo{Kind: blockstore.PinData, Created: d.n.now()}); err != nil {
 			return err
@@ -81,6 +81,6 @@ func (d *Data) Added(ctx context.Context, c cid.Cid, pin bool) error {
 
 // Remove unpins a DAG a user added: the next garbage collection frees what nothing
 // else holds. A DAG the user did not add (or removed already) is blockstore.ErrNotFound.
-func (d *Data) Remove(ctx context.Context, c cid.Cid) error {
+func (d *DataFront) Remove(ctx context.Context, c cid.Cid) error {
 	return d.Store.Unpin(ctx, c, blockstore.PinData, "")
 }

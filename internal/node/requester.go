@@ -500,7 +500,7 @@ func (n *Node) applyUpdate(from peer.ID, u *jobproto.ExecutionUpdate) error {
 // report tells the requester how an execution goes. It returns false when the requester
 // has given the execution up (the worker then stops). A terminal report to another node
 // is retried in the background until it is taken or refused.
-func (n *Node) report(t *task, e job.Execution) bool {
+func (n *Node) report(t *assignment, e job.Execution) bool {
 	u := &jobproto.ExecutionUpdate{JobID: t.jobID, ExecutionID: t.execID, Execution: e}
 	if t.requester == n.peerID || !e.State.Terminal() {
 		return n.sendUpdate(t, u)
@@ -530,7 +530,7 @@ func (n *Node) report(t *task, e job.Execution) bool {
 
 // sendUpdate delivers an update to the requester once (applies it, for this node's own
 // jobs). It returns false when the requester has given the execution up.
-func (n *Node) sendUpdate(t *task, u *jobproto.ExecutionUpdate) bool {
+func (n *Node) sendUpdate(t *assignment, u *jobproto.ExecutionUpdate) bool {
 	if t.requester == n.peerID {
 		err := n.applyUpdate(n.peerID, u)
 		if err != nil && !errors.Is(err, errGivenUp) && !errors.Is(err, errUnchanged) {
@@ -542,7 +542,7 @@ func (n *Node) sendUpdate(t *task, u *jobproto.ExecutionUpdate) bool {
 	return !errors.Is(err, dht.ErrGivenUp)
 }
 
-func (n *Node) sendRemote(t *task, u *jobproto.ExecutionUpdate) error {
+func (n *Node) sendRemote(t *assignment, u *jobproto.ExecutionUpdate) error {
 	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 	defer cancel()
 	_, err := jobproto.Request[jobproto.ExecutionUpdate, jobproto.Ack](ctx, n.net, t.requester, jobproto.ProtoUpdate, u)
@@ -576,7 +576,7 @@ func (n *Node) cancelOwned(id string) (*job.Job, error) {
 	for _, e := range stop {
 		if e.NodeID == n.id {
 			if t, ok := n.tasks.Load(e.ID); ok {
-				t.(*task).cancel()
+				t.(*assignment).cancel()
 			}
 			continue
 		}

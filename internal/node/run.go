@@ -36,8 +36,8 @@ type execution struct {
 	logs   *logSink
 }
 
-// task is an execution this node accepted to run, for its own job or another node's.
-type task struct {
+// assignment is an execution this node accepted to run, for its own job or another node's.
+type assignment struct {
 	jobID, execID string
 	spec          job.Spec
 	requester     peer.ID
@@ -51,7 +51,7 @@ type task struct {
 
 // forget drops a task that is over, or never ran: the node no longer knows it, its
 // context ends and a GC may collect its module and inputs again (unless pinned).
-func (n *Node) forget(t *task) {
+func (n *Node) forget(t *assignment) {
 	n.tasks.Delete(t.execID)
 	t.cancel()
 	t.hold.Release()
@@ -77,11 +77,11 @@ func (n *Node) execDir(execID string) string {
 // fetched its module and inputs if the store lacks them.
 func (n *Node) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) error {
 	ctx, cancel := context.WithCancel(n.ctx)
-	t := &task{jobID: jobID, execID: execID, spec: spec, requester: requester, ctx: ctx, cancel: cancel, hold: n.blocks.Hold(), accepted: time.Now()}
+	t := &assignment{jobID: jobID, execID: execID, spec: spec, requester: requester, ctx: ctx, cancel: cancel, hold: n.blocks.Hold(), accepted: time.Now()}
 	if old, dup := n.tasks.LoadOrStore(execID, t); dup {
 		cancel()
 		t.hold.Release()
-		if o := old.(*task); o.jobID != jobID || o.requester != requester {
+		if o := old.(*assignment); o.jobID != jobID || o.requester != requester {
 			return fmt.Errorf("execution %s is taken by another job or requester", execID)
 		}
 		return nil // accepted already (a retried accept)
@@ -126,7 +126,7 @@ func specRoots(spec job.Spec) []cid.Cid {
 // the guest starts while its running state is being recorded, and once it has ended
 // the worker is free again while a finisher (up to cap(finishers) at once) imports the
 // result and records the end.
-func (n *Node) runTask(t *task) {
+func (n *Node) runTask(t *assignment) {
 	n.active.Add(1)
 	defer n.active.Add(-1)
 	r := &taskRun{t: t, started: n.now(), dir: n.execDir(t.execID)}
@@ -172,7 +172,7 @@ func (n *Node) runTask(t *task) {
 
 // taskRun is one execution between its worker and its finisher.
 type taskRun struct {
-	t       *task
+	t       *assignment
 	started time.Time
 	dir     string
 	// recorded receives whether the requester recorded the execution as running; false
@@ -255,7 +255,7 @@ func (n *Node) releaseMemory(r *taskRun) {
 
 // execute runs the task on its engine's executor; a non-nil error means it could not
 // be started.
-func (n *Node) execute(ctx context.Context, t *task, dir string, sink *logSink) (executor.Result, error) {
+func (n *Node) execute(ctx context.Context, t *assignment, dir string, sink *logSink) (executor.Result, error) {
 	x := n.executors[t.spec.Engine]
 	if x == nil { // refused at submission and on accept: not reached
 		return executor.Result{}, fmt.Errorf("%w: engine %q", ErrUnsupported, t.spec.Engine)
@@ -285,7 +285,7 @@ func (n *Node) execute(ctx context.Context, t *task, dir string, sink *logSink) 
 
 // outcome imports the result and describes how the execution ended, with a signed
 // receipt when there is a result.
-func (n *Node) outcome(t *task, dir string, res executor.Result, runErr error) job.Execution {
+func (n *Node) outcome(t *assignment, dir string, res executor.Result, runErr error) job.Execution {
 	e := job.Execution{ID: t.execID, NodeID: n.id, State: job.StateCompleted, Outcome: res.Outcome}
 	switch {
 	case (runErr != nil || res.Outcome == job.OutcomeCancelled) && n.ctx.Err() != nil:

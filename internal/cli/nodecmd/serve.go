@@ -80,7 +80,7 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 				return err
 			}
 			defer n.Close()
-			srv := server.New(server.Config{AllowedOrigins: f.origins}, n, n.Data(), n)
+			srv := server.New(server.Config{AllowedOrigins: f.origins}, n, n.DataFront(), n)
 			info := n.Info()
 			host, port := e.APIHost, l.Addr().(*net.TCPAddr).Port
 			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {

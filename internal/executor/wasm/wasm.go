@@ -54,7 +54,7 @@ func (x *Executor) Execute(ctx context.Context, t executor.Task) (executor.Resul
 	for i, m := range t.Inputs {
 		mounts[i] = wasi.Mount{FS: m.FS, Target: m.Target}
 	}
-	res, err := x.box.Run(ctx, sandbox.Task{
+	res, err := x.box.Run(ctx, sandbox.Guest{
 		ModuleKey: mod.String(),
 		Module: func(ctx context.Context) ([]byte, error) {
 			b, err := t.Content.ReadFile(ctx, mod)
