@@ -23,7 +23,7 @@ func TestSharedIDPrefix(t *testing.T) {
 	spec := helloSpec(t, n)
 	// Hold every byte of the node's memory, so that both jobs are accepted and wait
 	// for it: both live at once.
-	if err := n.mem.Acquire(context.Background(), n.cfg.Memory); err != nil {
+	if err := n.compute.MemPool().Acquire(context.Background(), n.cfg.Memory); err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
@@ -35,8 +35,8 @@ func TestSharedIDPrefix(t *testing.T) {
 		ids = append(ids, j.ID)
 	}
 	tasks := 0
-	n.tasks.Range(func(any, any) bool { tasks++; return true })
-	n.mem.Release(n.cfg.Memory)
+	tasks = n.compute.Assignments()
+	n.compute.MemPool().Release(n.cfg.Memory)
 	if tasks != 2 {
 		t.Fatalf("%d executions accepted for 2 live jobs %v", tasks, ids)
 	}
@@ -47,7 +47,7 @@ func TestSharedIDPrefix(t *testing.T) {
 			t.Fatalf("job %s: %s (%s)", j.ID, j.State, j.Reason)
 		}
 	}
-	if a.ID == b.ID || n.execDir(a.ID) == n.execDir(b.ID) {
+	if a.ID == b.ID || n.compute.ExecDir(a.ID) == n.compute.ExecDir(b.ID) {
 		t.Fatalf("jobs %s and %s share execution %s / %s", ids[0], ids[1], a.ID, b.ID)
 	}
 }

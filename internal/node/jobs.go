@@ -23,7 +23,7 @@ func (n *Node) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		return nil, err
 	}
 	if !n.runs(spec.Engine) && !n.peerRuns(spec.Engine) {
-		return nil, fmt.Errorf("%w: engine %q: no node of this network runs %s jobs (this node runs %s)", ErrUnsupported, spec.Engine, spec.Engine, joinEngines(n.engines))
+		return nil, fmt.Errorf("%w: engine %q: no node of this network runs %s jobs (this node runs %s)", ErrUnsupported, spec.Engine, spec.Engine, joinEngines(n.compute.Engines()))
 	}
 	if n.ctx.Err() != nil {
 		return nil, ErrClosed
@@ -34,7 +34,7 @@ func (n *Node) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	j.Requester, j.Rev = n.id, 1
 	// Alone on the network, this node takes the job in the same write that stores it:
 	// a lone node pays one write per job less.
-	local := !n.connected() && n.eligible(spec) && spec.Verify <= 1
+	local := !n.connected() && (n.compute.Refusal(spec) == "") && spec.Verify <= 1
 	var execID string
 	if local {
 		execID = executionID(j.ID, 1)
@@ -47,7 +47,7 @@ func (n *Node) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	}
 	n.publishEvent(j)
 	if local {
-		if err := n.enqueue(j.ID, execID, spec, n.peerID); err != nil {
+		if err := n.compute.Enqueue(j.ID, execID, spec, n.peerID); err != nil {
 			return nil, err // stored: settled when the node starts again
 		}
 	}

@@ -7,77 +7,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/compute"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
 // Stream names for Logs.
 const (
-	Stdout = "stdout"
-	Stderr = "stderr"
+	Stdout = compute.Stdout
+	Stderr = compute.Stderr
 )
-
-// logSink receives a running guest's stdout and stderr into files of the job directory
-// (they become part of the result) and wakes followers on every write.
-type logSink struct {
-	dir            string
-	stdout, stderr io.Writer
-
-	mu      sync.Mutex
-	files   []*os.File
-	changed chan struct{} // closed and replaced on every write and at close
-	closed  bool
-}
-
-func newLogSink(dir string) (*logSink, error) {
-	s := &logSink{dir: dir, changed: make(chan struct{})}
-	for _, name := range []string{Stdout, Stderr} {
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-		if err != nil {
-			s.close()
-			return nil, err
-		}
-		s.files = append(s.files, f)
-	}
-	s.stdout, s.stderr = sinkWriter{s, s.files[0]}, sinkWriter{s, s.files[1]}
-	return s, nil
-}
-
-type sinkWriter struct {
-	s *logSink
-	f *os.File
-}
-
-func (w sinkWriter) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.s.mu.Lock()
-	close(w.s.changed)
-	w.s.changed = make(chan struct{})
-	w.s.mu.Unlock()
-	return n, err
-}
-
-// state returns a channel closed at the next change, and whether the sink is closed.
-func (s *logSink) state() (<-chan struct{}, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.changed, s.closed
-}
-
-func (s *logSink) close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	s.closed = true
-	for _, f := range s.files {
-		f.Close()
-	}
-	close(s.changed)
-}
 
 // Logs calls fn with the job's stdout and stderr. With follow it waits for a pending
 // job to start and streams a running job's output live until it ends.
@@ -87,8 +27,8 @@ func (n *Node) Logs(ctx context.Context, idOrPrefix string, follow bool, fn func
 		return err
 	}
 	for {
-		if ex, ok := n.running.Load(id); ok {
-			err := n.followSink(ctx, ex.(*execution).logs, follow, fn)
+		if sink, _, ok := n.compute.Running(id); ok {
+			err := n.followSink(ctx, sink, follow, fn)
 			if err == nil && follow {
 				_, err = n.Wait(ctx, id) // the output has ended; return when the job has too
 			}
@@ -115,10 +55,10 @@ func (n *Node) Logs(ctx context.Context, idOrPrefix string, follow bool, fn func
 
 // followSink streams the files of a running job. It returns fs.ErrNotExist when the job
 // ended and its directory is gone before the files were opened.
-func (n *Node) followSink(ctx context.Context, s *logSink, follow bool, fn func(string, []byte) error) error {
+func (n *Node) followSink(ctx context.Context, s *compute.LogSink, follow bool, fn func(string, []byte) error) error {
 	var files [2]*os.File
 	for i, name := range []string{Stdout, Stderr} {
-		f, err := os.Open(filepath.Join(s.dir, name))
+		f, err := os.Open(filepath.Join(s.Dir(), name))
 		if err != nil {
 			for _, g := range files[:i] {
 				g.Close()
@@ -130,7 +70,7 @@ func (n *Node) followSink(ctx context.Context, s *logSink, follow bool, fn func(
 	}
 	buf := make([]byte, 32<<10)
 	for {
-		changed, closed := s.state()
+		changed, closed := s.State()
 		for i, name := range []string{Stdout, Stderr} {
 			for {
 				k, err := files[i].Read(buf)

@@ -61,14 +61,14 @@ func TestMemoryWaitsAndRefuses(t *testing.T) {
 	defer n.Close()
 	spec := helloSpec(t, n)
 	spec.Memory = 256 << 20
-	if err := n.mem.Acquire(ctx, 100<<20); err != nil { // as a running execution would
+	if err := n.compute.MemPool().Acquire(ctx, 100<<20); err != nil { // as a running execution would
 		t.Fatal(err)
 	}
 	j, err := n.Submit(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the execution waits for memory", func() bool { return n.mem.Waiting() == 1 })
+	eventually(t, "the execution waits for memory", func() bool { return n.compute.MemPool().Waiting() == 1 })
 	if got, _ := n.Get(ctx, j.ID); got.State != job.StatePending || n.Info().MemoryFree != 200<<20 {
 		t.Fatalf("waiting for memory: %s, %d bytes free", got.State, n.Info().MemoryFree)
 	}
@@ -78,7 +78,7 @@ func TestMemoryWaitsAndRefuses(t *testing.T) {
 		last := got.History[len(got.History)-1].Message
 		return strings.Contains(last, "waiting for 256 MiB of memory: 200 MiB of 300 MiB free") && got.Latest().Phase == job.PhaseQueued
 	})
-	n.mem.Release(100 << 20)
+	n.compute.MemPool().Release(100 << 20)
 	if done := waitAll(t, n, []string{j.ID})[0]; done.State != job.StateCompleted {
 		t.Fatalf("after the memory was freed: %s (%s)", done.State, done.Reason)
 	}

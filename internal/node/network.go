@@ -79,7 +79,7 @@ func (n *Node) heartbeats() {
 	t := time.NewTicker(n.cfg.Network.Heartbeat)
 	defer t.Stop()
 	for {
-		hb := jobproto.NewHeartbeat(n.net, n.engines, n.capacity())
+		hb := jobproto.NewHeartbeat(n.net, n.compute.Engines(), n.compute.Capacity())
 		hb.Started = n.started
 		if err := n.net.Publish(n.ctx, jobproto.TopicHeartbeats, hb); err != nil && n.ctx.Err() == nil {
 			n.log.Debug("heartbeat", "err", err)
@@ -107,10 +107,10 @@ func (n *Node) onHeartbeat(m dht.Message) {
 // onAnnouncement bids for another node's job this node can run.
 func (n *Node) onAnnouncement(m dht.Message) {
 	a, ok := m.Payload.(*jobproto.JobAnnouncement)
-	if !ok || m.From == n.peerID || slices.Contains(a.Exclude, n.peerID) || !n.eligible(a.Spec) {
+	if !ok || m.From == n.peerID || slices.Contains(a.Exclude, n.peerID) || !(n.compute.Refusal(a.Spec) == "") {
 		return
 	}
-	b := n.bid(a.JobID, a.Spec)
+	b := n.compute.Bid(a.JobID, a.Spec)
 	n.goTrack(func() {
 		ctx, cancel := context.WithTimeout(n.ctx, acceptTimout)
 		defer cancel()
@@ -142,10 +142,10 @@ func (n *Node) handleAccept(_ context.Context, from peer.ID, a *jobproto.Accept)
 		return nil, fmt.Errorf("execution %s is not one of job %s", a.ExecutionID, a.JobID)
 	}
 	// a.Spec is normalised and valid: the protocol checked it on receipt.
-	if r := n.refusal(a.Spec); r != "" {
+	if r := n.compute.Refusal(a.Spec); r != "" {
 		return nil, errors.New(r)
 	}
-	if err := n.enqueue(a.JobID, a.ExecutionID, a.Spec, from); err != nil {
+	if err := n.compute.Enqueue(a.JobID, a.ExecutionID, a.Spec, from); err != nil {
 		return nil, err
 	}
 	return &jobproto.Ack{OK: true}, nil
@@ -160,15 +160,14 @@ func (n *Node) handleUpdate(_ context.Context, from peer.ID, u *jobproto.Executi
 
 func (n *Node) handleCancel(_ context.Context, from peer.ID, c *jobproto.Cancel) (*jobproto.Ack, error) {
 	if c.ExecutionID != "" { // the requester stops one execution here
-		v, ok := n.tasks.Load(c.ExecutionID)
+		t, ok := n.compute.Assignment(c.ExecutionID)
 		if !ok {
 			return &jobproto.Ack{OK: false}, nil
 		}
-		t := v.(*assignment)
-		if t.requester != from || t.jobID != c.JobID {
+		if t.Requester != from || t.JobID != c.JobID {
 			return nil, errors.New("only the job's requester can stop its executions")
 		}
-		t.cancel()
+		t.Cancel()
 		return &jobproto.Ack{OK: true}, nil
 	}
 	j, err := n.jobs.Get(c.JobID)
@@ -345,7 +344,7 @@ func truncateText(s string, max int) string {
 // Nodes lists this node and every node it has heard from, by peer ID.
 func (n *Node) Nodes() []api.PeerStatus {
 	now := n.now()
-	self := api.PeerStatus{ID: n.id, Engines: slices.Clone(n.engines), Capacity: api.Capacity(n.capacity()),
+	self := api.PeerStatus{ID: n.id, Engines: slices.Clone(n.compute.Engines()), Capacity: api.Capacity(n.compute.Capacity()),
 		Labels: maps.Clone(n.cfg.Labels), LastSeen: now, Self: true, Live: true}
 	if n.net != nil {
 		for _, a := range n.net.Addrs() {

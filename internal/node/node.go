@@ -21,7 +21,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -138,25 +137,11 @@ type Node struct {
 	log    *slog.Logger
 	blocks *blockstore.Store
 	jobs   *store.Store
-	// executors are Config.Executors; engines their keys, sorted.
-	executors map[job.Engine]executor.Executor
-	engines   []job.Engine
-	now       func() time.Time
+	now    func() time.Time
 
-	queue   chan *assignment // executions waiting for a worker
-	fetchq  chan *assignment // executions waiting for a fetcher
-	mem     *compute.MemPool // memory reserved by running executions
+	compute *compute.Compute // the compute side: fetch, queue, workers, executors
 	watch   *broker
-	running sync.Map     // job ID -> *execution (running or finishing here)
-	tasks   sync.Map     // execution ID -> *assignment (queued, running or finishing here)
-	active  atomic.Int64 // workers busy with a task: the slots in use
-	// fetching counts executions whose module and inputs are being fetched.
-	fetching  atomic.Int64
-	wholeMods compute.CIDSet // modules known to be whole in the store
-	started   time.Time      // when Open ran: heartbeats carry it, so a restart is seen
-	// finishers bounds the executions whose guests have ended and whose results are
-	// being imported and recorded in the background.
-	finishers chan struct{}
+	started time.Time // when Open ran: heartbeats carry it, so a restart is seen
 
 	net     *dht.Peer            // nil without Config.Network
 	ex      *blockstore.Exchange // nil without Config.Network
@@ -246,7 +231,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: identity: %w", err)
 	}
-	n := &Node{cfg: cfg, executors: cfg.Executors, engines: slices.Sorted(maps.Keys(cfg.Executors)), id: pid.String(), peerID: pid, key: key, log: cfg.Logger, now: cfg.Now, watch: newBroker(), mem: compute.NewMemPool(cfg.Memory),
+	n := &Node{cfg: cfg, id: pid.String(), peerID: pid, key: key, log: cfg.Logger, now: cfg.Now, watch: newBroker(),
 		bids: map[string]chan requester.Bid{}, pulling: map[string]peer.ID{}, marks: map[peer.ID]pullMark{}, peers: newPeerTable()}
 	if n.blocks, err = blockstore.Open(filepath.Join(cfg.Repo, "blocks"), blockstore.Options{Logger: cfg.Logger, MaxSize: max(cfg.RepoMaxSize, 0)}); err != nil {
 		return nil, err
@@ -262,19 +247,11 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.Close()
 		return nil, err
 	}
-	// The queue holds every accepted execution that has not started: it never drops
-	// one; an accept blocks (it does not fail) while it is full.
-	n.queue = make(chan *assignment, queueBurst)
-	n.fetchq = make(chan *assignment, queueBurst)
-	n.finishers = make(chan struct{}, 2*cfg.Concurrency)
-	for i := 0; i < cfg.Concurrency; i++ {
-		n.wg.Add(1)
-		go n.worker()
-	}
-	for i := 0; i < cfg.Fetchers; i++ {
-		n.wg.Add(1)
-		go n.fetcher()
-	}
+	n.compute = compute.New(compute.Config{Dir: filepath.Join(cfg.Repo, "executions"), NodeID: n.id,
+		Concurrency: cfg.Concurrency, Fetchers: cfg.Fetchers, FetchTimeout: cfg.FetchTimeout,
+		Memory: cfg.Memory, MaxOutputsLimit: cfg.MaxOutputsLimit, OutputLimit: cfg.OutputLimit,
+		ResultRetention: cfg.ResultRetention, FailedRetention: cfg.FailedRetention,
+		Labels: cfg.Labels, Executors: cfg.Executors, Now: cfg.Now, Logger: cfg.Logger}, host{n}, n.blocks)
 	if cfg.GCInterval > 0 {
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); n.gcLoop() }()
@@ -288,7 +265,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	for _, j := range owned {
 		for _, e := range j.Executions {
 			if !j.State.Terminal() && e.NodeID == n.id && !e.Lost && e.State == job.StatePending {
-				if err := n.enqueue(j.ID, e.ID, j.Spec, n.peerID); err != nil {
+				if err := n.compute.Enqueue(j.ID, e.ID, j.Spec, n.peerID); err != nil {
 					n.Close()
 					return nil, err
 				}
@@ -298,8 +275,6 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	return n, nil
 }
-
-const queueBurst = 100_000
 
 func closeExecutors(xs map[job.Engine]executor.Executor) error {
 	var errs []error
@@ -312,7 +287,7 @@ func closeExecutors(xs map[job.Engine]executor.Executor) error {
 }
 
 // runs reports whether the node has an executor for engine.
-func (n *Node) runs(engine job.Engine) bool { return n.executors[engine] != nil }
+func (n *Node) runs(engine job.Engine) bool { return n.compute.Runs(engine) }
 
 // peerRuns reports whether a live peer says it runs engine.
 func (n *Node) peerRuns(engine job.Engine) bool {
@@ -395,12 +370,12 @@ func (n *Node) recover() ([]*job.Job, error) {
 					continue
 				}
 				if e.State == job.StateRunning {
-					e.State, e.EndedAt, e.Error = job.StateFailed, now, reasonNodeStopped
+					e.State, e.EndedAt, e.Error = job.StateFailed, now, compute.ReasonNodeStopped
 					interrupted = true
 				}
 			}
 			if interrupted {
-				return j.Transition(job.StateFailed, reasonNodeStopped, now)
+				return j.Transition(job.StateFailed, compute.ReasonNodeStopped, now)
 			}
 			return nil
 		})
@@ -429,6 +404,9 @@ func (n *Node) Close() error {
 	if n.cancel != nil {
 		n.cancel()
 	}
+	if n.compute != nil {
+		n.compute.Close()
+	}
 	n.wg.Wait()
 	var errs []error
 	if n.ex != nil {
@@ -437,7 +415,7 @@ func (n *Node) Close() error {
 	if n.net != nil {
 		errs = append(errs, n.net.Close())
 	}
-	errs = append(errs, closeExecutors(n.executors))
+	errs = append(errs, closeExecutors(n.cfg.Executors))
 	if n.jobs != nil {
 		errs = append(errs, n.jobs.Close())
 	}
@@ -449,18 +427,18 @@ func (n *Node) Close() error {
 
 // Info reports what the node is and how busy it is, for `bacalhau id` and the API.
 func (n *Node) Info() api.NodeInfo {
-	running := int(n.active.Load())
+	st := n.compute.Stats()
 	info := api.NodeInfo{
 		ID:          n.id,
 		Labels:      maps.Clone(n.cfg.Labels),
 		Version:     version.Version,
-		Engines:     slices.Clone(n.engines),
+		Engines:     n.compute.Engines(),
 		Concurrency: n.cfg.Concurrency,
-		Queued:      len(n.queue),
-		Running:     running,
-		Fetching:    int(n.fetching.Load()),
+		Queued:      st.Queued,
+		Running:     st.Running,
+		Fetching:    st.Fetching,
 		Memory:      n.cfg.Memory,
-		MemoryFree:  n.mem.Free(),
+		MemoryFree:  st.MemoryFree,
 	}
 	if n.net != nil {
 		for _, a := range n.net.Addrs() {

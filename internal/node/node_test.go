@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/compute"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -122,8 +123,8 @@ func TestBurst(t *testing.T) {
 	}
 	info := n.Info()
 	tasks := 0
-	n.tasks.Range(func(any, any) bool { tasks++; return true })
-	left, _ := os.ReadDir(n.execDir(""))
+	tasks = n.compute.Assignments()
+	left, _ := os.ReadDir(n.compute.ExecDir(""))
 	if info.Running != 0 || info.Queued != 0 || tasks != 0 || len(left) != 0 {
 		t.Fatalf("after every job ended: %d running, %d queued, %d tasks, %d execution directories", info.Running, info.Queued, tasks, len(left))
 	}
@@ -157,8 +158,8 @@ func TestCloseDuringBurst(t *testing.T) {
 			}
 		case job.StateFailed:
 			failed++
-			if r := j.History[len(j.History)-1].Message; r != reasonNodeStopped {
-				t.Errorf("job %s failed: %q, want %q", j.ID, r, reasonNodeStopped)
+			if r := j.History[len(j.History)-1].Message; r != compute.ReasonNodeStopped {
+				t.Errorf("job %s failed: %q, want %q", j.ID, r, compute.ReasonNodeStopped)
 			}
 		default:
 			t.Fatalf("job %s is %s", j.ID, j.State)

@@ -29,7 +29,7 @@ func TestOutputsLimitPolicy(t *testing.T) {
 	if j.State != job.StateFailed || j.Reason != want {
 		t.Fatalf("over the node's limit: %s %q, want %q", j.State, j.Reason, want)
 	}
-	if r := n.refusal(job.Spec{Engine: job.EngineWasm, Wasm: spec.Wasm}); r != "" {
+	if r := n.compute.Refusal(job.Spec{Engine: job.EngineWasm, Wasm: spec.Wasm}); r != "" {
 		t.Fatalf("a spec with no outputs limit (the default, 1 GiB) refused: %s", r)
 	}
 }
@@ -42,10 +42,10 @@ func TestMemoryAdvertised(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	if err := n.mem.Acquire(context.Background(), 200<<20); err != nil {
+	if err := n.compute.MemPool().Acquire(context.Background(), 200<<20); err != nil {
 		t.Fatal(err)
 	}
-	defer n.mem.Release(200 << 20)
+	defer n.compute.MemPool().Release(200 << 20)
 	info, self := n.Info(), n.Nodes()[0]
 	if info.Memory != 512<<20 || info.MemoryFree != 312<<20 {
 		t.Fatalf("Info: memory %d, free %d", info.Memory, info.MemoryFree)
@@ -53,7 +53,7 @@ func TestMemoryAdvertised(t *testing.T) {
 	if c := self.Capacity; c.Memory != 512<<20 || c.MemoryFree != 312<<20 || c.Slots != 1 {
 		t.Fatalf("Nodes: %+v", c)
 	}
-	if b := n.bid("j-x", job.Spec{}); b.MemoryFree != 312<<20 {
+	if b := n.compute.Bid("j-x", job.Spec{}); b.MemoryFree != 312<<20 {
 		t.Fatalf("bid: %+v", b)
 	}
 	def, err := Open(context.Background(), withWasm(t, Config{Repo: t.TempDir(), Concurrency: 1}))
@@ -64,7 +64,8 @@ func TestMemoryAdvertised(t *testing.T) {
 	if total := totalMemory(); total > 0 && def.Info().Memory != total/4*3 {
 		t.Fatalf("default memory %d of %d", def.Info().Memory, total)
 	}
-	if !strings.Contains(n.capacityRefusal(job.Spec{Memory: 1 << 30}), "needs 1 GiB of memory; this node offers 512 MiB") {
-		t.Fatal(n.capacityRefusal(job.Spec{Memory: 1 << 30}))
+	big := job.Spec{Engine: job.EngineWasm, Memory: 1 << 30}
+	if !strings.Contains(n.compute.Refusal(big), "needs 1 GiB of memory; this node offers 512 MiB") {
+		t.Fatal(n.compute.Refusal(big))
 	}
 }

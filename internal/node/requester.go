@@ -12,6 +12,7 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/compute"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/requester"
 )
@@ -193,10 +194,10 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 	var cannot []string
 	labelled := false
 	if !exclude[n.peerID] {
-		switch r := n.refusal(j.Spec); {
+		switch r := n.compute.Refusal(j.Spec); {
 		case r == "":
 			labelled = true
-			bids = append(bids, requester.Bid{Node: n.peerID, Bid: n.bid(j.ID, j.Spec)})
+			bids = append(bids, requester.Bid{Node: n.peerID, Bid: n.compute.Bid(j.ID, j.Spec)})
 		case job.Matches(j.Spec.Selector, n.cfg.Labels) && n.runs(j.Spec.Engine):
 			labelled = true
 			cannot = append(cannot, r)
@@ -284,33 +285,6 @@ func (n *Node) scheduleRound(j *job.Job, need int) (int, string) {
 	return got, why
 }
 
-// bid is this node's offer for spec.
-func (n *Node) bid(jobID string, spec job.Spec) jobproto.Bid {
-	running := int(n.active.Load())
-	queued := len(n.queue)
-	b := jobproto.Bid{JobID: jobID, Queued: queued, FreeSlots: max(0, n.cfg.Concurrency-running-queued), MemoryFree: n.mem.Free()}
-	b.HasInputs = n.holds(spec)
-	return b
-}
-
-// holds reports whether the module and every input root are in the local store.
-func (n *Node) holds(spec job.Spec) bool {
-	ctx := n.ctx
-	if m := spec.Module(); m != "" {
-		c, err := job.ParseCID(m)
-		if ok, _ := n.blocks.Has(ctx, c); err != nil || !ok {
-			return false
-		}
-	}
-	for _, in := range spec.Inputs {
-		c, err := job.ParseCID(in.CID)
-		if ok, _ := n.blocks.Has(ctx, c); err != nil || !ok {
-			return false
-		}
-	}
-	return true
-}
-
 // acceptOn records an execution of the job on node and hands it over. If the node does
 // not take it, the execution is marked lost at once.
 func (n *Node) acceptOn(jobID string, spec job.Spec, node peer.ID) error {
@@ -329,7 +303,7 @@ func (n *Node) acceptOn(jobID string, spec job.Spec, node peer.ID) error {
 		return err
 	}
 	if node == n.peerID {
-		err = n.enqueue(jobID, execID, spec, n.peerID)
+		err = n.compute.Enqueue(jobID, execID, spec, n.peerID)
 	} else {
 		ctx, cancel := context.WithTimeout(n.ctx, acceptTimout)
 		_, err = jobproto.Request[jobproto.Accept, jobproto.Ack](ctx, n.net, node, jobproto.ProtoAccept, &jobproto.Accept{JobID: jobID, ExecutionID: execID, Spec: spec})
@@ -500,9 +474,9 @@ func (n *Node) applyUpdate(from peer.ID, u *jobproto.ExecutionUpdate) error {
 // report tells the requester how an execution goes. It returns false when the requester
 // has given the execution up (the worker then stops). A terminal report to another node
 // is retried in the background until it is taken or refused.
-func (n *Node) report(t *assignment, e job.Execution) bool {
-	u := &jobproto.ExecutionUpdate{JobID: t.jobID, ExecutionID: t.execID, Execution: e}
-	if t.requester == n.peerID || !e.State.Terminal() {
+func (n *Node) report(t *compute.Assignment, e job.Execution) bool {
+	u := &jobproto.ExecutionUpdate{JobID: t.JobID, ExecutionID: t.ExecID, Execution: e}
+	if t.Requester == n.peerID || !e.State.Terminal() {
 		return n.sendUpdate(t, u)
 	}
 	send := func() error { return n.sendRemote(t, u) }
@@ -513,7 +487,7 @@ func (n *Node) report(t *assignment, e job.Execution) bool {
 			err := send()
 			if err == nil || errors.Is(err, dht.ErrGivenUp) || time.Now().After(deadline) {
 				if err != nil {
-					n.log.Warn("report execution", "job", t.jobID, "execution", t.execID, "err", err)
+					n.log.Warn("report execution", "job", t.JobID, "execution", t.ExecID, "err", err)
 				}
 				return
 			}
@@ -530,11 +504,11 @@ func (n *Node) report(t *assignment, e job.Execution) bool {
 
 // sendUpdate delivers an update to the requester once (applies it, for this node's own
 // jobs). It returns false when the requester has given the execution up.
-func (n *Node) sendUpdate(t *assignment, u *jobproto.ExecutionUpdate) bool {
-	if t.requester == n.peerID {
+func (n *Node) sendUpdate(t *compute.Assignment, u *jobproto.ExecutionUpdate) bool {
+	if t.Requester == n.peerID {
 		err := n.applyUpdate(n.peerID, u)
 		if err != nil && !errors.Is(err, errGivenUp) && !errors.Is(err, errUnchanged) {
-			n.log.Error("record execution", "job", t.jobID, "execution", t.execID, "err", err)
+			n.log.Error("record execution", "job", t.JobID, "execution", t.ExecID, "err", err)
 		}
 		return !errors.Is(err, errGivenUp)
 	}
@@ -542,10 +516,10 @@ func (n *Node) sendUpdate(t *assignment, u *jobproto.ExecutionUpdate) bool {
 	return !errors.Is(err, dht.ErrGivenUp)
 }
 
-func (n *Node) sendRemote(t *assignment, u *jobproto.ExecutionUpdate) error {
+func (n *Node) sendRemote(t *compute.Assignment, u *jobproto.ExecutionUpdate) error {
 	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 	defer cancel()
-	_, err := jobproto.Request[jobproto.ExecutionUpdate, jobproto.Ack](ctx, n.net, t.requester, jobproto.ProtoUpdate, u)
+	_, err := jobproto.Request[jobproto.ExecutionUpdate, jobproto.Ack](ctx, n.net, t.Requester, jobproto.ProtoUpdate, u)
 	return err
 }
 
@@ -558,13 +532,13 @@ func (n *Node) cancelOwned(id string) (*job.Job, error) {
 	j, err := n.update(id, func(j *job.Job) error {
 		stop = stop[:0]
 		now := n.now()
-		if err := j.Transition(job.StateCancelled, reasonCancelled, now); err != nil {
+		if err := j.Transition(job.StateCancelled, compute.ReasonCancelled, now); err != nil {
 			return err
 		}
 		for i := range j.Executions {
 			e := &j.Executions[i]
 			if !e.Lost && !e.State.Terminal() {
-				e.State, e.EndedAt, e.Error = job.StateCancelled, now, reasonCancelled
+				e.State, e.EndedAt, e.Error = job.StateCancelled, now, compute.ReasonCancelled
 				stop = append(stop, *e)
 			}
 		}
@@ -575,8 +549,8 @@ func (n *Node) cancelOwned(id string) (*job.Job, error) {
 	}
 	for _, e := range stop {
 		if e.NodeID == n.id {
-			if t, ok := n.tasks.Load(e.ID); ok {
-				t.(*assignment).cancel()
+			if t, ok := n.compute.Assignment(e.ID); ok {
+				t.Cancel()
 			}
 			continue
 		}

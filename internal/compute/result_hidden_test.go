@@ -1,4 +1,4 @@
-package node
+package compute
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 
@@ -17,8 +18,12 @@ import (
 // A job's result keeps its dotfiles: `ipfs add -r` (and AddPath by default) skips them,
 // a job's outputs must not lose files.
 func TestImportResultKeepsDotfiles(t *testing.T) {
-	n := openNode(t, t.TempDir())
-	t.Cleanup(func() { n.Close() })
+	store, err := blockstore.Open(t.TempDir(), blockstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	n := &Compute{blocks: store, now: time.Now, ctx: context.Background(), cfg: Config{ResultRetention: time.Hour, FailedRetention: time.Hour}}
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "outputs", ".cache"), 0o755); err != nil {
 		t.Fatal(err)
@@ -36,7 +41,7 @@ func TestImportResultKeepsDotfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := blockstore.NewFS(context.Background(), n.Blocks().Blocks(), root)
+	fsys, err := blockstore.NewFS(context.Background(), store.Blocks(), root)
 	if err != nil {
 		t.Fatal(err)
 	}
