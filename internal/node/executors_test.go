@@ -108,3 +108,36 @@ func TestAnotherEngine(t *testing.T) {
 		t.Error("the node did not close its executor")
 	}
 }
+
+// countingExecutor counts its Close calls.
+type countingExecutor struct {
+	echoExecutor
+	closes int
+}
+
+func (x *countingExecutor) Close(context.Context) error { x.closes++; return nil }
+
+// TestOpenFailureClosesExecutorsOnce: a node that fails to open closes the executors
+// it was given, once.
+func TestOpenFailureClosesExecutorsOnce(t *testing.T) {
+	x := &countingExecutor{}
+	repo := t.TempDir()
+	// A network that cannot listen makes Open fail after the node took the executors.
+	_, err := Open(context.Background(), Config{Repo: repo, Concurrency: 1,
+		Executors: map[job.Engine]executor.Executor{job.EngineDocker: x},
+		Network:   &NetConfig{Listen: []string{"/ip4/127.0.0.1/tcp/not-a-port"}}})
+	if err == nil {
+		t.Fatal("Open with an address it cannot listen on succeeded")
+	}
+	if x.closes != 1 {
+		t.Errorf("executor closed %d times, want 1", x.closes)
+	}
+	// And one that fails before it has a store.
+	y := &countingExecutor{}
+	if _, err := Open(context.Background(), Config{Executors: map[job.Engine]executor.Executor{job.EngineDocker: y}}); err == nil {
+		t.Fatal("Open with no repo succeeded")
+	}
+	if y.closes != 1 {
+		t.Errorf("executor closed %d times without a repo, want 1", y.closes)
+	}
+}

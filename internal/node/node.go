@@ -174,8 +174,9 @@ func (n *Node) goTrack(f func()) bool {
 // Open opens the repo (creating it if needed), recovers jobs a crash interrupted, and
 // starts the workers.
 func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
+	nodeCloses := false // once set, a failure's n.Close closes the executors
 	defer func() {
-		if err != nil {
+		if err != nil && !nodeCloses {
 			closeExecutors(cfg.Executors)
 		}
 	}()
@@ -242,6 +243,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.started = n.now()
+	nodeCloses = true
 	owned, err := n.recover()
 	if err != nil {
 		n.Close()
