@@ -21,20 +21,7 @@ import (
 // default. Other file types (devices, sockets, FIFOs) are rejected with
 // ErrBadPath, and nothing is returned.
 func (s *Store) AddPath(ctx context.Context, path string, opts AddOptions) (Entry, error) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return Entry{}, fmt.Errorf("blockstore: add %s: %w", path, err)
-	}
-	w := s.newWriter(ctx)
-	e, err := s.addPath(ctx, w, path, fi, opts)
-	if err != nil {
-		w.abort()
-		return Entry{}, err
-	}
-	if err := w.done(); err != nil {
-		return Entry{}, err
-	}
-	return e, nil
+	return s.addPathTop(ctx, path, opts, nil)
 }
 
 // AddPathPinned is AddPath followed by Pin of what it added, made durable
@@ -43,6 +30,12 @@ func (s *Store) AddPathPinned(ctx context.Context, path string, opts AddOptions,
 	if err := validatePinInfo(pin); err != nil {
 		return Entry{}, err
 	}
+	return s.addPathTop(ctx, path, opts, &pin)
+}
+
+// addPathTop adds path and, if pin is not nil, pins what it added before the one
+// sync that makes both durable.
+func (s *Store) addPathTop(ctx context.Context, path string, opts AddOptions, pin *PinInfo) (Entry, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return Entry{}, fmt.Errorf("blockstore: add %s: %w", path, err)
@@ -53,13 +46,19 @@ func (s *Store) AddPathPinned(ctx context.Context, path string, opts AddOptions,
 		w.abort()
 		return Entry{}, err
 	}
+	if pin == nil {
+		if err := w.done(); err != nil {
+			return Entry{}, err
+		}
+		return e, nil
+	}
 	defer w.endHold()
 	if err := w.drain(); err != nil {
 		return Entry{}, err
 	}
 	// Unsynced: the commit below syncs the write-ahead log, the blocks and the
 	// pin after them, so a crash keeps both or only blocks nothing pins yet.
-	if err := s.pin(e.CID, pin, pebble.NoSync); err != nil {
+	if err := s.pin(e.CID, *pin, pebble.NoSync); err != nil {
 		return Entry{}, err
 	}
 	if err := s.commit(w.written + 1); err != nil {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -67,7 +66,7 @@ func newID(e *Env) *cobra.Command {
 				return PrintData(e.Stdout, output, info)
 			}
 			fmt.Fprintf(e.Stdout, "ID:       %s\nVersion:  %s\nEngines:  %s\nWorkers:  %d (%d running, %d queued)\nPeers:    %d\n",
-				info.ID, info.Version, joinEngines(info.Engines), info.Concurrency, info.Running, info.Queued, info.Peers)
+				info.ID, info.Version, job.JoinEngines(info.Engines, ","), info.Concurrency, info.Running, info.Queued, info.Peers)
 			if len(info.Labels) > 0 {
 				fmt.Fprintf(e.Stdout, "Labels:   %s\n", job.FormatLabels(info.Labels))
 			}
@@ -80,12 +79,4 @@ func newID(e *Env) *cobra.Command {
 	}
 	addOutputFlag(cmd, &output, outTable)
 	return cmd
-}
-
-func joinEngines(es []job.Engine) string {
-	names := make([]string, len(es))
-	for i, en := range es {
-		names[i] = string(en)
-	}
-	return strings.Join(names, ",")
 }

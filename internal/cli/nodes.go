@@ -52,7 +52,7 @@ func newNodeList(e *Env) *cobra.Command {
 				if !wide && len(addrs) > 1 {
 					addrs = []string{addrs[0], fmt.Sprintf("(+%d)", len(addrs)-1)}
 				}
-				rows = append(rows, []string{id, status, joinEngines(p.Engines), fmt.Sprint(p.Capacity.Slots),
+				rows = append(rows, []string{id, status, job.JoinEngines(p.Engines, ","), fmt.Sprint(p.Capacity.Slots),
 					fmt.Sprintf("%s free of %s", job.FormatBytes(p.Capacity.MemoryFree), job.FormatBytes(p.Capacity.Memory)), job.FormatLabels(p.Labels),
 					time.Since(p.LastSeen).Round(100*time.Millisecond).String() + " ago", strings.Join(addrs, " ")})
 			}

@@ -157,11 +157,6 @@ func (n *Compute) goTrack(f func()) bool {
 	return true
 }
 
-// Enqueue accepts an execution of a job (see enqueue).
-func (n *Compute) Enqueue(jobID, execID string, spec job.Spec, requester peer.ID) error {
-	return n.enqueue(jobID, execID, spec, requester)
-}
-
 // Assignment returns the execution this node holds under execID, if any.
 func (n *Compute) Assignment(execID string) (*Assignment, bool) {
 	v, ok := n.tasks.Load(execID)
@@ -179,21 +174,16 @@ func (n *Compute) Assignments() int {
 	return k
 }
 
-// ExecDir is the directory of an execution while it runs here.
-func (n *Compute) ExecDir(execID string) string { return n.execDir(execID) }
-
 // Cancel stops a's execution.
 func (a *Assignment) Cancel() { a.cancel() }
 
-// Running returns the log sink of the job's execution running here, if any, and a
-// function that cancels it.
-func (n *Compute) Running(jobID string) (*LogSink, context.CancelFunc, bool) {
+// Running returns the log sink of the job's execution running here, if any.
+func (n *Compute) Running(jobID string) (*LogSink, bool) {
 	v, ok := n.running.Load(jobID)
 	if !ok {
-		return nil, nil, false
+		return nil, false
 	}
-	ex := v.(*execution)
-	return ex.logs, ex.cancel, true
+	return v.(*execution).logs, true
 }
 
 // Stats says how busy the compute side is.
@@ -213,15 +203,6 @@ func (n *Compute) Engines() []job.Engine { return slices.Clone(n.engines) }
 // Runs reports whether the node has an executor for engine.
 func (n *Compute) Runs(engine job.Engine) bool { return n.executors[engine] != nil }
 
-// Bid is this node's offer for spec.
-func (n *Compute) Bid(jobID string, spec job.Spec) jobproto.Bid { return n.bid(jobID, spec) }
-
-// Refusal says why this node would not run spec, or "" if it would.
-func (n *Compute) Refusal(spec job.Spec) string { return n.refusal(spec) }
-
-// Capacity is what this node offers, for heartbeats and `node list`.
-func (n *Compute) Capacity() jobproto.Capacity { return n.capacity() }
-
 // MemPool is the pool executions reserve their memory from.
 func (n *Compute) MemPool() *MemPool { return n.mem }
 
@@ -237,8 +218,7 @@ const (
 
 // execution is a job while a worker runs it.
 type execution struct {
-	cancel context.CancelFunc
-	logs   *LogSink
+	logs *LogSink
 }
 
 // Assignment is an execution this node accepted to run, for its own job or another node's.
@@ -274,13 +254,14 @@ func (n *Compute) worker() {
 	}
 }
 
-func (n *Compute) execDir(execID string) string {
+// ExecDir is the directory of an execution while it runs here.
+func (n *Compute) ExecDir(execID string) string {
 	return filepath.Join(n.cfg.Dir, execID)
 }
 
-// enqueue accepts an execution: a worker runs it when one is free, after a fetcher has
+// Enqueue accepts an execution: a worker runs it when one is free, after a fetcher has
 // fetched its module and inputs if the store lacks them.
-func (n *Compute) enqueue(jobID, execID string, spec job.Spec, requester peer.ID) error {
+func (n *Compute) Enqueue(jobID, execID string, spec job.Spec, requester peer.ID) error {
 	ctx, cancel := context.WithCancel(n.ctx)
 	t := &Assignment{JobID: jobID, ExecID: execID, Spec: spec, Requester: requester, ctx: ctx, cancel: cancel, hold: n.blocks.Hold(), accepted: time.Now()}
 	if old, dup := n.tasks.LoadOrStore(execID, t); dup {
@@ -334,7 +315,7 @@ func specRoots(spec job.Spec) []cid.Cid {
 func (n *Compute) runTask(t *Assignment) {
 	n.active.Add(1)
 	defer n.active.Add(-1)
-	r := &taskRun{t: t, started: n.now(), dir: n.execDir(t.ExecID)}
+	r := &taskRun{t: t, started: n.now(), dir: n.ExecDir(t.ExecID)}
 	if t.ctx.Err() != nil {
 		n.dropTask(t)
 		n.endTask(r)
@@ -408,7 +389,7 @@ func (n *Compute) startTask(r *taskRun) bool {
 	if err != nil {
 		return fail(err)
 	}
-	r.exec = &execution{cancel: t.cancel, logs: sink}
+	r.exec = &execution{logs: sink}
 	n.running.Store(t.JobID, r.exec)
 	r.recorded = make(chan bool, 1)
 	record := func() {
@@ -803,8 +784,8 @@ func (n *Compute) holds(spec job.Spec) bool {
 	return true
 }
 
-// bid is this node's offer for spec.
-func (n *Compute) bid(jobID string, spec job.Spec) jobproto.Bid {
+// Bid is this node's offer for spec.
+func (n *Compute) Bid(jobID string, spec job.Spec) jobproto.Bid {
 	running := int(n.active.Load())
 	queued := len(n.queue)
 	b := jobproto.Bid{JobID: jobID, Queued: queued, FreeSlots: max(0, n.cfg.Concurrency-running-queued), MemoryFree: n.mem.Free()}
@@ -812,11 +793,8 @@ func (n *Compute) bid(jobID string, spec job.Spec) jobproto.Bid {
 	return b
 }
 
-// eligible says whether this node would run spec at all.
-func (n *Compute) eligible(spec job.Spec) bool { return n.refusal(spec) == "" }
-
-// refusal says why this node would not run spec, or "" if it would.
-func (n *Compute) refusal(spec job.Spec) string {
+// Refusal says why this node would not run spec, or "" if it would.
+func (n *Compute) Refusal(spec job.Spec) string {
 	switch {
 	case !n.Runs(spec.Engine):
 		return fmt.Sprintf("this node runs no %s jobs", spec.Engine)
@@ -838,8 +816,8 @@ func (n *Compute) capacityRefusal(spec job.Spec) string {
 	return ""
 }
 
-// capacity is what this node offers, for heartbeats and `node list`.
-func (n *Compute) capacity() jobproto.Capacity {
+// Capacity is what this node offers, for heartbeats and `node list`.
+func (n *Compute) Capacity() jobproto.Capacity {
 	return jobproto.Capacity{Slots: n.cfg.Concurrency, Memory: n.cfg.Memory, MemoryFree: n.mem.Free()}
 }
 

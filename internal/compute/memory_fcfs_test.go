@@ -8,18 +8,6 @@ import (
 	"time"
 )
 
-// eventually polls cond until it holds, failing the test after a minute.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within a minute: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestMemPoolFirstComeFirstServed(t *testing.T) {
 	ctx := context.Background()
 	p := NewMemPool(300)
@@ -31,9 +19,9 @@ func TestMemPoolFirstComeFirstServed(t *testing.T) {
 	}
 	big, small := make(chan error, 1), make(chan error, 1)
 	go func() { big <- p.Acquire(ctx, 300) }()
-	eventually(t, "the big reservation waits", func() bool { return p.Waiting() == 1 })
+	waitUntil(t, "the big reservation waits", func() bool { return p.Waiting() == 1 })
 	go func() { small <- p.Acquire(ctx, 100) }()
-	eventually(t, "the small reservation waits", func() bool { return p.Waiting() == 2 })
+	waitUntil(t, "the small reservation waits", func() bool { return p.Waiting() == 2 })
 	// 100 bytes are free, but the small reservation came after the big one: it waits.
 	if p.Free() != 100 {
 		t.Fatalf("free = %d, want 100", p.Free())
@@ -53,9 +41,9 @@ func TestMemPoolFirstComeFirstServed(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	head, next := make(chan error, 1), make(chan error, 1)
 	go func() { head <- p.Acquire(cctx, 300) }()
-	eventually(t, "the head waits", func() bool { return p.Waiting() == 1 })
+	waitUntil(t, "the head waits", func() bool { return p.Waiting() == 1 })
 	go func() { next <- p.Acquire(ctx, 150) }()
-	eventually(t, "the next waits", func() bool { return p.Waiting() == 2 })
+	waitUntil(t, "the next waits", func() bool { return p.Waiting() == 2 })
 	cancel()
 	if err := recv(t, "head", head); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled head: %v", err)

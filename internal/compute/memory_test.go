@@ -52,13 +52,8 @@ func granted(t *testing.T, ch <-chan error) bool {
 
 func mustGrant(t *testing.T, what string, ch <-chan error) {
 	t.Helper()
-	select {
-	case err := <-ch:
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s: not granted", what)
+	if err := recv(t, what, ch); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 

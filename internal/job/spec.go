@@ -20,6 +20,15 @@ const (
 	EngineDocker Engine = "docker"
 )
 
+// JoinEngines joins the names of es with sep.
+func JoinEngines(es []Engine, sep string) string {
+	names := make([]string, len(es))
+	for i, e := range es {
+		names[i] = string(e)
+	}
+	return strings.Join(names, sep)
+}
+
 // WellFormed reports whether e could name an engine: 1 to 32 lower-case letters,
 // digits and dashes. A spec must name an engine this version knows (see Validate);
 // a peer may offer engines it does not.

@@ -23,7 +23,7 @@ func (n *Node) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
 		return nil, err
 	}
 	if !n.runs(spec.Engine) && !n.peerRuns(spec.Engine) {
-		return nil, fmt.Errorf("%w: engine %q: no node of this network runs %s jobs (this node runs %s)", ErrUnsupported, spec.Engine, spec.Engine, joinEngines(n.compute.Engines()))
+		return nil, fmt.Errorf("%w: engine %q: no node of this network runs %s jobs (this node runs %s)", ErrUnsupported, spec.Engine, spec.Engine, job.JoinEngines(n.compute.Engines(), ", "))
 	}
 	if n.ctx.Err() != nil {
 		return nil, ErrClosed

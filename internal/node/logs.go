@@ -27,7 +27,7 @@ func (n *Node) Logs(ctx context.Context, idOrPrefix string, follow bool, fn func
 		return err
 	}
 	for {
-		if sink, _, ok := n.compute.Running(id); ok {
+		if sink, ok := n.compute.Running(id); ok {
 			err := n.followSink(ctx, sink, follow, fn)
 			if err == nil && follow {
 				_, err = n.Wait(ctx, id) // the output has ended; return when the job has too

@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -302,14 +301,6 @@ func (n *Node) peerRuns(engine job.Engine) bool {
 		}
 	}
 	return false
-}
-
-func joinEngines(es []job.Engine) string {
-	s := make([]string, len(es))
-	for i, e := range es {
-		s[i] = string(e)
-	}
-	return strings.Join(s, ", ")
 }
 
 // defaultMemory is 3/4 of the machine's RAM, leaving the rest to the node itself and
