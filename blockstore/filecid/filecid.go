@@ -14,8 +14,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/ipfs/go-cid"
-	mh "github.com/multiformats/go-multihash"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 )
 
 // Defaults of kubo's importer.
@@ -33,34 +32,34 @@ var ErrChunkSize = errors.New("filecid: chunk size out of range")
 // node is a finished subtree: its CID, the bytes of file content under it and the
 // cumulative size of its blocks (the Tsize a link to it carries).
 type node struct {
-	c           cid.Cid
+	c           cidtext.CID
 	size, tsize uint64
 }
 
 // Sum reads r to its end and returns the CIDv1 and the size of the file that kubo's
 // `ipfs add --cid-version=1 --chunker=size-<chunkSize>` builds from it. chunkSize 0 means
 // DefaultChunkSize.
-func Sum(r io.Reader, chunkSize int) (cid.Cid, uint64, error) {
+func Sum(r io.Reader, chunkSize int) (cidtext.CID, uint64, error) {
 	if chunkSize == 0 {
 		chunkSize = DefaultChunkSize
 	}
 	if chunkSize < 1 || chunkSize > MaxChunkSize {
-		return cid.Undef, 0, fmt.Errorf("%w: %d (want 1 to %d)", ErrChunkSize, chunkSize, MaxChunkSize)
+		return cidtext.CID{}, 0, fmt.Errorf("%w: %d (want 1 to %d)", ErrChunkSize, chunkSize, MaxChunkSize)
 	}
 	b := &builder{r: r, buf: make([]byte, chunkSize)}
 	if err := b.next(); err != nil {
-		return cid.Undef, 0, err
+		return cidtext.CID{}, 0, err
 	}
 	// As boxo's balanced layout: the first leaf is the root until a second chunk comes;
 	// then each time the tree of a depth is full it becomes the first child of a root
 	// one level deeper, filled with subtrees of the depth below.
 	root, err := b.leaf()
 	if err != nil {
-		return cid.Undef, 0, err
+		return cidtext.CID{}, 0, err
 	}
 	for depth := 1; !b.done; depth++ {
 		if root, err = b.fill([]node{root}, depth); err != nil {
-			return cid.Undef, 0, err
+			return cidtext.CID{}, 0, err
 		}
 	}
 	return root.c, root.size, nil
@@ -144,13 +143,11 @@ func encodeNode(children []node) node {
 	}
 	pb = appendBytesField(pb, 1, data)
 	sum := sha256.Sum256(pb)
-	enc, _ := mh.Encode(sum[:], mh.SHA2_256)
-	return node{c: cid.NewCidV1(cid.DagProtobuf, enc), size: size, tsize: tsize + uint64(len(pb))}
+	return node{c: cidtext.V1(cidtext.DagPB, sum[:]), size: size, tsize: tsize + uint64(len(pb))}
 }
 
-func rawCID(sum []byte) cid.Cid {
-	enc, _ := mh.Encode(sum, mh.SHA2_256)
-	return cid.NewCidV1(cid.Raw, enc)
+func rawCID(sum []byte) cidtext.CID {
+	return cidtext.V1(cidtext.Raw, sum)
 }
 
 func appendVarintField(b []byte, field int, v uint64) []byte {

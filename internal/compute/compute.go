@@ -295,12 +295,12 @@ func (n *Compute) Enqueue(jobID, execID string, spec job.Spec, requester peer.ID
 func specRoots(spec job.Spec) []cid.Cid {
 	var roots []cid.Cid
 	if m := spec.Module(); m != "" {
-		if c, err := job.ParseCID(m); err == nil {
+		if c, err := blockstore.ParseCID(m); err == nil {
 			roots = append(roots, c)
 		}
 	}
 	for _, in := range spec.Inputs {
-		if c, err := job.ParseCID(in.CID); err == nil {
+		if c, err := blockstore.ParseCID(in.CID); err == nil {
 			roots = append(roots, c)
 		}
 	}
@@ -502,7 +502,7 @@ func (n *Compute) outcome(t *Assignment, dir string, res executor.Result, runErr
 			} else {
 				e.Receipt = r
 			}
-			if rc, err := job.ParseCID(c); err == nil {
+			if rc, err := blockstore.ParseCID(c); err == nil {
 				n.host.Provide(rc)
 			}
 		}
@@ -636,7 +636,7 @@ func (n *Compute) needsFetch(spec job.Spec) bool {
 	if spec.Module() == "" {
 		return false
 	}
-	mod, err := job.ParseCID(spec.Module())
+	mod, err := blockstore.ParseCID(spec.Module())
 	return err == nil && !n.moduleWhole(mod)
 }
 
@@ -668,7 +668,7 @@ func (n *Compute) moduleWhole(c cid.Cid) bool {
 // fetchContent makes the module (whole) and each input's root and path local.
 func (n *Compute) fetchContent(ctx context.Context, t *Assignment, limit time.Duration) error {
 	if m := t.Spec.Module(); m != "" {
-		mod, err := job.ParseCID(m)
+		mod, err := blockstore.ParseCID(m)
 		if err != nil {
 			return err
 		}
@@ -677,7 +677,7 @@ func (n *Compute) fetchContent(ctx context.Context, t *Assignment, limit time.Du
 		}
 	}
 	for _, in := range t.Spec.Inputs {
-		c, err := job.ParseCID(in.CID)
+		c, err := blockstore.ParseCID(in.CID)
 		if err != nil {
 			return err
 		}
@@ -770,13 +770,13 @@ func (n *Compute) moduleSize(ctx context.Context, c cid.Cid) string {
 func (n *Compute) holds(spec job.Spec) bool {
 	ctx := n.ctx
 	if m := spec.Module(); m != "" {
-		c, err := job.ParseCID(m)
+		c, err := blockstore.ParseCID(m)
 		if ok, _ := n.blocks.Has(ctx, c); err != nil || !ok {
 			return false
 		}
 	}
 	for _, in := range spec.Inputs {
-		c, err := job.ParseCID(in.CID)
+		c, err := blockstore.ParseCID(in.CID)
 		if ok, _ := n.blocks.Has(ctx, c); err != nil || !ok {
 			return false
 		}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipfs/go-cid"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 )
 
 // Engine names the executor a task runs on.
@@ -378,20 +378,8 @@ func validExportName(s string) bool {
 }
 
 // ParseCID decodes a CID given by a user, with or without an ipfs:// or /ipfs/ prefix.
-func ParseCID(s string) (cid.Cid, error) {
-	raw := strings.TrimPrefix(strings.TrimPrefix(s, "ipfs://"), "/ipfs/")
-	if raw == "" {
-		return cid.Undef, fmt.Errorf("empty CID")
-	}
-	if len(raw) > 512 {
-		return cid.Undef, fmt.Errorf("%q... is too long to be a CID", raw[:32])
-	}
-	c, err := cid.Decode(raw)
-	if err != nil {
-		return cid.Undef, fmt.Errorf("%q is not a valid CID: %v", s, err)
-	}
-	return c, nil
-}
+// The node's packages turn it into go-cid's type with blockstore.ParseCID.
+func ParseCID(s string) (cidtext.CID, error) { return cidtext.Parse(s) }
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))

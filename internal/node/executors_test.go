@@ -89,7 +89,7 @@ func TestAnotherEngine(t *testing.T) {
 		if e.Receipt.SpecDigest != job.TaskDigest(j.Spec) {
 			t.Errorf("receipt digest %s, want the docker task's %s", e.Receipt.SpecDigest, job.TaskDigest(j.Spec))
 		}
-		rc, err := job.ParseCID(e.ResultCID)
+		rc, err := blockstore.ParseCID(e.ResultCID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -101,7 +101,7 @@ func (n *Node) resultLogs(ctx context.Context, j *job.Job, fn func(string, []byt
 	if e == nil || e.ResultCID == "" {
 		return nil
 	}
-	c, err := job.ParseCID(e.ResultCID)
+	c, err := blockstore.ParseCID(e.ResultCID)
 	if err != nil {
 		return err
 	}

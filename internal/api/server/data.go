@@ -14,7 +14,6 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
 // Data is what the API needs from a node's blockstore.
@@ -290,7 +289,7 @@ func (s *Server) importCAR(c echo.Context) error {
 }
 
 func cidParam(c echo.Context) (cid.Cid, error) {
-	k, err := job.ParseCID(c.Param("cid"))
+	k, err := blockstore.ParseCID(c.Param("cid"))
 	if err != nil {
 		return cid.Undef, badRequest("%v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
@@ -46,7 +47,7 @@ func (x *Executor) Execute(ctx context.Context, t executor.Task) (executor.Resul
 	if t.Spec.Engine != job.EngineWasm || w == nil {
 		return executor.Result{}, fmt.Errorf("%w: the wasm executor was given a %q task", job.ErrInvalid, t.Spec.Engine)
 	}
-	mod, err := job.ParseCID(w.Module)
+	mod, err := blockstore.ParseCID(w.Module)
 	if err != nil {
 		return executor.Result{}, err
 	}
