@@ -1,6 +1,7 @@
 package blockstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -127,11 +128,33 @@ func buildFileHashing(ctx context.Context, dag ipld.DAGService, r io.Reader, opt
 	}
 	cr := &countingReader{ctx: ctx, r: r}
 	var src io.Reader = cr
+	if prefix.Version == 1 {
+		head, whole, err := readSmall(cr, min(smallFile, size))
+		if err != nil {
+			return Entry{}, 0, fmt.Errorf("blockstore: add: %w", err)
+		}
+		if whole && len(head) > 0 {
+			// One raw leaf, as the importer below makes it, without the chunker's and
+			// the prehasher's chunk-sized buffers: a large allocation per file that the
+			// garbage collector gives back to the OS in between, so that every job's
+			// stdout, stderr and small outputs paid the page faults of a fresh chunk.
+			nd, err := merkledag.NewRawNodeWPrefix(head, prefix)
+			if err != nil {
+				return Entry{}, 0, fmt.Errorf("blockstore: add: %w", err)
+			}
+			if err := dag.Add(ctx, nd); err != nil {
+				return Entry{}, 0, fmt.Errorf("blockstore: add: %w", err)
+			}
+			e, err := entryOf(nd, uint64(len(head)))
+			return e, 0, err
+		}
+		src = io.MultiReader(bytes.NewReader(head), cr)
+	}
 	var builder cid.Builder = prefix
 	var ph *prehasher
 	if prefix.Version == 1 && workers > 1 {
 		// Raw leaves are hashed as read: hash them ahead, on every core.
-		ph = newPrehasher(cr, size, workers)
+		ph = newPrehasher(src, size, workers)
 		src, builder = ph, ph.builder(prefix)
 	}
 	hits := 0
@@ -194,4 +217,23 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.err = err
 	}
 	return n, err
+}
+
+// smallFile is the most readSmall reads before handing a file to the chunker: small
+// enough to come from the allocator's small-object spans, which are reused in place.
+const smallFile = 8 << 10
+
+// readSmall reads up to limit bytes of r and says whether that was all of it (r ended
+// within them).
+func readSmall(r io.Reader, limit int) ([]byte, bool, error) {
+	head := make([]byte, limit+1)
+	n, err := io.ReadFull(r, head)
+	switch err {
+	case io.EOF, io.ErrUnexpectedEOF:
+		return head[:n], true, nil
+	case nil: // limit+1 bytes: more than limit
+		return head, false, nil
+	default:
+		return nil, false, err
+	}
 }
