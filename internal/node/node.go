@@ -210,7 +210,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		rc.Net = link{n}
 		rc.Grace, rc.Heartbeat, rc.BidWindow = nc.Grace, nc.Heartbeat, nc.BidWindow
 	}
-	n.req = requester.New(rc)
+	n.req = requester.New(n.life.ctx, rc) // stopped with the node's own goroutines, before the compute side closes
 	owned, err := n.req.Recover()
 	if err != nil {
 		n.Close()

@@ -5,7 +5,7 @@
 // changed). It reaches its node's compute side through Local and the other nodes
 // through Network, two small interfaces internal/node implements; tests give it fakes.
 //
-//	r := requester.New(requester.Config{Self: id, Store: jobs, Local: local, Net: net})
+//	r := requester.New(ctx, requester.Config{Self: id, Store: jobs, Local: local, Net: net})
 //	j, err := r.Submit(ctx, spec)
 //	j, err = r.Wait(ctx, j.ID)
 package requester

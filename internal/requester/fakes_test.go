@@ -245,7 +245,7 @@ func testRequester(t testing.TB, clk *fakeClock, local *fakeLocal, net *fakeNet)
 		cfg.Net = net
 		cfg.Grace, cfg.Heartbeat, cfg.BidWindow = 10*time.Second, time.Second, 200*time.Millisecond
 	}
-	r := New(cfg)
+	r := New(context.Background(), cfg)
 	if net != nil {
 		net.set(func(f *fakeNet) { f.r = r })
 	}

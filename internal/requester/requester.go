@@ -106,8 +106,9 @@ type Requester struct {
 	wg      sync.WaitGroup
 }
 
-// New makes a requester; it starts nothing until Resume or Submit.
-func New(cfg Config) *Requester {
+// New makes a requester; it starts nothing until Resume or Submit. Its drive loops and
+// requests stop when ctx ends or Close is called; Close also waits for them.
+func New(ctx context.Context, cfg Config) *Requester {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
@@ -117,7 +118,7 @@ func New(cfg Config) *Requester {
 	r := &Requester{cfg: cfg, id: cfg.Self.String(), jobs: cfg.Store, net: cfg.Net, log: cfg.Logger, now: cfg.Now,
 		peers: newPeerTable(), watch: newBroker(),
 		bids: map[string]chan Bid{}, pulling: map[string]peer.ID{}, marks: map[peer.ID]pullMark{}}
-	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.ctx, r.cancel = context.WithCancel(ctx)
 	return r
 }
 
