@@ -212,8 +212,8 @@ const summaryBytes = 4 << 10
 
 // Reasons a job records when it does not complete.
 const (
-	ReasonNodeStopped = "node stopped while the job was running"
-	ReasonCancelled   = "cancelled by the user"
+	ReasonNodeStopped = job.ReasonNodeStopped
+	ReasonCancelled   = job.ReasonCancelled
 )
 
 // execution is a job while a worker runs it.

@@ -46,22 +46,22 @@ func (n *Node) ReadFile(ctx context.Context, c cid.Cid) ([]byte, error) {
 // getter reads blocks for one DAG read: from the store, and through bitswap for blocks
 // the store lacks when the node is on a network.
 func (n *Node) getter() blockstore.BlockGetter {
-	if n.ex != nil {
-		return n.ex.Getter()
+	if n.exchange() != nil {
+		return n.exchange().Getter()
 	}
 	return n.blocks.Blocks()
 }
 
 // provide announces on the DHT, in the background, that this node holds the DAG at c.
 func (n *Node) provide(c cid.Cid) {
-	if n.ex == nil {
+	if n.exchange() == nil {
 		return
 	}
 	n.goTrack(func() {
-		ctx, cancel := context.WithTimeout(n.ctx, time.Minute)
+		ctx, cancel := context.WithTimeout(n.life.ctx, time.Minute)
 		defer cancel()
-		if err := n.ex.Provide(ctx, c); err != nil && n.ctx.Err() == nil {
-			n.log.Debug("provide", "cid", c, "err", err)
+		if err := n.exchange().Provide(ctx, c); err != nil && n.life.ctx.Err() == nil {
+			n.cfg.Logger.Debug("provide", "cid", c, "err", err)
 		}
 	})
 }
@@ -80,7 +80,7 @@ func (n *Node) DataFront() *DataFront { return &DataFront{Store: n.blocks, n: n}
 // within rootWait.
 func (d *DataFront) Has(ctx context.Context, c cid.Cid) (bool, error) {
 	ok, err := d.Store.Has(ctx, c)
-	if ok || err != nil || d.n.ex == nil {
+	if ok || err != nil || d.n.exchange() == nil {
 		return ok, err
 	}
 	return d.fetchRoot(ctx, c), nil
@@ -97,7 +97,7 @@ const rootWait = 10 * time.Second
 func (d *DataFront) fetchRoot(ctx context.Context, c cid.Cid) bool {
 	ctx, cancel := context.WithTimeout(ctx, rootWait)
 	defer cancel()
-	_, err := d.n.ex.Getter().GetBlock(ctx, c)
+	_, err := d.n.exchange().Getter().GetBlock(ctx, c)
 	return err == nil
 }
 
@@ -106,11 +106,11 @@ func (d *DataFront) fetchRoot(ctx context.Context, c cid.Cid) bool {
 // block (blockstore.StallError, an ErrNotFound). The API calls it before it starts a
 // download, so that such an error is a status code, not a download cut short.
 func (d *DataFront) Fetch(ctx context.Context, root cid.Cid) error {
-	if d.n.ex == nil {
+	if d.n.exchange() == nil {
 		return nil
 	}
-	if err := d.n.ex.FetchDAGWith(ctx, root, blockstore.FetchOptions{}); err != nil {
+	if err := d.n.exchange().FetchDAGWith(ctx, root, blockstore.FetchOptions{}); err != nil {
 		return err
 	}
-	return d.n.ex.Sync(ctx)
+	return d.n.exchange().Sync(ctx)
 }

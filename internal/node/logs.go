@@ -22,7 +22,7 @@ const (
 // Logs calls fn with the job's stdout and stderr. With follow it waits for a pending
 // job to start and streams a running job's output live until it ends.
 func (n *Node) Logs(ctx context.Context, idOrPrefix string, follow bool, fn func(stream string, data []byte) error) error {
-	id, err := n.jobs.Resolve(idOrPrefix)
+	id, err := n.req.Resolve(idOrPrefix)
 	if err != nil {
 		return err
 	}

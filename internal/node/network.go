@@ -2,14 +2,12 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -18,7 +16,6 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/requester"
 )
 
@@ -29,25 +26,41 @@ const (
 	DefaultBidWindow = 300 * time.Millisecond
 )
 
+// bidTimeout bounds a bid's delivery to a requester.
+const bidTimeout = 5 * time.Second
+
+// netSide is the node's libp2p side, set by startNetwork.
+type netSide struct {
+	peer *dht.Peer
+	ex   *blockstore.Exchange
+}
+
+// peer is the node's libp2p peer, nil off a network (or before it started).
+func (n *Node) peer() *dht.Peer {
+	if n.net == nil {
+		return nil
+	}
+	return n.net.peer
+}
+
+// exchange is the node's bitswap exchange, nil off a network.
+func (n *Node) exchange() *blockstore.Exchange {
+	if n.net == nil {
+		return nil
+	}
+	return n.net.ex
+}
+
 // startNetwork starts the libp2p peer, bitswap on it, the topic subscriptions, the
 // stream handlers and the heartbeats.
 func (n *Node) startNetwork(ctx context.Context) error {
 	nc := n.cfg.Network
-	if nc.Grace <= 0 {
-		nc.Grace = DefaultGrace
-	}
-	if nc.Heartbeat <= 0 {
-		nc.Heartbeat = DefaultHeartbeat
-	}
-	if nc.BidWindow <= 0 {
-		nc.BidWindow = DefaultBidWindow
-	}
-	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.log, Topics: jobproto.Topics()})
+	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.cfg.Logger, Topics: jobproto.Topics()})
 	if err != nil {
 		return err
 	}
-	n.net = dn
-	if n.ex, err = n.blocks.StartBitswapWith(n.ctx, dn.Host(), dn.DHT(), blockstore.ExchangeOptions{StallTimeout: nc.FetchStall}); err != nil {
+	n.net.peer = dn
+	if n.net.ex, err = n.blocks.StartBitswapWith(n.life.ctx, dn.Host(), dn.DHT(), blockstore.ExchangeOptions{StallTimeout: nc.FetchStall}); err != nil {
 		return err
 	}
 	jobproto.Handle(dn, jobproto.ProtoBid, n.handleBid)
@@ -60,7 +73,7 @@ func (n *Node) startNetwork(ctx context.Context) error {
 		jobproto.TopicJobEvents:  n.onJobEvent,
 		jobproto.TopicHeartbeats: n.onHeartbeat,
 	} {
-		ch, err := dn.Subscribe(n.ctx, t)
+		ch, err := dn.Subscribe(n.life.ctx, t)
 		if err != nil {
 			return err
 		}
@@ -78,29 +91,30 @@ func (n *Node) startNetwork(ctx context.Context) error {
 func (n *Node) heartbeats() {
 	t := time.NewTicker(n.cfg.Network.Heartbeat)
 	defer t.Stop()
+	ctx := n.life.ctx
 	for {
-		hb := jobproto.NewHeartbeat(n.net, n.compute.Engines(), n.compute.Capacity())
-		hb.Started = n.started
-		if err := n.net.Publish(n.ctx, jobproto.TopicHeartbeats, hb); err != nil && n.ctx.Err() == nil {
-			n.log.Debug("heartbeat", "err", err)
+		hb := jobproto.NewHeartbeat(n.net.peer, n.compute.Engines(), n.compute.Capacity())
+		hb.Started = n.life.started
+		if err := n.net.peer.Publish(ctx, jobproto.TopicHeartbeats, hb); err != nil && ctx.Err() == nil {
+			n.cfg.Logger.Debug("heartbeat", "err", err)
 		}
 		select {
 		case <-t.C:
-		case <-n.ctx.Done():
+		case <-ctx.Done():
 			return
 		}
 	}
 }
 
 func (n *Node) onHeartbeat(m dht.Message) {
-	hb, ok := m.Payload.(*jobproto.Heartbeat)
-	if !ok || m.From == n.peerID {
-		return
+	if hb, ok := m.Payload.(*jobproto.Heartbeat); ok && m.From != n.peerID {
+		n.req.OnHeartbeat(hb)
 	}
-	if n.peers.saw(hb, n.now(), 3*n.cfg.Network.Heartbeat) {
-		// New, or back after a silence (a restart, a healed partition): catch up on
-		// the jobs it owns.
-		n.goTrack(func() { n.catchUp(hb.Node) })
+}
+
+func (n *Node) onJobEvent(m dht.Message) {
+	if ev, ok := m.Payload.(*jobproto.JobEvent); ok && m.From != n.peerID {
+		n.req.OnEvent(ev)
 	}
 }
 
@@ -112,33 +126,22 @@ func (n *Node) onAnnouncement(m dht.Message) {
 	}
 	b := n.compute.Bid(a.JobID, a.Spec)
 	n.goTrack(func() {
-		ctx, cancel := context.WithTimeout(n.ctx, acceptTimout)
+		ctx, cancel := context.WithTimeout(n.life.ctx, bidTimeout)
 		defer cancel()
-		if _, err := jobproto.Request[jobproto.Bid, jobproto.Ack](ctx, n.net, a.Requester, jobproto.ProtoBid, &b); err != nil {
-			n.log.Debug("bid", "job", a.JobID, "err", err)
+		if _, err := jobproto.Request[jobproto.Bid, jobproto.Ack](ctx, n.net.peer, a.Requester, jobproto.ProtoBid, &b); err != nil {
+			n.cfg.Logger.Debug("bid", "job", a.JobID, "err", err)
 		}
 	})
 }
 
 func (n *Node) handleBid(_ context.Context, from peer.ID, b *jobproto.Bid) (*jobproto.Ack, error) {
-	n.bidMu.Lock()
-	ch := n.bids[b.JobID]
-	n.bidMu.Unlock()
-	if ch == nil {
-		return &jobproto.Ack{OK: false}, nil // the round is over
-	}
-	select {
-	case ch <- requester.Bid{Node: from, Bid: *b}:
-		return &jobproto.Ack{OK: true}, nil
-	default:
-		return &jobproto.Ack{OK: false}, nil
-	}
+	return &jobproto.Ack{OK: n.req.OnBid(from, b)}, nil
 }
 
 func (n *Node) handleAccept(_ context.Context, from peer.ID, a *jobproto.Accept) (*jobproto.Ack, error) {
 	// An execution ID names its job: a peer cannot take another job's ID ahead of its
 	// requester.
-	if !strings.HasPrefix(a.ExecutionID, executionPrefix(a.JobID)) {
+	if !strings.HasPrefix(a.ExecutionID, requester.ExecutionPrefix(a.JobID)) {
 		return nil, fmt.Errorf("execution %s is not one of job %s", a.ExecutionID, a.JobID)
 	}
 	// a.Spec is normalised and valid: the protocol checked it on receipt.
@@ -152,8 +155,8 @@ func (n *Node) handleAccept(_ context.Context, from peer.ID, a *jobproto.Accept)
 }
 
 func (n *Node) handleUpdate(_ context.Context, from peer.ID, u *jobproto.ExecutionUpdate) (*jobproto.Ack, error) {
-	if err := n.applyUpdate(from, u); err != nil {
-		return nil, err // errGivenUp goes as dht.ErrGivenUp
+	if err := n.req.Apply(from, u); err != nil {
+		return nil, err // a given-up execution goes as dht.ErrGivenUp
 	}
 	return &jobproto.Ack{OK: true}, nil
 }
@@ -170,189 +173,60 @@ func (n *Node) handleCancel(_ context.Context, from peer.ID, c *jobproto.Cancel)
 		t.Cancel()
 		return &jobproto.Ack{OK: true}, nil
 	}
-	j, err := n.jobs.Get(c.JobID)
-	if err != nil {
-		return nil, err
-	}
-	if j.Requester != n.id {
-		return nil, errors.New("this node is not the job's requester")
-	}
-	if _, err := n.cancelOwned(c.JobID); err != nil {
+	if err := n.req.OnCancel(c.JobID); err != nil {
 		return nil, err
 	}
 	return &jobproto.Ack{OK: true}, nil
 }
 
-// maxPullBytes keeps a JobRecords answer under jobproto.MaxJobPullSize.
-const maxPullBytes = jobproto.MaxJobPullSize * 3 / 4
-
 func (n *Node) handleJobPull(_ context.Context, _ peer.ID, p *jobproto.JobPull) (*jobproto.JobRecords, error) {
-	ids := p.IDs
-	more := false
-	if len(ids) == 0 {
-		ids, _, more = n.jobs.UpdatedSince(n.id, time.Unix(0, p.Since), p.After, jobproto.MaxPullJobs)
-	}
-	out := &jobproto.JobRecords{More: more}
-	size := 0
-	for _, id := range ids {
-		j, err := n.jobs.Get(id)
-		if err != nil || j.Requester != n.id {
-			continue
-		}
-		b, err := json.Marshal(j)
-		if err != nil {
-			continue
-		}
-		if size+len(b) > maxPullBytes {
-			out.More = true
-			break
-		}
-		size += len(b)
-		out.Jobs = append(out.Jobs, b)
-	}
-	return out, nil
+	return n.req.OnPull(p), nil
 }
 
-// onJobEvent pulls a job record from its requester when the event says it is newer
-// than this node's copy.
-func (n *Node) onJobEvent(m dht.Message) {
-	ev, ok := m.Payload.(*jobproto.JobEvent)
-	if !ok || m.From == n.peerID || n.jobs.Rev(ev.JobID) >= ev.Rev {
-		return
-	}
-	n.pullMu.Lock()
-	if _, busy := n.pulling[ev.JobID]; busy {
-		n.pulling[ev.JobID] = ev.Node // pull once more when the current pull ends
-		n.pullMu.Unlock()
-		return
-	}
-	n.pulling[ev.JobID] = ""
-	n.pullMu.Unlock()
-	n.goTrack(func() {
-		from := ev.Node
-		for {
-			n.pullIDs(from, []string{ev.JobID})
-			n.pullMu.Lock()
-			again := n.pulling[ev.JobID]
-			if again == "" {
-				delete(n.pulling, ev.JobID)
-				n.pullMu.Unlock()
-				return
-			}
-			n.pulling[ev.JobID] = ""
-			n.pullMu.Unlock()
-			from = again
-		}
-	})
+// link is the network as the requester reaches it (requester.Network).
+type link struct{ n *Node }
+
+var _ requester.Network = link{}
+
+func (l link) Connected() bool {
+	p := l.n.peer()
+	return p != nil && len(p.Host().Network().Peers()) > 0
 }
 
-func (n *Node) pullIDs(from peer.ID, ids []string) {
-	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
-	defer cancel()
-	recs, err := jobproto.Request[jobproto.JobPull, jobproto.JobRecords](ctx, n.net, from, jobproto.ProtoJobPull, &jobproto.JobPull{IDs: ids})
-	if err != nil {
-		n.log.Debug("pull job", "from", from, "err", err)
-		return
-	}
-	n.storeCopies(from, recs)
+func (l link) Announce(ctx context.Context, a *jobproto.JobAnnouncement) error {
+	return l.n.net.peer.Publish(ctx, jobproto.TopicJobs, a)
 }
 
-// catchUp pulls every job record from owns that changed since the last catch-up.
-func (n *Node) catchUp(from peer.ID) {
-	n.pullMu.Lock()
-	mark := n.marks[from]
-	n.pullMu.Unlock()
-	for n.ctx.Err() == nil {
-		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
-		recs, err := jobproto.Request[jobproto.JobPull, jobproto.JobRecords](ctx, n.net, from, jobproto.ProtoJobPull,
-			&jobproto.JobPull{Since: mark.since.UnixNano(), After: mark.after})
-		cancel()
-		if err != nil {
-			n.log.Debug("catch up", "from", from, "err", err)
-			return
-		}
-		last := n.storeCopies(from, recs)
-		if last != nil {
-			mark = pullMark{since: last.UpdatedAt, after: last.ID}
-			n.pullMu.Lock()
-			n.marks[from] = mark
-			n.pullMu.Unlock()
-		}
-		if !recs.More || last == nil {
-			return
-		}
-	}
+func (l link) Event(ctx context.Context, ev *jobproto.JobEvent) error {
+	return l.n.net.peer.Publish(ctx, jobproto.TopicJobEvents, ev)
 }
 
-// pullMark is how far a catch-up from one requester got.
-type pullMark struct {
-	since time.Time
-	after string
+func (l link) Accept(ctx context.Context, to peer.ID, a *jobproto.Accept) error {
+	_, err := jobproto.Request[jobproto.Accept, jobproto.Ack](ctx, l.n.net.peer, to, jobproto.ProtoAccept, a)
+	return err
 }
 
-// storeCopies stores the valid records of jobs from owns and returns the last one.
-func (n *Node) storeCopies(from peer.ID, recs *jobproto.JobRecords) *job.Job {
-	var last *job.Job
-	for _, b := range recs.Jobs {
-		j, err := jobproto.DecodeJob(b, from)
-		if err != nil {
-			n.log.Warn("job record refused", "from", from, "err", err)
-			continue
-		}
-		last = j
-		if j.Requester == n.id {
-			continue
-		}
-		if wrote, err := n.jobs.Put(j); err != nil {
-			n.log.Error("store job copy", "job", j.ID, "err", err)
-		} else if wrote {
-			n.watch.publish(j.ID)
-		}
-	}
-	return last
+func (l link) Cancel(ctx context.Context, to peer.ID, c *jobproto.Cancel) error {
+	_, err := jobproto.Request[jobproto.Cancel, jobproto.Ack](ctx, l.n.net.peer, to, jobproto.ProtoCancel, c)
+	return err
 }
 
-// connected reports whether this node has a connection to any peer.
-func (n *Node) connected() bool {
-	return n.net != nil && len(n.net.Host().Network().Peers()) > 0
-}
-
-// publishEvent tells the network that a job this node owns changed.
-func (n *Node) publishEvent(j *job.Job) {
-	if !n.connected() {
-		return // nobody to tell: a node that connects later catches up by pulling
-	}
-	ev := &jobproto.JobEvent{JobID: j.ID, State: j.State, Time: j.UpdatedAt, Node: n.peerID, Rev: j.Rev, Reason: truncateText(j.Reason, 1000)}
-	if e := j.Reported(); e != nil && j.State == job.StateCompleted {
-		ev.ResultCID = e.ResultCID
-	}
-	if err := n.net.Publish(n.ctx, jobproto.TopicJobEvents, ev); err != nil && n.ctx.Err() == nil {
-		n.log.Debug("publish job event", "job", j.ID, "err", err)
-	}
-}
-
-func truncateText(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	for max > 0 && s[max]&0xc0 == 0x80 {
-		max--
-	}
-	return s[:max]
+func (l link) Pull(ctx context.Context, from peer.ID, p *jobproto.JobPull) (*jobproto.JobRecords, error) {
+	return jobproto.Request[jobproto.JobPull, jobproto.JobRecords](ctx, l.n.net.peer, from, jobproto.ProtoJobPull, p)
 }
 
 // Nodes lists this node and every node it has heard from, by peer ID.
 func (n *Node) Nodes() []api.PeerStatus {
-	now := n.now()
+	now := n.cfg.Now()
 	self := api.PeerStatus{ID: n.id, Engines: slices.Clone(n.compute.Engines()), Capacity: api.Capacity(n.compute.Capacity()),
 		Labels: maps.Clone(n.cfg.Labels), LastSeen: now, Self: true, Live: true}
-	if n.net != nil {
-		for _, a := range n.net.Addrs() {
+	if p := n.peer(); p != nil {
+		for _, a := range p.Addrs() {
 			self.Addrs = append(self.Addrs, a.String())
 		}
 	}
 	out := []api.PeerStatus{self}
-	for _, p := range n.peers.all() {
+	for _, p := range n.req.Peers() {
 		addrs := make([]string, len(p.Addrs))
 		for i, a := range p.Addrs { // dialable as they are, like this node's own
 			if addrs[i] = a; !strings.Contains(a, "/p2p/") {
@@ -366,82 +240,9 @@ func (n *Node) Nodes() []api.PeerStatus {
 	return out
 }
 
-// peerTable holds the last heartbeat of every node heard from.
-type peerTable struct {
-	mu sync.Mutex
-	m  map[peer.ID]*peerEntry
-}
-
-type peerEntry struct {
-	ID       peer.ID
-	Addrs    []string
-	Engines  []job.Engine
-	Capacity jobproto.Capacity
-	Labels   map[string]string
-	LastSeen time.Time
-	// Started is the node's process start (its clock); Restarted is when this node saw
-	// it change (this node's clock), zero if it has not.
-	Started, Restarted time.Time
-}
-
-func newPeerTable() *peerTable { return &peerTable{m: map[peer.ID]*peerEntry{}} }
-
-// saw records a heartbeat; it reports whether the node is new or was silent for stale.
-func (t *peerTable) saw(hb *jobproto.Heartbeat, now time.Time, stale time.Duration) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := t.m[hb.Node]
-	fresh := e == nil || now.Sub(e.LastSeen) > stale
-	ne := &peerEntry{ID: hb.Node, Addrs: hb.Addrs, Engines: hb.Engines, Capacity: hb.Capacity, Labels: hb.Labels, LastSeen: now, Started: hb.Started}
-	if e != nil {
-		ne.Restarted = e.Restarted
-		if !e.Started.IsZero() && !hb.Started.Equal(e.Started) {
-			ne.Restarted = now
-		}
+func (n *Node) grace() time.Duration {
+	if n.cfg.Network == nil {
+		return 0
 	}
-	t.m[hb.Node] = ne
-	return fresh
-}
-
-// restarts returns when p's process started (p's clock) and when this node saw it
-// restart (this node's clock); either is zero if unknown.
-func (t *peerTable) restarts(p peer.ID) (started, restarted time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if e := t.m[p]; e != nil {
-		return e.Started, e.Restarted
-	}
-	return time.Time{}, time.Time{}
-}
-
-func (t *peerTable) lastSeen(p peer.ID) (time.Time, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if e := t.m[p]; e != nil {
-		return e.LastSeen, true
-	}
-	return time.Time{}, false
-}
-
-// live returns the nodes seen within grace.
-func (t *peerTable) live(now time.Time, grace time.Duration) []peerEntry {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []peerEntry
-	for _, e := range t.m {
-		if now.Sub(e.LastSeen) <= grace {
-			out = append(out, *e)
-		}
-	}
-	return out
-}
-
-func (t *peerTable) all() []peerEntry {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]peerEntry, 0, len(t.m))
-	for _, e := range t.m {
-		out = append(out, *e)
-	}
-	return out
+	return n.cfg.Network.Grace
 }

@@ -1,7 +1,9 @@
-// Package node wires one Bacalhau node: the requester side (job store, queue, state
-// changes) and the compute side (workers that run executions on the node's executors,
-// one per engine, against the blockstore and import their results). With one node it
-// is a network of one.
+// Package node wires one Bacalhau node: it opens the repository (blockstore, job store,
+// identity), joins the network (dht.Peer, the job protocol's topics and streams), and
+// builds the requester side (internal/requester: jobs, scheduling, the shared view) and
+// the compute side (internal/compute: executions run on the node's executors), routing
+// messages and reports between them. It also serves the API's data front. With one
+// node it is a network of one.
 //
 //	x, err := wasm.New(ctx, wasm.Options{})
 //	n, err := node.Open(ctx, node.Config{Repo: dir, Executors: map[job.Engine]executor.Executor{job.EngineWasm: x}})
@@ -18,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -37,9 +38,9 @@ import (
 )
 
 var (
-	ErrClosed = errors.New("node: closed")
+	ErrClosed = requester.ErrClosed
 	// ErrUnsupported wraps job.ErrInvalid: asking for what the node cannot do is a bad request.
-	ErrUnsupported = fmt.Errorf("%w: not supported by this node", job.ErrInvalid)
+	ErrUnsupported = requester.ErrUnsupported
 )
 
 // Config configures a node. The zero value needs only Repo.
@@ -127,46 +128,39 @@ type NetConfig struct {
 	FetchStall time.Duration
 }
 
-// Node is one node. Its methods are safe for concurrent use.
+// Node is one node: the wiring of its requester and compute sides to its storage, its
+// network and its API. Its methods are safe for concurrent use.
 type Node struct {
-	cfg    Config
-	id     string // peer ID of key, as text
-	peerID peer.ID
-	key    crypto.PrivKey
-	log    *slog.Logger
-	blocks *blockstore.Store
-	jobs   *store.Store
-	now    func() time.Time
+	cfg     Config
+	id      string // peer ID of key, as text
+	peerID  peer.ID
+	key     crypto.PrivKey
+	blocks  *blockstore.Store
+	jobs    *store.Store
+	compute *compute.Compute     // the compute side: fetch, queue, workers, executors
+	req     *requester.Requester // the requester side: jobs, scheduling, the shared view
+	net     *netSide             // nil without Config.Network
+	life    lifetime
+}
 
-	compute *compute.Compute // the compute side: fetch, queue, workers, executors
-	watch   *broker
-	started time.Time // when Open ran: heartbeats carry it, so a restart is seen
-
-	net     *dht.Peer            // nil without Config.Network
-	ex      *blockstore.Exchange // nil without Config.Network
-	peers   *peerTable
-	bidMu   sync.Mutex
-	bids    map[string]chan requester.Bid // job ID -> bids of the scheduling round under way
-	pullMu  sync.Mutex
-	pulling map[string]peer.ID // job ID -> requester to pull it from again
-	marks   map[peer.ID]pullMark
-	driving sync.Map // job ID -> struct{}: a drive loop owns it
-
+// lifetime is what the node's own goroutines (heartbeats, reports, GC) run under.
+type lifetime struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
-	goMu    sync.Mutex // guards closing and wg.Add against Close
+	started time.Time  // when Open ran: heartbeats carry it, so a restart is seen
+	mu      sync.Mutex // guards closing and wg.Add against Close
 	closing bool
 	wg      sync.WaitGroup
 }
 
 // goTrack runs f in a goroutine Close waits for; false if the node is closing.
 func (n *Node) goTrack(f func()) bool {
-	n.goMu.Lock()
-	defer n.goMu.Unlock()
-	if n.closing {
+	n.life.mu.Lock()
+	defer n.life.mu.Unlock()
+	if n.life.closing {
 		return false
 	}
-	n.wg.Go(f)
+	n.life.wg.Go(f)
 	return true
 }
 
@@ -185,6 +179,72 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if len(cfg.Executors) == 0 {
 		return nil, errors.New("node: no executors: a node must offer at least one engine")
 	}
+	cfg = withDefaults(cfg)
+	for _, d := range []string{"blocks", "executions"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Repo, d), 0o700); err != nil {
+			return nil, fmt.Errorf("node: repo: %w", err)
+		}
+	}
+	key, err := dht.LoadIdentity(cfg.Repo)
+	if err != nil {
+		return nil, err
+	}
+	pid, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("node: identity: %w", err)
+	}
+	n := &Node{cfg: cfg, id: pid.String(), peerID: pid, key: key}
+	if n.blocks, err = blockstore.Open(filepath.Join(cfg.Repo, "blocks"), blockstore.Options{Logger: cfg.Logger, MaxSize: max(cfg.RepoMaxSize, 0)}); err != nil {
+		return nil, err
+	}
+	if n.jobs, err = openJobs(cfg.Repo, cfg.Logger); err != nil {
+		n.blocks.Close()
+		return nil, err
+	}
+	n.life.ctx, n.life.cancel = context.WithCancel(context.Background())
+	n.life.started = cfg.Now()
+	nodeCloses = true
+	rc := requester.Config{Self: pid, Store: n.jobs, Local: local{n}, Labels: cfg.Labels, Now: cfg.Now, Logger: cfg.Logger}
+	if nc := cfg.Network; nc != nil {
+		n.net = &netSide{}
+		rc.Net = link{n}
+		rc.Grace, rc.Heartbeat, rc.BidWindow = nc.Grace, nc.Heartbeat, nc.BidWindow
+	}
+	n.req = requester.New(n.life.ctx, rc) // stopped with the node's own goroutines, before the compute side closes
+	owned, err := n.req.Recover()
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	// A guest's only effects are in its execution directory: what a crash left there
+	// goes (recovered executions run again from nothing).
+	entries, _ := os.ReadDir(filepath.Join(cfg.Repo, "executions"))
+	for _, e := range entries {
+		_ = os.RemoveAll(filepath.Join(cfg.Repo, "executions", e.Name()))
+	}
+	n.compute = compute.New(compute.Config{Dir: filepath.Join(cfg.Repo, "executions"), NodeID: n.id,
+		Concurrency: cfg.Concurrency, Fetchers: cfg.Fetchers, FetchTimeout: cfg.FetchTimeout,
+		Memory: cfg.Memory, MaxOutputsLimit: cfg.MaxOutputsLimit, OutputLimit: cfg.OutputLimit,
+		ResultRetention: cfg.ResultRetention, FailedRetention: cfg.FailedRetention,
+		Labels: cfg.Labels, Executors: cfg.Executors, Now: cfg.Now, Logger: cfg.Logger}, host{n}, n.blocks)
+	if cfg.GCInterval > 0 {
+		n.goTrack(n.gcLoop)
+	}
+	if cfg.Network != nil {
+		if err := n.startNetwork(ctx); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	if err := n.req.Resume(owned); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// withDefaults fills in cfg's zero values.
+func withDefaults(cfg Config) Config {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = runtime.NumCPU()
 	}
@@ -218,63 +278,20 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = DefaultFetchTimeout
 	}
-	for _, d := range []string{"blocks", "executions"} {
-		if err := os.MkdirAll(filepath.Join(cfg.Repo, d), 0o700); err != nil {
-			return nil, fmt.Errorf("node: repo: %w", err)
-		}
-	}
-	key, err := dht.LoadIdentity(cfg.Repo)
-	if err != nil {
-		return nil, err
-	}
-	pid, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("node: identity: %w", err)
-	}
-	n := &Node{cfg: cfg, id: pid.String(), peerID: pid, key: key, log: cfg.Logger, now: cfg.Now, watch: newBroker(),
-		bids: map[string]chan requester.Bid{}, pulling: map[string]peer.ID{}, marks: map[peer.ID]pullMark{}, peers: newPeerTable()}
-	if n.blocks, err = blockstore.Open(filepath.Join(cfg.Repo, "blocks"), blockstore.Options{Logger: cfg.Logger, MaxSize: max(cfg.RepoMaxSize, 0)}); err != nil {
-		return nil, err
-	}
-	if n.jobs, err = openJobs(cfg.Repo, cfg.Logger); err != nil {
-		n.blocks.Close()
-		return nil, err
-	}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.started = n.now()
-	nodeCloses = true
-	owned, err := n.recover()
-	if err != nil {
-		n.Close()
-		return nil, err
-	}
-	n.compute = compute.New(compute.Config{Dir: filepath.Join(cfg.Repo, "executions"), NodeID: n.id,
-		Concurrency: cfg.Concurrency, Fetchers: cfg.Fetchers, FetchTimeout: cfg.FetchTimeout,
-		Memory: cfg.Memory, MaxOutputsLimit: cfg.MaxOutputsLimit, OutputLimit: cfg.OutputLimit,
-		ResultRetention: cfg.ResultRetention, FailedRetention: cfg.FailedRetention,
-		Labels: cfg.Labels, Executors: cfg.Executors, Now: cfg.Now, Logger: cfg.Logger}, host{n}, n.blocks)
-	if cfg.GCInterval > 0 {
-		n.wg.Add(1)
-		go func() { defer n.wg.Done(); n.gcLoop() }()
-	}
 	if cfg.Network != nil {
-		if err := n.startNetwork(ctx); err != nil {
-			n.Close()
-			return nil, err
+		nc := *cfg.Network
+		if nc.Grace <= 0 {
+			nc.Grace = DefaultGrace
 		}
-	}
-	for _, j := range owned {
-		for _, e := range j.Executions {
-			if !j.State.Terminal() && e.NodeID == n.id && !e.Lost && e.State == job.StatePending {
-				if err := n.compute.Enqueue(j.ID, e.ID, j.Spec, n.peerID); err != nil {
-					n.Close()
-					return nil, err
-				}
-			}
+		if nc.Heartbeat <= 0 {
+			nc.Heartbeat = DefaultHeartbeat
 		}
-		n.startDrive(j.ID)
+		if nc.BidWindow <= 0 {
+			nc.BidWindow = DefaultBidWindow
+		}
+		cfg.Network = &nc
 	}
-	return n, nil
+	return cfg
 }
 
 func closeExecutors(xs map[job.Engine]executor.Executor) error {
@@ -285,22 +302,6 @@ func closeExecutors(xs map[job.Engine]executor.Executor) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// runs reports whether the node has an executor for engine.
-func (n *Node) runs(engine job.Engine) bool { return n.compute.Runs(engine) }
-
-// peerRuns reports whether a live peer says it runs engine.
-func (n *Node) peerRuns(engine job.Engine) bool {
-	if n.net == nil {
-		return false
-	}
-	for _, p := range n.peers.live(n.now(), n.grace()) {
-		if p.ID != n.peerID && slices.Contains(p.Engines, engine) {
-			return true
-		}
-	}
-	return false
 }
 
 // defaultMemory is 3/4 of the machine's RAM, leaving the rest to the node itself and
@@ -335,78 +336,32 @@ func openJobs(repo string, log *slog.Logger) (*store.Store, error) {
 	return s, nil
 }
 
-// recover settles what a crash interrupted and returns the unfinished jobs this node
-// owns, oldest first, to drive again; their executions this node had taken but not
-// recorded as running are to be queued again: a restart loses none of its own jobs. An execution recorded as running ends as failed, and so does its job. (The
-// guest starts while its running state is being written, so one that died in that
-// window runs again; a guest's only effects are in its execution directory, which
-// recover empties.) Executions this node accepted for other requesters are not on its
-// disk: their requesters reschedule them.
-func (n *Node) recover() ([]*job.Job, error) {
-	ids := n.jobs.InState(job.StatePending, job.StateRunning)
-	var owned []*job.Job
-	for _, id := range ids {
-		j, err := n.jobs.Get(id)
-		if err != nil {
-			return nil, fmt.Errorf("node: recover %s: %w", id, err)
-		}
-		if j.Requester != "" && j.Requester != n.id {
-			continue // another node's job: its requester drives it
-		}
-		j, err = n.update(id, func(j *job.Job) error {
-			now := n.now()
-			j.Requester = n.id
-			interrupted := false
-			for i := range j.Executions {
-				e := &j.Executions[i]
-				if e.NodeID != n.id || e.State.Terminal() {
-					continue
-				}
-				if e.State == job.StateRunning {
-					e.State, e.EndedAt, e.Error = job.StateFailed, now, compute.ReasonNodeStopped
-					interrupted = true
-				}
-			}
-			if interrupted {
-				return j.Transition(job.StateFailed, compute.ReasonNodeStopped, now)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("node: recover %s: %w", id, err)
-		}
-		owned = append(owned, j)
-	}
-	entries, _ := os.ReadDir(filepath.Join(n.cfg.Repo, "executions"))
-	for _, e := range entries {
-		_ = os.RemoveAll(filepath.Join(n.cfg.Repo, "executions", e.Name()))
-	}
-	return owned, nil
-}
-
 // Close stops the workers (running jobs end as failed with a reason) and closes storage.
 // Calls after the first return nil.
 func (n *Node) Close() error {
-	n.goMu.Lock()
-	if n.closing {
-		n.goMu.Unlock()
+	n.life.mu.Lock()
+	if n.life.closing {
+		n.life.mu.Unlock()
 		return nil // closed, or closing, already
 	}
-	n.closing = true
-	n.goMu.Unlock()
-	if n.cancel != nil {
-		n.cancel()
+	n.life.closing = true
+	n.life.mu.Unlock()
+	if n.life.cancel != nil {
+		n.life.cancel()
 	}
 	if n.compute != nil {
 		n.compute.Close()
 	}
-	n.wg.Wait()
-	var errs []error
-	if n.ex != nil {
-		errs = append(errs, n.ex.Close())
+	if n.req != nil {
+		n.req.Close()
 	}
-	if n.net != nil {
-		errs = append(errs, n.net.Close())
+	n.life.wg.Wait()
+	var errs []error
+	if n.net != nil && n.net.ex != nil {
+		errs = append(errs, n.net.ex.Close())
+	}
+	if n.net != nil && n.net.peer != nil {
+		errs = append(errs, n.net.peer.Close())
 	}
 	errs = append(errs, closeExecutors(n.cfg.Executors))
 	if n.jobs != nil {
@@ -433,11 +388,11 @@ func (n *Node) Info() api.NodeInfo {
 		Memory:      n.cfg.Memory,
 		MemoryFree:  st.MemoryFree,
 	}
-	if n.net != nil {
-		for _, a := range n.net.Addrs() {
+	if p := n.peer(); p != nil {
+		for _, a := range p.Addrs() {
 			info.Addrs = append(info.Addrs, a.String())
 		}
-		info.Peers = len(n.peers.live(n.now(), n.grace()))
+		info.Peers = len(n.req.LivePeers())
 	}
 	return info
 }

@@ -19,7 +19,7 @@ import (
 
 // GC collects the repository's garbage now.
 func (n *Node) GC(ctx context.Context) (api.GCResult, error) {
-	r, err := n.blocks.GC(ctx, blockstore.GCOptions{Now: n.now()})
+	r, err := n.blocks.GC(ctx, blockstore.GCOptions{Now: n.cfg.Now()})
 	if err != nil {
 		return api.GCResult{}, err
 	}
@@ -44,15 +44,15 @@ func (n *Node) gcLoop() {
 	for {
 		select {
 		case <-t.C:
-			r, err := n.GC(n.ctx)
+			r, err := n.GC(n.life.ctx)
 			if err != nil {
-				if n.ctx.Err() == nil {
-					n.log.Warn("garbage collection", "err", err)
+				if n.life.ctx.Err() == nil {
+					n.cfg.Logger.Warn("garbage collection", "err", err)
 				}
 				continue
 			}
-			n.log.Info("garbage collected", "blocks", r.BlocksFreed, "bytes", r.BytesFreed+r.PackBytesFreed, "took", time.Duration(r.Duration))
-		case <-n.ctx.Done():
+			n.cfg.Logger.Info("garbage collected", "blocks", r.BlocksFreed, "bytes", r.BytesFreed+r.PackBytesFreed, "took", time.Duration(r.Duration))
+		case <-n.life.ctx.Done():
 			return
 		}
 	}
@@ -71,7 +71,7 @@ func (d *DataFront) Hold(ctx context.Context, keep ...cid.Cid) (context.Context,
 // announces it so that other nodes find it.
 func (d *DataFront) Added(ctx context.Context, c cid.Cid, pin bool) error {
 	if pin {
-		if err := d.Store.Pin(ctx, c, blockstore.PinInfo{Kind: blockstore.PinData, Created: d.n.now()}); err != nil {
+		if err := d.Store.Pin(ctx, c, blockstore.PinInfo{Kind: blockstore.PinData, Created: d.n.cfg.Now()}); err != nil {
 			return err
 		}
 	}

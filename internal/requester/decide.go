@@ -1,9 +1,8 @@
-// Package requester holds the decisions of the side of a node that owns jobs: which
-// bids win, when a job's executions settle it and how, how many executions a job still
-// needs, and which peers could never run it. They are pure functions of the job and
-// what its peers said, so that they can be tested without a node or a network; the
-// node's scheduling loop (internal/node) applies them.
 package requester
+
+// The requester's decisions: which bids win, when a job's executions settle it and
+// how, how many executions a job still needs, and which peers could never run it. They
+// are pure functions of the job and what its peers said, tested without a requester.
 
 import (
 	"cmp"

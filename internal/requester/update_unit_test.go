@@ -1,11 +1,9 @@
-package node
+package requester
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,42 +11,11 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/requester"
 )
 
-// Unit tests of how the requester records what compute nodes report (applyUpdate), gives
+// Unit tests of how the requester records what compute nodes report (Apply), gives
 // executions up (markLost) and records why a job waits (waiting, queueTimedOut), on a
-// node without a network whose clock the test sets.
-
-// fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-	return c.t
-}
-
-// requesterNode opens a node without a network on clk.
-func requesterNode(t *testing.T, clk *fakeClock) *Node {
-	t.Helper()
-	n, err := Open(context.Background(), withWasm(t, Config{Repo: t.TempDir(), Concurrency: 1, Now: clk.now}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
-}
+// requester without a network whose clock the test sets.
 
 var (
 	nodeA = peer.ID("node-a")
@@ -59,14 +26,14 @@ var (
 // ownJob stores a job n owns, asking for verify executions, as the requester leaves it
 // once it accepted bids: pending, with one pending execution on each of nodes. It
 // returns the job's ID and its executions' IDs.
-func ownJob(t *testing.T, n *Node, clk *fakeClock, verify int, nodes ...peer.ID) (string, []string) {
+func ownJob(t *testing.T, n *Requester, clk *fakeClock, verify int, nodes ...peer.ID) (string, []string) {
 	t.Helper()
 	now := clk.now()
 	j := job.New(job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkqaaa"}, Verify: verify}, now)
 	j.Requester, j.Rev = n.id, 1
 	var ids []string
 	for k, p := range nodes {
-		id := executionID(j.ID, k+1)
+		id := ExecutionID(j.ID, k+1)
 		ids = append(ids, id)
 		j.Executions = append(j.Executions, job.Execution{ID: id, NodeID: p.String(), State: job.StatePending, StartedAt: now})
 	}
@@ -77,7 +44,7 @@ func ownJob(t *testing.T, n *Node, clk *fakeClock, verify int, nodes ...peer.ID)
 	return j.ID, ids
 }
 
-func getJob(t *testing.T, n *Node, id string) *job.Job {
+func getJob(t *testing.T, n *Requester, id string) *job.Job {
 	t.Helper()
 	j, err := n.jobs.Get(id)
 	if err != nil {
@@ -115,12 +82,12 @@ func TestApplyUpdateRefusals(t *testing.T) {
 		givenUp bool
 		text    string
 	}{
-		{name: "an unknown execution", from: nodeA, u: execUpdate(id, executionID(id, 9), done), givenUp: true, text: "no execution " + executionID(id, 9)},
+		{name: "an unknown execution", from: nodeA, u: execUpdate(id, ExecutionID(id, 9), done), givenUp: true, text: "no execution " + ExecutionID(id, 9)},
 		{name: "another node's execution", from: nodeB, u: execUpdate(id, ex[0], done), text: "belongs to another node"},
 		{name: "a given-up execution", from: nodeB, u: execUpdate(id, ex[1], running), givenUp: true},
 		{name: "a given-up execution's result", from: nodeB, u: execUpdate(id, ex[1], done), givenUp: true},
 	} {
-		err := n.applyUpdate(tc.from, tc.u)
+		err := n.Apply(tc.from, tc.u)
 		if err == nil || errors.Is(err, errGivenUp) != tc.givenUp || !strings.Contains(err.Error(), tc.text) {
 			t.Errorf("%s: %v (given up %v, with %q)", tc.name, err, tc.givenUp, tc.text)
 		}
@@ -134,15 +101,15 @@ func TestApplyUpdateRefusals(t *testing.T) {
 	if _, err := n.jobs.Update(other, func(j *job.Job) error { j.Requester = nodeC.String(); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.applyUpdate(nodeA, execUpdate(other, oex[0], done)); err == nil || !strings.Contains(err.Error(), "not this node's to update") {
+	if err := n.Apply(nodeA, execUpdate(other, oex[0], done)); err == nil || !strings.Contains(err.Error(), "not this node's to update") {
 		t.Fatalf("an update of another node's job: %v", err)
 	}
 
 	// An ended job takes no more updates.
-	if err := n.applyUpdate(nodeA, execUpdate(id, ex[0], done)); err != nil {
+	if err := n.Apply(nodeA, execUpdate(id, ex[0], done)); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.applyUpdate(nodeA, execUpdate(id, ex[0], done)); !errors.Is(err, errGivenUp) {
+	if err := n.Apply(nodeA, execUpdate(id, ex[0], done)); !errors.Is(err, errGivenUp) {
 		t.Fatalf("a second result: %v", err)
 	}
 }
@@ -157,7 +124,7 @@ func TestApplyUpdateLifecycle(t *testing.T) {
 	t1 := clk.advance(time.Second)
 	u := execUpdate(id, ex[0], job.Execution{State: job.StatePending, Phase: job.PhaseFetching})
 	u.Note = "fetching module bafkqaaa"
-	if err := n.applyUpdate(nodeA, u); err != nil {
+	if err := n.Apply(nodeA, u); err != nil {
 		t.Fatal(err)
 	}
 	j := getJob(t, n, id)
@@ -168,14 +135,14 @@ func TestApplyUpdateLifecycle(t *testing.T) {
 		t.Fatalf("note: %+v", h)
 	}
 	// A pending update without a phase says nothing new.
-	if err := n.applyUpdate(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StatePending})); !errors.Is(err, errUnchanged) {
+	if err := n.Apply(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StatePending})); !errors.Is(err, ErrUnchanged) {
 		t.Fatalf("a pending update without a phase: %v", err)
 	}
 
 	// Running: the job runs, from the node's start time.
 	clk.advance(time.Second)
 	started := clk.now().Add(-300 * time.Millisecond) // the node's clock
-	if err := n.applyUpdate(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateRunning, StartedAt: started})); err != nil {
+	if err := n.Apply(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateRunning, StartedAt: started})); err != nil {
 		t.Fatal(err)
 	}
 	j = getJob(t, n, id)
@@ -186,7 +153,7 @@ func TestApplyUpdateLifecycle(t *testing.T) {
 		t.Fatalf("job %s, %q", j.State, lastMessage(j))
 	}
 	// A phase once running changes nothing.
-	if err := n.applyUpdate(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StatePending, Phase: job.PhaseQueued})); !errors.Is(err, errUnchanged) {
+	if err := n.Apply(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StatePending, Phase: job.PhaseQueued})); !errors.Is(err, ErrUnchanged) {
 		t.Fatalf("a phase after running: %v", err)
 	}
 
@@ -196,7 +163,7 @@ func TestApplyUpdateLifecycle(t *testing.T) {
 	ended := clk.now().Add(-time.Millisecond)
 	code := 0
 	res := job.Execution{ID: "e-forged", NodeID: nodeC.String(), State: job.StateCompleted, ResultCID: "bafyX", ExitCode: &code, EndedAt: ended, Stdout: "hi\n"}
-	if err := n.applyUpdate(nodeA, execUpdate(id, ex[0], res)); err != nil {
+	if err := n.Apply(nodeA, execUpdate(id, ex[0], res)); err != nil {
 		t.Fatal(err)
 	}
 	j = getJob(t, n, id)
@@ -221,7 +188,7 @@ func TestApplyUpdateEnds(t *testing.T) {
 	t.Run("failed", func(t *testing.T) {
 		id, ex := ownJob(t, n, clk, 1, nodeA)
 		now := clk.advance(time.Second)
-		if err := n.applyUpdate(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateFailed, Error: "exit code 2", ResultCID: "bafyF"})); err != nil {
+		if err := n.Apply(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateFailed, Error: "exit code 2", ResultCID: "bafyF"})); err != nil {
 			t.Fatal(err)
 		}
 		j := getJob(t, n, id)
@@ -236,7 +203,7 @@ func TestApplyUpdateEnds(t *testing.T) {
 	t.Run("stopped by its node", func(t *testing.T) {
 		id, ex := ownJob(t, n, clk, 1, nodeA)
 		clk.advance(time.Second)
-		if err := n.applyUpdate(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateCancelled})); err != nil {
+		if err := n.Apply(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateCancelled})); err != nil {
 			t.Fatal(err)
 		}
 		j := getJob(t, n, id)
@@ -247,7 +214,7 @@ func TestApplyUpdateEnds(t *testing.T) {
 		if j.State.Terminal() {
 			t.Fatalf("the job ended (%s %q): it should be scheduled again", j.State, j.Reason)
 		}
-		if live, done := requester.Tally(j); live != 0 || done != 0 {
+		if live, done := Tally(j); live != 0 || done != 0 {
 			t.Fatalf("tally %d live, %d done", live, done)
 		}
 		if m := lastMessage(j); m != "execution "+ex[0]+" on node "+nodeA.String()+" failed: stopped by its node" {
@@ -258,20 +225,20 @@ func TestApplyUpdateEnds(t *testing.T) {
 	t.Run("verify 2", func(t *testing.T) {
 		id, ex := ownJob(t, n, clk, 2, nodeA, nodeB)
 		for i, p := range []peer.ID{nodeA, nodeB} {
-			if err := n.applyUpdate(p, execUpdate(id, ex[i], job.Execution{State: job.StateRunning})); err != nil {
+			if err := n.Apply(p, execUpdate(id, ex[i], job.Execution{State: job.StateRunning})); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if m := lastMessage(getJob(t, n, id)); m != "also running on node "+nodeB.String() {
 			t.Fatalf("the second running: %q", m)
 		}
-		if err := n.applyUpdate(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateCompleted, ResultCID: "bafyX"})); err != nil {
+		if err := n.Apply(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateCompleted, ResultCID: "bafyX"})); err != nil {
 			t.Fatal(err)
 		}
 		if j := getJob(t, n, id); j.State != job.StateRunning {
 			t.Fatalf("after one of two results: %s", j.State)
 		}
-		if err := n.applyUpdate(nodeB, execUpdate(id, ex[1], job.Execution{State: job.StateCompleted, ResultCID: "bafyX"})); err != nil {
+		if err := n.Apply(nodeB, execUpdate(id, ex[1], job.Execution{State: job.StateCompleted, ResultCID: "bafyX"})); err != nil {
 			t.Fatal(err)
 		}
 		if j := getJob(t, n, id); j.State != job.StateCompleted || lastMessage(j) != "verified: 2 nodes returned result bafyX" {
@@ -281,18 +248,18 @@ func TestApplyUpdateEnds(t *testing.T) {
 
 	t.Run("running again", func(t *testing.T) {
 		id, ex := ownJob(t, n, clk, 1, nodeA)
-		if err := n.applyUpdate(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateRunning})); err != nil {
+		if err := n.Apply(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateRunning})); err != nil {
 			t.Fatal(err)
 		}
 		n.markLost(id, map[string]string{ex[0]: "node silent"})
 		// Scheduled again elsewhere, while the job is still running.
 		if _, err := n.jobs.Update(id, func(j *job.Job) error {
-			j.Executions = append(j.Executions, job.Execution{ID: executionID(id, 2), NodeID: nodeB.String(), State: job.StatePending, StartedAt: clk.now()})
+			j.Executions = append(j.Executions, job.Execution{ID: ExecutionID(id, 2), NodeID: nodeB.String(), State: job.StatePending, StartedAt: clk.now()})
 			return nil
 		}); err != nil {
 			t.Fatal(err)
 		}
-		if err := n.applyUpdate(nodeB, execUpdate(id, executionID(id, 2), job.Execution{State: job.StateRunning})); err != nil {
+		if err := n.Apply(nodeB, execUpdate(id, ExecutionID(id, 2), job.Execution{State: job.StateRunning})); err != nil {
 			t.Fatal(err)
 		}
 		if m := lastMessage(getJob(t, n, id)); m != "running again, on node "+nodeB.String() {
@@ -307,7 +274,7 @@ func TestMarkLost(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC)}
 	n := requesterNode(t, clk)
 	id, ex := ownJob(t, n, clk, 3, nodeA, nodeB, nodeC)
-	if err := n.applyUpdate(nodeC, execUpdate(id, ex[2], job.Execution{State: job.StateCompleted, ResultCID: "bafyX"})); err != nil {
+	if err := n.Apply(nodeC, execUpdate(id, ex[2], job.Execution{State: job.StateCompleted, ResultCID: "bafyX"})); err != nil {
 		t.Fatal(err)
 	}
 	rev := getJob(t, n, id).Rev
@@ -347,7 +314,7 @@ func TestWaitingAndQueueTimeout(t *testing.T) {
 	id, ex := ownJob(t, n, clk, 2, nodeA)
 
 	// Running on A, waiting for one more node: logged, still running.
-	if err := n.applyUpdate(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateRunning})); err != nil {
+	if err := n.Apply(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateRunning})); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.waiting(id, 1, "only 1 node(s) bid"); err != nil {

@@ -1,4 +1,4 @@
-package node
+package requester
 
 import (
 	"fmt"
@@ -24,18 +24,18 @@ func TestExecutionIDUnit(t *testing.T) {
 		{"", 1, "e--", "e--1"},                         //
 	}
 	for _, tc := range tests {
-		if got := executionPrefix(tc.jobID); got != tc.prefix {
-			t.Errorf("executionPrefix(%q) = %q, want %q", tc.jobID, got, tc.prefix)
+		if got := ExecutionPrefix(tc.jobID); got != tc.prefix {
+			t.Errorf("ExecutionPrefix(%q) = %q, want %q", tc.jobID, got, tc.prefix)
 		}
-		if got := executionID(tc.jobID, tc.k); got != tc.want {
-			t.Errorf("executionID(%q, %d) = %q, want %q", tc.jobID, tc.k, got, tc.want)
+		if got := ExecutionID(tc.jobID, tc.k); got != tc.want {
+			t.Errorf("ExecutionID(%q, %d) = %q, want %q", tc.jobID, tc.k, got, tc.want)
 		}
 	}
 }
 
 // TestExecutionIDsNameTheirJob: a job's execution IDs start with its prefix and no
 // other job's, and no two executions of any jobs share an ID, even when the jobs' IDs
-// share their short form. handleAccept relies on the first.
+// share their short form. the compute side's accept relies on the first.
 func TestExecutionIDsNameTheirJob(t *testing.T) {
 	jobs := []string{
 		"j-deadbeef-0000-4000-8000-000000000001",
@@ -48,13 +48,13 @@ func TestExecutionIDsNameTheirJob(t *testing.T) {
 	seen := map[string]string{}
 	for _, a := range jobs {
 		for k := 1; k <= 12; k++ {
-			e := executionID(a, k)
+			e := ExecutionID(a, k)
 			if prev, dup := seen[e]; dup {
 				t.Fatalf("%s is an execution of %s and of %s #%d", e, prev, a, k)
 			}
 			seen[e] = fmt.Sprintf("%s #%d", a, k)
 			for _, b := range jobs {
-				if got := strings.HasPrefix(e, executionPrefix(b)); got != (a == b) {
+				if got := strings.HasPrefix(e, ExecutionPrefix(b)); got != (a == b) {
 					t.Fatalf("execution %s of %s has the prefix of %s: %v", e, a, b, got)
 				}
 			}

@@ -1,4 +1,4 @@
-package node
+package requester
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
-// Unit tests of the peer table (what the heartbeats tell) and truncateText.
+// Unit tests of the peer table (what the heartbeats tell) and TruncateText.
 
 var unitT0 = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 
@@ -24,7 +24,7 @@ func heartbeatOf(node string, started time.Time) *jobproto.Heartbeat {
 	return &jobproto.Heartbeat{Node: peer.ID(node), Started: started}
 }
 
-func peerIDs(es []peerEntry) []peer.ID {
+func peerIDs(es []Peer) []peer.ID {
 	out := make([]peer.ID, len(es))
 	for i, e := range es {
 		out[i] = e.ID
@@ -238,13 +238,13 @@ func TestTruncateTextUnit(t *testing.T) {
 		{"ab\xff\xfe", 3, "ab\xff"},
 	}
 	for _, tc := range tests {
-		if got := truncateText(tc.s, tc.max); got != tc.want {
-			t.Errorf("truncateText(%q, %d) = %q, want %q", tc.s, tc.max, got, tc.want)
+		if got := TruncateText(tc.s, tc.max); got != tc.want {
+			t.Errorf("TruncateText(%q, %d) = %q, want %q", tc.s, tc.max, got, tc.want)
 		}
 	}
 }
 
-// TestTruncateTextProperties: on valid UTF-8, truncateText returns a valid prefix of at
+// TestTruncateTextProperties: on valid UTF-8, TruncateText returns a valid prefix of at
 // most max bytes, shorter than max by less than one rune.
 func TestTruncateTextProperties(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
@@ -256,18 +256,18 @@ func TestTruncateTextProperties(t *testing.T) {
 		}
 		s := b.String()
 		max := r.IntN(len(s) + 3)
-		got := truncateText(s, max)
+		got := TruncateText(s, max)
 		switch {
 		case !strings.HasPrefix(s, got):
-			t.Fatalf("truncateText(%q, %d) = %q: not a prefix", s, max, got)
+			t.Fatalf("TruncateText(%q, %d) = %q: not a prefix", s, max, got)
 		case !utf8.ValidString(got):
-			t.Fatalf("truncateText(%q, %d) = %q: not valid UTF-8", s, max, got)
+			t.Fatalf("TruncateText(%q, %d) = %q: not valid UTF-8", s, max, got)
 		case len(s) <= max && got != s:
-			t.Fatalf("truncateText(%q, %d) = %q: cut a string that fits", s, max, got)
+			t.Fatalf("TruncateText(%q, %d) = %q: cut a string that fits", s, max, got)
 		case len(got) > max:
-			t.Fatalf("truncateText(%q, %d) = %q: longer than max", s, max, got)
+			t.Fatalf("TruncateText(%q, %d) = %q: longer than max", s, max, got)
 		case len(s) > max && max-len(got) >= utf8.UTFMax:
-			t.Fatalf("truncateText(%q, %d) = %q: dropped a whole rune too many", s, max, got)
+			t.Fatalf("TruncateText(%q, %d) = %q: dropped a whole rune too many", s, max, got)
 		}
 	}
 }
