@@ -1,12 +1,13 @@
 package jobspec
 
 import (
+	"bytes"
 	"encoding/json"
 	"sort"
 	"strconv"
 	"time"
 
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -105,27 +106,56 @@ func StateType(s job.State) string {
 	return string(s)
 }
 
-// EncodeYAML prints v (a Job, usually) as YAML with upstream's field names.
+// EncodeYAML prints v (a Job, usually) as YAML with its JSON field names, in the order
+// of its fields (Type before Tasks, Engine first in a task).
 func EncodeYAML(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
-	return yaml.JSONToYAML(b)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil { // JSON is YAML: the order is kept
+		return nil, err
+	}
+	block(&doc)
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
-// bytesText prints n so that job.ParseBytes reads it back exactly: with a binary unit
-// where it divides evenly.
+// block sets every node to YAML's block style, leaving the encoder to quote what must be.
+func block(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		block(c)
+	}
+}
+
+// bytesText prints n so that job.ParseBytes reads it back exactly, in the shortest of
+// its exact forms (64Mi, 64MB, 1000).
 func bytesText(n uint64) string {
+	best := strconv.FormatUint(n, 10)
+	if n == 0 {
+		return best
+	}
 	for _, u := range []struct {
 		suffix string
 		mult   uint64
-	}{{"Gi", 1 << 30}, {"Mi", 1 << 20}, {"Ki", 1 << 10}} {
+	}{{"Ti", 1 << 40}, {"Gi", 1 << 30}, {"Mi", 1 << 20}, {"Ki", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}} {
 		if n%u.mult == 0 {
-			return strconv.FormatUint(n/u.mult, 10) + u.suffix
+			if s := strconv.FormatUint(n/u.mult, 10) + u.suffix; len(s) < len(best) {
+				best = s
+			}
 		}
 	}
-	return strconv.FormatUint(n, 10)
+	return best
 }
 
 // seconds rounds d up to whole seconds, the unit of v1 timeouts.

@@ -6,10 +6,10 @@ package jobspec
 
 // Job is a v1 job.
 type Job struct {
+	Type        string            `json:"Type"`
 	ID          string            `json:"ID,omitempty"`
 	Name        string            `json:"Name,omitempty"`
 	Namespace   string            `json:"Namespace,omitempty"`
-	Type        string            `json:"Type"`
 	Priority    int               `json:"Priority,omitempty"`
 	Count       int               `json:"Count,omitempty"`
 	Constraints []Constraint      `json:"Constraints,omitempty"`
