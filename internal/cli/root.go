@@ -109,6 +109,7 @@ func newRoot(e *Env, node NodeCommands) *cobra.Command {
 	if node != nil {
 		root.AddCommand(node(e)...)
 	}
+	addConfig(root, e)
 	strictGroups(root)
 	return root
 }
