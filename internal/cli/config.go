@@ -22,7 +22,7 @@ import (
 
 type configKey struct {
 	key, flag, env, help string
-	check              func(string) error
+	check                func(string) error
 }
 
 var configKeys = []configKey{
