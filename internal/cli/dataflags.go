@@ -174,4 +174,3 @@ func cidPath(s string) (string, string, error) {
 	}
 	return k.String(), sub, nil
 }
-
