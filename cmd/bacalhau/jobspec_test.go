@@ -152,6 +152,10 @@ func TestJobRunErrors(t *testing.T) {
 			t.Errorf("job run of\n%s: exit %d\n%s\n%s\nwant an error with %q", c.spec, code, out, errs, c.want)
 		}
 	}
+	// --dry-run validates as the node would.
+	if _, errs, code := n.cliIn("Type: batch\nTasks:\n  - Engine: {Type: wasm, Params: {EntryModule: bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy}}\n    Resources: {Memory: 1KB}\n", "job", "run", "--dry-run", "-"); code == 0 || !strings.Contains(errs, "below the minimum") {
+		t.Errorf("job run --dry-run of a spec with 1KB of memory: exit %d, %s", code, errs)
+	}
 	if got := n.ok("list", "--hide-header"); got != "" {
 		t.Errorf("bad specs submitted jobs:\n%s", got)
 	}

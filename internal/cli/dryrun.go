@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore/filecid"
@@ -43,6 +44,9 @@ func dryRun(e *Env, d *jobspec.Decoded, module string) error {
 			d.Spec.Wasm.Module = c.String()
 		}
 	}
+	if err := validateOffline(d); err != nil {
+		return err
+	}
 	v1 := jobspec.FromSpec(d.Spec)
 	for _, u := range d.URLInputs {
 		in := &v1.Tasks[0].InputSources[u.Index]
@@ -54,4 +58,18 @@ func dryRun(e *Env, d *jobspec.Decoded, module string) error {
 	}
 	_, err = e.Stdout.Write(b)
 	return err
+}
+
+// validateOffline validates the spec as the node would, leaving out the URL inputs not
+// downloaded yet.
+func validateOffline(d *jobspec.Decoded) error {
+	check := d.Spec
+	check.Inputs = nil
+	for i, in := range d.Spec.Inputs {
+		if !slices.ContainsFunc(d.URLInputs, func(u jobspec.URLInput) bool { return u.Index == i }) {
+			check.Inputs = append(check.Inputs, in)
+		}
+	}
+	check.Normalize()
+	return check.Validate()
 }
