@@ -35,6 +35,20 @@ type AddOptions struct {
 	// is kept either way (kubo's too). Job results set it: a job's outputs
 	// must not silently lose files.
 	Hidden bool
+	// RawLeaves, when set, overrides the leaf format of the profile (raw leaves for
+	// CIDv1, dag-pb leaves for CIDv0), as kubo's --raw-leaves does.
+	RawLeaves *bool
+	// OnlyHash computes the CIDs without storing anything, as `ipfs add -n`: AddFile,
+	// AddSymlink and DirBuilder.Finish return the entry and write no block.
+	OnlyHash bool
+}
+
+// rawLeaves reports whether file leaves are raw blocks for CID version v.
+func (o AddOptions) rawLeaves(v uint64) bool {
+	if o.RawLeaves != nil {
+		return *o.RawLeaves
+	}
+	return v == 1
 }
 
 // ProfileV0 and ProfileV1 are ready-made AddOptions for kubo's two
@@ -92,6 +106,7 @@ func (o AddOptions) chunkSize() (int, error) {
 // durable before returning.
 func (s *Store) AddFile(ctx context.Context, r io.Reader, opts AddOptions) (Entry, error) {
 	w := s.newWriter(ctx)
+	w.discard = opts.OnlyHash
 	e, err := s.addFile(ctx, w, r, opts)
 	if err != nil {
 		w.abort()
@@ -152,7 +167,8 @@ func buildFileHashing(ctx context.Context, dag ipld.DAGService, r io.Reader, opt
 	}
 	var builder cid.Builder = prefix
 	var ph *prehasher
-	if prefix.Version == 1 && workers > 1 {
+	raw := opts.rawLeaves(prefix.Version)
+	if prefix.Version == 1 && raw && workers > 1 {
 		// Raw leaves are hashed as read: hash them ahead, on every core.
 		ph = newPrehasher(src, size, workers)
 		src, builder = ph, ph.builder(prefix)
@@ -166,7 +182,7 @@ func buildFileHashing(ctx context.Context, dag ipld.DAGService, r io.Reader, opt
 	}
 	params := helpers.DagBuilderParams{
 		Maxlinks:   linksPerNode,
-		RawLeaves:  prefix.Version == 1,
+		RawLeaves:  raw,
 		CidBuilder: builder,
 		Dagserv:    dag,
 	}

@@ -135,6 +135,7 @@ func (s *Store) addPath(ctx context.Context, w *writer, path string, fi fs.FileI
 // checks it.
 func (s *Store) AddSymlink(ctx context.Context, target string, opts AddOptions) (Entry, error) {
 	w := s.newWriter(ctx)
+	w.discard = opts.OnlyHash
 	e, err := s.addSymlink(ctx, w, "symlink", target, opts)
 	if err != nil {
 		w.abort()

@@ -206,6 +206,7 @@ func (b *DirBuilder) Finish(ctx context.Context) (Entry, error) {
 		return Entry{}, b.err
 	}
 	w := b.s.newWriter(ctx)
+	w.discard = b.opts.OnlyHash
 	nd, err := b.build(ctx, w, b.root)
 	if err != nil {
 		w.abort()

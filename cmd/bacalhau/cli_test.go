@@ -23,7 +23,10 @@ func TestUnknownSubcommands(t *testing.T) {
 		want []string
 	}{
 		{[]string{"wasm", "validate"}, []string{`unknown command "validate" for "bacalhau wasm"`, "run"}},
-		{[]string{"data", "cat", helloV1}, []string{`unknown command "cat" for "bacalhau data"`, "add, car, get"}},
+		{[]string{"data", "pin", helloV1}, []string{`unknown command "pin" for "bacalhau data"`, "add, car, cat, get, ls, rm"}},
+		{[]string{"job", "submit", "x.yaml"}, []string{`unknown command "submit" for "bacalhau job"`, "run"}},
+		{[]string{"job"}, []string{`"bacalhau job" needs a subcommand`}},
+		{[]string{"config", "lst"}, []string{"Did you mean this?", "list"}},
 		{[]string{"data", "car", "exprt"}, []string{"Did you mean this?", "export"}},
 		{[]string{"wsm", "run"}, []string{`unknown command "wsm"`, "Did you mean this?", "wasm"}},
 		{[]string{"wasm"}, []string{`"bacalhau wasm" needs a subcommand: run`}},

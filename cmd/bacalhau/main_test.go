@@ -212,3 +212,12 @@ func shared(t *testing.T, parts ...string) string {
 	}
 	return p
 }
+
+// cliIn is cli with stdin.
+func (n *testNode) cliIn(stdin string, args ...string) (string, string, int) {
+	n.t.Helper()
+	var out, errb bytes.Buffer
+	all := append([]string{"--api-port", strconv.Itoa(n.port)}, args...)
+	code := run(context.Background(), all, strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}

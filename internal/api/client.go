@@ -254,6 +254,18 @@ func (c *Client) AddFile(ctx context.Context, f *os.File, opts AddOptions) (AddR
 	return out, json.NewDecoder(resp.Body).Decode(&out)
 }
 
+// AddReader uploads one file read from r (standard input, say) as the raw request
+// body, of a length not known beforehand, and returns its CID.
+func (c *Client) AddReader(ctx context.Context, r io.Reader, opts AddOptions) (AddResponse, error) {
+	var out AddResponse
+	resp, err := c.do(ctx, http.MethodPost, "/api/v1/data?"+opts.query(), r, "application/octet-stream")
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}
+
 // UploadEntry is one part of an upload: a file (Open set), a directory (Dir) or a
 // symbolic link (Symlink, its target).
 type UploadEntry struct {
@@ -265,9 +277,12 @@ type UploadEntry struct {
 
 // AddOptions choose the DAG of an upload, as `ipfs add` flags do.
 type AddOptions struct {
-	CIDVersion int  // 0 or 1
-	Hidden     bool // keep names starting with '.' inside directories (-H)
-	NoPin      bool // do not keep it until removed (--pin=false): a GC may delete it
+	CIDVersion int   // 0 or 1
+	Hidden     bool  // keep names starting with '.' inside directories (-H)
+	NoPin      bool  // do not keep it until removed (--pin=false): a GC may delete it
+	ChunkSize  int   // fixed chunk size in bytes (--chunker size-N); 0 is kubo's 262144
+	RawLeaves  *bool // override the profile's leaf format (--raw-leaves)
+	OnlyHash   bool  // compute the CID, store nothing (-n)
 }
 
 func (o AddOptions) query() string {
@@ -277,6 +292,15 @@ func (o AddOptions) query() string {
 	}
 	if o.NoPin {
 		q += "&pin=false"
+	}
+	if o.ChunkSize != 0 {
+		q += "&chunk-size=" + strconv.Itoa(o.ChunkSize)
+	}
+	if o.RawLeaves != nil {
+		q += "&raw-leaves=" + strconv.FormatBool(*o.RawLeaves)
+	}
+	if o.OnlyHash {
+		q += "&only-hash=true"
 	}
 	return q
 }
@@ -407,4 +431,28 @@ func (c *Client) Remove(ctx context.Context, cid string) error {
 		return err
 	}
 	return resp.Body.Close()
+}
+
+// Cat calls fn with the bytes of the file at sub (slash-separated, "" for the root)
+// inside the DAG under cid.
+func (c *Client) Cat(ctx context.Context, cid, sub string, fn func(io.Reader) error) error {
+	resp, err := c.do(ctx, http.MethodGet, "/api/v1/data/"+url.PathEscape(cid)+"/cat?path="+url.QueryEscape(sub), nil, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := fn(resp.Body); err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body) // to the end, where the trailer is
+	if msg := streamError(resp); msg != "" {
+		return fmt.Errorf("reading %s: %s", cid, msg)
+	}
+	return nil
+}
+
+// Ls lists the directory at sub inside the DAG under cid.
+func (c *Client) Ls(ctx context.Context, cid, sub string) (LsResponse, error) {
+	var out LsResponse
+	return out, c.doJSON(ctx, http.MethodGet, "/api/v1/data/"+url.PathEscape(cid)+"/ls?path="+url.QueryEscape(sub), nil, &out)
 }

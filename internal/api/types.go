@@ -229,3 +229,18 @@ type GCResult struct {
 	Deferred       bool         `json:"deferred,omitempty"` // the sweep was put off: too many blocks being written
 	Duration       job.Duration `json:"duration"`
 }
+
+// LsResponse is the answer of GET /api/v1/data/:cid/ls: a directory's entries, sorted
+// by name.
+type LsResponse struct {
+	Entries []LsEntry `json:"entries"`
+}
+
+// LsEntry is one entry of a listing. Type is "file", "directory" or "symlink"; Size is
+// a file's bytes.
+type LsEntry struct {
+	Name string `json:"name"`
+	CID  string `json:"cid"`
+	Type string `json:"type"`
+	Size uint64 `json:"size"`
+}

@@ -20,39 +20,84 @@ func newData(e *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "data", Short: "Add, get, import and export IPFS content on the node"}
 	car := &cobra.Command{Use: "car", Short: "Import and export CAR files"}
 	car.AddCommand(newCARExport(e), newCARImport(e))
-	cmd.AddCommand(newDataAdd(e), newDataGet(e), newDataRm(e), car)
+	cmd.AddCommand(newDataAdd(e), newDataGet(e), newDataRm(e), car, newDataCat(e), newDataLs(e))
 	return cmd
 }
 
 func newDataAdd(e *Env) *cobra.Command {
-	var opts api.AddOptions
-	var output string
-	var pin bool
+	var (
+		f      addFlags
+		output string
+		pin    bool
+	)
 	cmd := &cobra.Command{
-		Use:   "add PATH",
-		Short: "Add a file or directory (recursively); prints its CID, the one `ipfs add -r --cid-version=1` prints",
-		Long: `add imports a file, a symbolic link or a directory tree, as ipfs add -r does: symlinks
+		Use:   "add PATH... | -",
+		Short: "Add files or directories (recursively), or standard input (-); prints each CID, the one `ipfs add -r --cid-version=1` prints",
+		Long: `add imports files, symbolic links and directory trees, as ipfs add -r does: symlinks
 are added as UnixFS symlinks (never followed), and names starting with '.' inside a
-directory are skipped unless -H is given.`,
-		Args: cobra.ExactArgs(1),
+directory are skipped unless -H is given. kubo's flags -r, -Q, -q, -n, -H, -w,
+--raw-leaves, --chunker size-N, --cid-version and --pin=false give kubo's CIDs.`,
+		Example: `  bacalhau data add -r ./dataset/
+  bacalhau data add -Q -w a.txt b.txt          # one directory holding both; only its CID
+  bacalhau data add --cid-version=0 --raw-leaves --chunker size-1048576 big.bin
+  cat f | bacalhau data add -`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.CIDVersion != 0 && opts.CIDVersion != 1 {
-				return fmt.Errorf("--cid-version %d: want 0 or 1", opts.CIDVersion)
-			}
-			opts.NoPin = !pin
-			resp, err := addPath(cmd, e, args[0], opts)
+			opts, err := f.options(cmd)
 			if err != nil {
 				return err
 			}
-			if output == outJSON || output == outYAML {
-				return PrintData(e.Stdout, output, resp)
+			opts.NoPin = !pin
+			if output != "" && output != outJSON && output != outYAML {
+				return fmt.Errorf("--output %q: want json or yaml", output)
 			}
-			fmt.Fprintln(e.Stdout, resp.CID)
+			var results []api.AddResponse
+			final := 0 // what -Q prints: as kubo, the last directory argument, else the last argument
+			switch {
+			case f.wrap:
+				r, err := addWrapped(cmd, e, args, opts)
+				if err != nil {
+					return err
+				}
+				results = append(results, r)
+			default:
+				lastDir := -1
+				for i, a := range args {
+					if st, err := os.Stat(a); err == nil && st.IsDir() {
+						lastDir = i
+					}
+					var r api.AddResponse
+					if a == "-" {
+						r, err = e.Client().AddReader(cmd.Context(), e.Stdin, opts)
+					} else {
+						r, err = addPath(cmd, e, a, opts)
+					}
+					if err != nil {
+						return fmt.Errorf("%s: %w", a, err)
+					}
+					results = append(results, r)
+				}
+				final = len(results) - 1
+				if lastDir >= 0 {
+					final = lastDir
+				}
+			}
+			if f.quieter {
+				results = results[final : final+1]
+			}
+			if output != "" {
+				if len(results) == 1 {
+					return PrintData(e.Stdout, output, results[0])
+				}
+				return PrintData(e.Stdout, output, results)
+			}
+			for _, r := range results {
+				fmt.Fprintln(e.Stdout, r.CID)
+			}
 			return nil
 		},
 	}
-	cmd.Flags().IntVar(&opts.CIDVersion, "cid-version", 1, "CID version: 1 (raw leaves) or 0 (kubo's default profile)")
-	cmd.Flags().BoolVarP(&opts.Hidden, "hidden", "H", false, "include files and directories whose name starts with '.'")
+	f.add(cmd)
 	cmd.Flags().BoolVar(&pin, "pin", true, "keep it until `bacalhau data rm`; with --pin=false a garbage collection may delete it")
 	cmd.Flags().StringVar(&output, "output", "", "json or yaml for machine-readable output")
 	return cmd
@@ -74,48 +119,53 @@ func addPath(cmd *cobra.Command, e *Env, p string, opts api.AddOptions) (api.Add
 		defer f.Close()
 		return e.Client().AddFile(cmd.Context(), f, opts)
 	}
-	top := filepath.Base(filepath.Clean(p))
-	var entries []api.UploadEntry
-	{
-		err = filepath.WalkDir(p, func(fp string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			rel, err := filepath.Rel(p, fp)
-			if err != nil {
-				return err
-			}
-			name := top
-			if rel != "." {
-				name = top + "/" + filepath.ToSlash(rel)
-				if !opts.Hidden && strings.HasPrefix(d.Name(), ".") {
-					if d.IsDir() {
-						return fs.SkipDir
-					}
-					return nil
-				}
-			}
-			switch {
-			case d.Type()&fs.ModeSymlink != 0:
-				target, err := os.Readlink(fp)
-				if err != nil {
-					return err
-				}
-				entries = append(entries, api.UploadEntry{Path: name, Symlink: target})
-			case d.IsDir():
-				entries = append(entries, api.UploadEntry{Path: name, Dir: true})
-			case d.Type().IsRegular():
-				entries = append(entries, fileEntry(name, fp))
-			default:
-				return fmt.Errorf("%s: only regular files, directories and symlinks can be added", fp)
-			}
-			return nil
-		})
-		if err != nil {
-			return api.AddResponse{}, err
-		}
+	entries, err := walkEntries(p, opts.Hidden)
+	if err != nil {
+		return api.AddResponse{}, err
 	}
 	return e.Client().Add(cmd.Context(), entries, opts)
+}
+
+// walkEntries lists the upload entries of a host file, symlink or directory tree, the
+// top named by its base name.
+func walkEntries(p string, hidden bool) ([]api.UploadEntry, error) {
+	top := filepath.Base(filepath.Clean(p))
+	var entries []api.UploadEntry
+	err := filepath.WalkDir(p, func(fp string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(p, fp)
+		if err != nil {
+			return err
+		}
+		name := top
+		if rel != "." {
+			name = top + "/" + filepath.ToSlash(rel)
+			if !hidden && strings.HasPrefix(d.Name(), ".") {
+				if d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+		}
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(fp)
+			if err != nil {
+				return err
+			}
+			entries = append(entries, api.UploadEntry{Path: name, Symlink: target})
+		case d.IsDir():
+			entries = append(entries, api.UploadEntry{Path: name, Dir: true})
+		case d.Type().IsRegular():
+			entries = append(entries, fileEntry(name, fp))
+		default:
+			return fmt.Errorf("%s: only regular files, directories and symlinks can be added", fp)
+		}
+		return nil
+	})
+	return entries, err
 }
 
 func fileEntry(name, hostPath string) api.UploadEntry {
@@ -285,16 +335,20 @@ func newCARExport(e *Env) *cobra.Command {
 
 func newCARImport(e *Env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "import FILE.car",
+		Use:   "import FILE.car|-",
 		Short: "Import the blocks of a CAR file; prints its roots",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
+			var r io.Reader = e.Stdin
+			if args[0] != "-" { // "-": standard input, as ipfs dag import -
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
 			}
-			defer f.Close()
-			roots, err := e.Client().ImportCAR(cmd.Context(), f)
+			roots, err := e.Client().ImportCAR(cmd.Context(), r)
 			if err != nil {
 				return err
 			}

@@ -93,11 +93,15 @@ func shorten(s string, n int) string {
 
 func newDescribe(e *Env) *cobra.Command {
 	var output string
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "describe JOB_ID",
 		Short: "Show a job: spec, state, executions and history",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				output = outJSON
+			}
 			if err := checkOutput(output); err != nil {
 				return err
 			}
@@ -112,6 +116,7 @@ func newDescribe(e *Env) *cobra.Command {
 		},
 	}
 	addOutputFlag(cmd, &output, outYAML)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "the same as --output json (upstream's describe --json)")
 	return cmd
 }
 

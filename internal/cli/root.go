@@ -104,10 +104,12 @@ func newRoot(e *Env, node NodeCommands) *cobra.Command {
 		newID(e),
 		newNode(e),
 		newRepo(e),
+		newJob(e),
 	)
 	if node != nil {
 		root.AddCommand(node(e)...)
 	}
+	addConfig(root, e)
 	strictGroups(root)
 	return root
 }

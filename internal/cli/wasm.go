@@ -14,6 +14,7 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore/filecid"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/jobspec"
 )
 
 func newWasm(e *Env) *cobra.Command {
@@ -36,6 +37,9 @@ type runFlags struct {
 	output      string
 	selector    []string
 	verify      int
+	dryRun      bool
+	publisher   string
+	urls        urlFlags
 }
 
 func newWasmRun(e *Env) *cobra.Command {
@@ -48,18 +52,24 @@ func newWasmRun(e *Env) *cobra.Command {
   bacalhau wasm run main.wasm -i ipfs://bafy...:/data -i src=ipfs://bafy...,dst=/more -e K=V --timeout 30s --memory 256MB -- arg1 arg2`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			spec, err := f.spec(args[1:])
+			d, err := f.decoded(args[1:])
 			if err != nil {
 				return err
 			}
-			if spec.Wasm.Module, err = moduleCID(cmd, e, args[0]); err != nil {
+			if f.dryRun {
+				return dryRun(e, d, args[0])
+			}
+			if d.Spec.Wasm.Module, err = moduleCID(cmd, e, args[0]); err != nil {
 				return err
 			}
-			return submitAndWait(cmd, e, spec, f)
+			if err := resolveURLs(cmd, e, d, f.urls); err != nil {
+				return err
+			}
+			return submitAndWait(cmd, e, d.Spec, f)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&f.inputs, "input", "i", nil, "input: CID, ipfs://CID:/target or src=ipfs://CID,dst=/target (repeatable)")
+	fl.StringArrayVarP(&f.inputs, "input", "i", nil, "input: CID, ipfs://CID:/target, src=ipfs://CID,dst=/target (or source=,target=), or a URL https://host/file:/target, downloaded and added to IPFS first (repeatable)")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable NAME=value (repeatable)")
 	fl.StringVar(&f.entryPoint, "entry-point", job.DefaultEntryPoint, "exported function to call")
 	fl.StringVar(&f.timeout, "timeout", "", "wall-clock limit, e.g. 30s or 5m, or a number of seconds (default 30m)")
@@ -71,13 +81,37 @@ func newWasmRun(e *Env) *cobra.Command {
 	fl.BoolVar(&f.idOnly, "id-only", false, "print only the job ID")
 	fl.StringVar(&f.output, "output", "", "json or yaml: print the job record instead of the summary")
 	fl.StringSliceVarP(&f.selector, "selector", "s", nil, "run only on nodes with these labels, key=value (repeatable or comma-separated)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print the job spec (v1 YAML, for `bacalhau job run`) instead of submitting it")
+	fl.StringVarP(&f.publisher, "publisher", "p", "ipfs", "where results go: always ipfs here (accepted for upstream's -p ipfs)")
+	f.urls.add(cmd)
 	fl.IntVar(&f.verify, "verify", 1, fmt.Sprintf("run on this many distinct nodes (at most %d); complete only if their result CIDs agree", job.MaxVerify))
 	return cmd
 }
 
-func (f runFlags) spec(args []string) (job.Spec, error) {
+// decoded is the spec the flags ask for, with the URL inputs still to download.
+func (f runFlags) decoded(args []string) (*jobspec.Decoded, error) {
+	d := &jobspec.Decoded{}
+	if err := checkPublisher(f.publisher); err != nil {
+		return nil, err
+	}
+	spec, err := f.spec(args, d)
+	if err != nil {
+		return nil, err
+	}
+	d.Spec = spec
+	return d, nil
+}
+
+func (f runFlags) spec(args []string, d *jobspec.Decoded) (job.Spec, error) {
 	spec := job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{EntryPoint: f.entryPoint, Args: args}}
 	for _, s := range f.inputs {
+		if u, target, ok, err := parseURLInput(s); err != nil {
+			return spec, err
+		} else if ok {
+			d.URLInputs = append(d.URLInputs, jobspec.URLInput{Index: len(spec.Inputs), URL: u})
+			spec.Inputs = append(spec.Inputs, job.Input{Target: target})
+			continue
+		}
 		in, err := job.ParseInput(s)
 		if err != nil {
 			return spec, err

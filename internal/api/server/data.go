@@ -107,6 +107,12 @@ func (s *Server) addData(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	added := func(ctx context.Context, k cid.Cid, pin bool) error {
+		if opts.OnlyHash {
+			return nil // nothing was stored: nothing to pin or announce
+		}
+		return s.added(ctx, k, pin)
+	}
 	if ct := c.Request().Header.Get(echo.HeaderContentType); strings.HasPrefix(ct, echo.MIMEOctetStream) {
 		// One file as the raw body: no multipart framing to scan, so large files stream
 		// at the speed of the import.
@@ -114,7 +120,7 @@ func (s *Server) addData(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := s.added(ctx, e.CID, pin); err != nil {
+		if err := added(ctx, e.CID, pin); err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, api.AddResponse{CID: e.CID.String(), Size: e.Size})
@@ -202,7 +208,7 @@ func (s *Server) addData(c echo.Context) error {
 		if entries > 1 {
 			return badRequest("a file at the top next to other entries")
 		}
-		if err := s.added(ctx, single.CID, pin); err != nil {
+		if err := added(ctx, single.CID, pin); err != nil {
 			return err
 		}
 		return c.JSON(http.StatusOK, api.AddResponse{CID: single.CID.String(), Size: single.Size})
@@ -211,7 +217,7 @@ func (s *Server) addData(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.added(ctx, e.CID, pin); err != nil {
+	if err := added(ctx, e.CID, pin); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, api.AddResponse{CID: e.CID.String(), Size: e.Tsize})
@@ -237,6 +243,16 @@ func addOptions(c echo.Context) (blockstore.AddOptions, error) {
 			return opts, err
 		}
 		opts.ChunkSize = n
+	}
+	if v := c.QueryParam("raw-leaves"); v != "" {
+		raw, err := boolParam(c, "raw-leaves")
+		if err != nil {
+			return opts, err
+		}
+		opts.RawLeaves = &raw
+	}
+	if opts.OnlyHash, err = boolParam(c, "only-hash"); err != nil {
+		return opts, err
 	}
 	return opts, nil
 }

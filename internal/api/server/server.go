@@ -82,6 +82,8 @@ func New(cfg Config, jobs Jobs, data Data, node Node) *Server {
 	v1.POST("/data/car", s.importCAR)
 	v1.HEAD("/data/:cid", s.hasData)
 	v1.GET("/data/:cid", s.getData)
+	v1.GET("/data/:cid/cat", s.catData)
+	v1.GET("/data/:cid/ls", s.lsData)
 	v1.DELETE("/data/:cid", s.removeData)
 	v1.GET("/repo/stat", func(c echo.Context) error {
 		st, err := s.node.RepoStat(c.Request().Context())
