@@ -150,7 +150,7 @@ func TestRunToResult(t *testing.T) {
 	if e.Stdout != "alpine:3\n" || e.Stderr != "inputs 0\n" || e.ExitCode == nil || *e.ExitCode != 0 {
 		t.Fatalf("summaries %q %q, code %v", e.Stdout, e.Stderr, e.ExitCode)
 	}
-	rc, err := job.ParseCID(e.ResultCID)
+	rc, err := blockstore.ParseCID(e.ResultCID)
 	if err != nil {
 		t.Fatal(err)
 	}
