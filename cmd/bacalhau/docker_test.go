@@ -348,3 +348,47 @@ func TestDockerKill9(t *testing.T) {
 		t.Fatalf("job after the restart: %+v %v", j, err)
 	}
 }
+
+// TestDockerMixedNetwork: on a 3-node network where only c runs Docker, a Docker job
+// sent to a runs on c, reading data held by b; WASM jobs still run anywhere; node
+// list shows each node's engines.
+func TestDockerMixedNetwork(t *testing.T) {
+	dockerReady(t)
+	a, b, c := newNetNode(t, "a", binPath), newNetNode(t, "b", binPath), newNetNode(t, "c", binPath)
+	a.args = append(a.args, "--docker", "off")
+	b.args = append(b.args, "--docker", "off")
+	c.args = append(c.args, "--docker", "on")
+	startNetwork(t, a, b, c)
+	ctx := context.Background()
+	peers, err := a.client().Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		want := "wasm"
+		if p.ID == c.id.String() {
+			want = "docker,wasm"
+		}
+		if got := job.JoinEngines(p.Engines, ","); got != want {
+			t.Errorf("node %s engines %q, want %q", p.ID, got, want)
+		}
+	}
+	src := filepath.Join(t.TempDir(), "poem.txt")
+	must(t, os.WriteFile(src, []byte("the data stays where it is\nand the job goes to it\n"), 0o644))
+	in := strings.TrimSpace(b.ok("data", "add", src))
+	out, errs, code := a.cli("docker", "run", "-i", in, testImage, "sh", "-c", "cat /inputs/*")
+	if code != 0 || !strings.Contains(out, "the job goes to it") {
+		t.Fatalf("docker job on the mixed network: exit %d\n%s\n%s", code, out, errs)
+	}
+	if on := ranOn(a.job(field(out, "Job ID"))); on != c.id.String() {
+		t.Fatalf("docker job ran on %s, want c (%s)", on, c.id)
+	}
+	ran := map[string]bool{}
+	for range 6 {
+		out := a.ok("wasm", "run", guestPath["hello"])
+		ran[ranOn(a.job(field(out, "Job ID")))] = true
+	}
+	if len(ran) < 2 {
+		t.Errorf("6 WASM jobs all ran on one node: %v", ran)
+	}
+}
