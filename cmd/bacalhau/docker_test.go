@@ -147,6 +147,12 @@ func TestDockerRunEndToEnd(t *testing.T) {
 			t.Fatalf("%s = %q, %v; want %q", name, got, err, want)
 		}
 	}
+	// logs -f follows a running container's output as it comes.
+	tick := strings.TrimSpace(n.ok("docker", "run", "--wait=false", "--id-only", testImage, "sh", "-c", "for i in 1 2 3; do echo tick $i; sleep 0.3; done"))
+	var follow bytes.Buffer
+	if code := run(context.Background(), []string{"--api-port", itoa(n.port), "logs", "-f", tick}, nil, &follow, &follow); code != 0 || follow.String() != "tick 1\ntick 2\ntick 3\n" {
+		t.Fatalf("logs -f: exit %d %q", code, follow.String())
+	}
 	// A non-zero exit fails the job; its result is still there.
 	out, _, code = n.cli("docker", "run", testImage, "sh", "-c", "echo bad >&2; exit 3")
 	if code == 0 || field(out, "State") != "failed" || field(out, "Exit code") != "3" || field(out, "Result CID") == "" {
