@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -170,7 +171,8 @@ func TestDockerRunEndToEnd(t *testing.T) {
 // hardened defaults, and the defaults hold by behaviour.
 func TestDockerConfinement(t *testing.T) {
 	dockerReady(t)
-	n := startNode(t)
+	const pids = 64 // small, so that the fork bomb below is cheap
+	n := startNode(t, "--docker-pids-limit", strconv.Itoa(pids))
 	ctx := context.Background()
 	id := strings.TrimSpace(n.ok("docker", "run", "--wait=false", "--id-only", "--memory", "64MiB", "--cpu", "500m", testImage, "sleep", "60"))
 	c := execContainer(t, id)
@@ -208,7 +210,7 @@ func TestDockerConfinement(t *testing.T) {
 	h, cfg := info[0].HostConfig, info[0].Config
 	if h.NetworkMode != "none" || len(h.CapDrop) != 1 || h.CapDrop[0] != "ALL" || !strings.Contains(strings.Join(h.SecurityOpt, ","), "no-new-privileges") ||
 		!h.ReadonlyRootfs || h.Privileged || h.PidMode != "" || h.Memory != 64<<20 || h.NanoCpus != 5e8 ||
-		h.PidsLimit == nil || *h.PidsLimit != dockerfallback.DefaultPidsLimit || h.Tmpfs["/tmp"] == "" || len(h.Binds) != 0 {
+		h.PidsLimit == nil || *h.PidsLimit != pids || h.Tmpfs["/tmp"] == "" || len(h.Binds) != 0 {
 		t.Errorf("host config: %+v", h)
 	}
 	if cfg.User != "65534:65534" || cfg.Labels[dockerfallback.LabelJob] != id || cfg.Labels[dockerfallback.LabelExecution] == "" {
@@ -251,9 +253,9 @@ func TestDockerConfinement(t *testing.T) {
 			}
 			return nil
 		}},
-		{"fork bomb stopped by the pids limit", "i=0; while [ $i -lt 3000 ]; do sleep 30 & i=$((i+1)); done 2>/dev/null; echo STARTED-ALL", func(j *job.Job) error {
+		{"fork bomb stopped by the pids limit", "i=0; while [ $i -lt 100 ]; do sleep 30 & i=$((i+1)); done 2>/dev/null; echo STARTED-ALL", func(j *job.Job) error {
 			if strings.Contains(j.Latest().Stdout, "STARTED-ALL") && !strings.Contains(j.Latest().Stderr, "fork") {
-				return fmt.Errorf("3000 processes started: %q %q", j.Latest().Stdout, j.Latest().Stderr)
+				return fmt.Errorf("100 processes started: %q %q", j.Latest().Stdout, j.Latest().Stderr)
 			}
 			return nil
 		}},
@@ -288,8 +290,13 @@ func TestDockerTimeout(t *testing.T) {
 		t.Fatalf("sleep 3600 --timeout 2s: %s %s %q", j.State, j.Latest().Outcome, j.Reason)
 	}
 	ex := j.Latest()
-	if ran := ex.EndedAt.Sub(ex.StartedAt); ran > 5*time.Second {
+	// StartedAt to EndedAt also holds the container's creation and start, its removal
+	// and the result's import: 6.4 s was measured at a load average of 36 on 2 cores.
+	// The bound catches a timeout that does not stop the container (sleep 3600).
+	if ran := ex.EndedAt.Sub(ex.StartedAt); ran > 30*time.Second {
 		t.Errorf("ran %s with a 2s timeout", ran)
+	} else {
+		t.Logf("started to ended, 2s timeout: %s", ran)
 	}
 	containerGone(t, j.ID, 10*time.Second)
 	t.Logf("submitted to ended: %s", time.Since(t0))
