@@ -5,7 +5,7 @@ EXAMPLES := $(patsubst examples/%/,build/examples/%.wasm,$(wildcard examples/*/)
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/bacalhau-project/bacalhau-wasm/internal/version.Version=$(VERSION)
 
-.PHONY: all build examples kubo test test-short demo bench check fuzz clean FORCE
+.PHONY: all build examples kubo test test-short demo bench check fuzz clean FORCE test-images demo-docker
 all: build examples
 
 # bin/bacalhau is the light client; it execs bin/bacalhau-node (the same commands plus
@@ -25,7 +25,7 @@ build/examples/%.wasm: FORCE
 # The race detector runs on the packages with concurrency of their own; the packages that
 # mostly run guests run without it (it slows wazero's compiler tenfold on two cores).
 GUEST_PKGS = ./wasi/... ./sandbox/... ./internal/executor/wasm/... ./examples/... ./cmd/...
-test: build examples kubo
+test: build examples kubo test-images
 	$(GO) mod download
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /wasi -e /sandbox -e /internal/executor/wasm -e /examples/ -e /cmd/)
 	$(GO) test -count=1 -timeout 30m $(GUEST_PKGS)
@@ -36,13 +36,22 @@ test-short: build examples
 demo: build examples
 	bash scripts/demo.sh
 
+# The local images the Docker tests, demo-docker and the bench run (FROM scratch plus
+# Debian's busybox-static; no registry). Without a Docker engine it says what to
+# install, and fails only with CI=true.
+test-images:
+	bash scripts/test-images.sh
+
+demo-docker: build test-images
+	bash scripts/demo-docker.sh
+
 # kubo, the reference IPFS implementation, built from its own module (tools/kubo): the
 # benchmarks compare against it.
 kubo: bin/ipfs
 bin/ipfs: tools/kubo/go.mod
 	cd tools/kubo && $(GO) build -trimpath -o ../../bin/ipfs github.com/ipfs/kubo/cmd/ipfs
 
-bench: build examples kubo
+bench: build examples kubo test-images
 	PATH="$(CURDIR)/bin:$$PATH" $(GO) run ./cmd/bacalhau-bench
 
 # Every decoder of outside input has a fuzzer; `make fuzz` runs each for FUZZTIME. The list

@@ -103,7 +103,7 @@ func (u *ExecutionUpdate) Validate() error {
 	if !slices.Contains(job.States, e.State) || e.State == job.StatePending && e.Phase == "" {
 		return fmt.Errorf("%w: execution state %q", dht.ErrInvalid, e.State)
 	}
-	if e.Phase != "" && (e.Phase != job.PhaseFetching && e.Phase != job.PhaseQueued || e.State != job.StatePending) {
+	if e.Phase != "" && (e.Phase != job.PhaseFetching && e.Phase != job.PhaseQueued && e.Phase != job.PhasePreparing || e.State != job.StatePending) {
 		return fmt.Errorf("%w: execution phase %q in state %q", dht.ErrInvalid, truncate(e.Phase), e.State)
 	}
 	if e.Outcome != "" && (!slices.Contains(job.Outcomes, e.Outcome) || !e.State.Terminal()) {

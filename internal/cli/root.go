@@ -95,6 +95,7 @@ func newRoot(e *Env, node NodeCommands) *cobra.Command {
 	root.AddCommand(
 		newData(e),
 		newWasm(e),
+		newDocker(e),
 		newList(e),
 		newDescribe(e),
 		newLogs(e),

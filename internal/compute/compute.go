@@ -593,6 +593,9 @@ func (n *Compute) fetchTask(t *Assignment) {
 	err := n.fetchContent(ctx, t, limit)
 	n.fetching.Add(-1)
 	cancel()
+	if err == nil {
+		err = n.prepare(t)
+	}
 	switch {
 	case err == nil:
 		if ahead := len(n.queue); ahead > 0 || int(n.active.Load()) >= n.cfg.Concurrency {
@@ -612,6 +615,16 @@ func (n *Compute) fetchTask(t *Assignment) {
 	n.forget(t)
 }
 
+// prepare lets t's executor ready itself for t, if it is a Preparer. Its time is its
+// own: neither the fetch limit nor the job's timeout counts it.
+func (n *Compute) prepare(t *Assignment) error {
+	p, ok := n.executors[t.Spec.Engine].(executor.Preparer)
+	if !ok {
+		return nil
+	}
+	return p.Prepare(t.ctx, t.Spec, func(msg string) { n.host.Note(t, job.PhasePreparing, msg) })
+}
+
 // dropTask ends a task that was cancelled (or whose node is stopping) before it ran.
 func (n *Compute) dropTask(t *Assignment) {
 	if n.ctx.Err() == nil {
@@ -628,9 +641,10 @@ func specTimeout(spec job.Spec) time.Duration {
 }
 
 // needsFetch reports whether an execution of spec must go through the fetch stage:
-// its module is not whole in the store, or an input root is not there.
+// its module is not whole in the store, an input root is not there, or its executor
+// prepares (pulls an image) before it runs.
 func (n *Compute) needsFetch(spec job.Spec) bool {
-	if !n.holds(spec) {
+	if _, ok := n.executors[spec.Engine].(executor.Preparer); ok || !n.holds(spec) {
 		return true
 	}
 	if spec.Module() == "" {
@@ -800,6 +814,11 @@ func (n *Compute) Refusal(spec job.Spec) string {
 		return fmt.Sprintf("this node runs no %s jobs", spec.Engine)
 	case !job.Matches(spec.Selector, n.cfg.Labels):
 		return "this node does not have the labels " + job.FormatLabels(spec.Selector)
+	}
+	if r, ok := n.executors[spec.Engine].(executor.Refuser); ok {
+		if msg := r.Refusal(spec); msg != "" {
+			return msg
+		}
 	}
 	return n.capacityRefusal(spec)
 }

@@ -91,3 +91,19 @@ type Result struct {
 
 // ExitCodeAbnormal is Result.ExitCode when the task did not exit by itself.
 const ExitCodeAbnormal = -1
+
+// Preparer is an Executor that readies what a task needs before the task takes a
+// worker (the Docker executor pulls its image). The node calls Prepare after the
+// task's content is fetched; the time it takes does not count against the job's
+// timeout, and the executor bounds it itself. Note adds a line to the job's history.
+// An error fails the execution before it runs, with the error as its reason.
+type Preparer interface {
+	Prepare(ctx context.Context, spec job.Spec, note func(msg string)) error
+}
+
+// Refuser is an Executor that cannot run every spec of its engine (a GPU it lacks, a
+// network its node's policy forbids). Refusal says why it would not run spec, or "".
+// A node does not bid on what its executor refuses.
+type Refuser interface {
+	Refusal(spec job.Spec) string
+}

@@ -2,6 +2,8 @@ package job
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 )
 
@@ -84,4 +86,29 @@ func (in Input) String() string {
 		src += "/" + strings.Trim(in.Path, "/")
 	}
 	return fmt.Sprintf("%s:%s", src, in.Target)
+}
+
+// ParseCPU reads a CPU limit as Kubernetes and upstream Bacalhau write it: cores
+// ("2", "0.5") or thousandths of a core ("500m"). It returns thousandths.
+func ParseCPU(s string) (int64, error) {
+	bad := invalid("cpu %q: want cores like 0.5 or 2, or thousandths like 500m", s)
+	if s == "" || len(s) > 32 {
+		return 0, bad
+	}
+	if m, ok := strings.CutSuffix(s, "m"); ok {
+		n, err := strconv.ParseInt(m, 10, 64)
+		if err != nil || n <= 0 || n > maxCPU {
+			return 0, bad
+		}
+		return n, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(f > 0) || f > maxCPU/1000 {
+		return 0, bad
+	}
+	n := int64(math.Round(f * 1000))
+	if n < 1 {
+		return 0, bad
+	}
+	return n, nil
 }

@@ -47,3 +47,21 @@ func FuzzSpecDecode(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseCPU(f *testing.F) {
+	for _, s := range []string{"500m", "0.5", "2", "1e3", "-1", "m", "0.0001", "NaN", "Inf"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseCPU(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		if n <= 0 || n > maxCPU {
+			t.Fatalf("ParseCPU(%q) = %d, out of range", s, n)
+		}
+	})
+}

@@ -134,6 +134,10 @@ const PhaseFetching = "fetching"
 // memory, or for a worker.
 const PhaseQueued = "queued"
 
+// PhasePreparing is the Phase of an execution whose node readies its engine for it
+// (pulls a Docker image) after its content is fetched and before it takes a worker.
+const PhasePreparing = "preparing"
+
 // Live reports whether the execution is under way: neither ended nor given up.
 func (e *Execution) Live() bool { return !e.Lost && !e.State.Terminal() }
 

@@ -115,7 +115,25 @@ type DockerTask struct {
 	Image      string   `json:"image"`
 	Entrypoint []string `json:"entrypoint,omitempty"`
 	Args       []string `json:"args,omitempty"`
+	// WorkingDir is the directory the command starts in; "" is the image's.
+	WorkingDir string `json:"workingDir,omitempty"`
+	// CPU is the CPU limit in thousandths of a core (500 is half a core); 0 is none.
+	CPU int64 `json:"cpu,omitempty"`
+	// Network is NetworkNone (the default, also "") or NetworkFull.
+	Network string `json:"network,omitempty"`
+	// GPU is how many GPUs the container needs; a node without them does not take it.
+	GPU int `json:"gpu,omitempty"`
 }
+
+// Networks a Docker task may ask for.
+const (
+	NetworkNone = "none"
+	NetworkFull = "full"
+	// MinDockerMemory is the least memory the Docker engine accepts for a container.
+	MinDockerMemory = 6 << 20
+	maxCPU          = 1024 * 1000
+	maxGPU          = 64
+)
 
 // Input mounts an IPFS DAG (or a path inside it) read-only at Target in the guest.
 type Input struct {
@@ -132,6 +150,13 @@ func (s *Spec) Normalize() {
 	if s.Wasm != nil {
 		w := *s.Wasm
 		s.Wasm = &w
+	}
+	if s.Docker != nil {
+		d := *s.Docker
+		if d.Network == "" {
+			d.Network = NetworkNone
+		}
+		s.Docker = &d
 	}
 	if s.Timeout == 0 {
 		s.Timeout = Duration(DefaultTimeout)
@@ -215,6 +240,9 @@ func (s *Spec) Validate() error {
 		}
 		if err := s.Docker.validate(); err != nil {
 			return err
+		}
+		if s.Memory != 0 && s.Memory < MinDockerMemory {
+			return invalid("memory %d bytes is below the minimum of %s for a container", s.Memory, FormatBytes(MinDockerMemory))
 		}
 	case "":
 		return invalid("no engine given (want %q or %q)", EngineWasm, EngineDocker)
@@ -301,8 +329,23 @@ func (d *DockerTask) validate() error {
 	if d.Image == "" || strings.ContainsAny(d.Image, " \t\n\x00") {
 		return invalid("docker image %q is not a valid image reference", d.Image)
 	}
+	if len(d.Image) > 512 {
+		return invalid("docker image name of %d bytes is too long", len(d.Image))
+	}
 	if err := validateArgs(d.Entrypoint); err != nil {
 		return err
+	}
+	if d.WorkingDir != "" && (!strings.HasPrefix(d.WorkingDir, "/") || strings.ContainsRune(d.WorkingDir, 0) || len(d.WorkingDir) > 4096) {
+		return invalid("working directory %q must be an absolute path like /work", d.WorkingDir)
+	}
+	if d.CPU < 0 || d.CPU > maxCPU {
+		return invalid("cpu %dm is out of range (0 to %d cores)", d.CPU, maxCPU/1000)
+	}
+	if d.Network != "" && d.Network != NetworkNone && d.Network != NetworkFull {
+		return invalid("network %q: want %q or %q", d.Network, NetworkNone, NetworkFull)
+	}
+	if d.GPU < 0 || d.GPU > maxGPU {
+		return invalid("gpu %d is out of range (0 to %d)", d.GPU, maxGPU)
 	}
 	return validateArgs(d.Args)
 }

@@ -20,7 +20,7 @@ type Options struct {
 
 // executors builds the executors of a node whose repository is repo: one per engine
 // this binary offers. This is the one place an engine is registered.
-func (o Options) executors(ctx context.Context, repo string, wo wasm.Options) (map[job.Engine]executor.Executor, error) {
+func (o Options) executors(ctx context.Context, repo string, wo wasm.Options, df dockerFlags) (map[job.Engine]executor.Executor, error) {
 	wo.CacheDir = filepath.Join(repo, "compile-cache")
 	if err := os.MkdirAll(wo.CacheDir, 0o700); err != nil {
 		return nil, err
@@ -30,6 +30,14 @@ func (o Options) executors(ctx context.Context, repo string, wo wasm.Options) (m
 		return nil, err
 	}
 	xs := map[job.Engine]executor.Executor{job.EngineWasm: w}
+	d, err := df.open(ctx, repo)
+	if err != nil {
+		w.Close(ctx)
+		return nil, err
+	}
+	if d != nil {
+		xs[job.EngineDocker] = d
+	}
 	if o.Wrap != nil {
 		for e, x := range xs {
 			xs[e] = o.Wrap(e, x)

@@ -100,13 +100,16 @@ func checkReceipt(j *job.Job, ex job.Execution) error {
 // rerun runs the job's task in a throwaway node, on the module and inputs copied from
 // the node as CARs, and returns the result CID.
 func rerun(ctx context.Context, e *cli.Env, j *job.Job) (string, error) {
+	if j.Spec.Engine != job.EngineWasm {
+		return "", fmt.Errorf("only WASM jobs can be re-run to check their result: a %s job is not guaranteed deterministic", j.Spec.Engine)
+	}
 	dir, err := os.MkdirTemp("", "bacalhau-verify-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
 	// Never Options.Wrap: a check runs the release executors whatever binary runs it.
-	xs, err := Options{}.executors(ctx, dir, wasm.Options{})
+	xs, err := Options{}.executors(ctx, dir, wasm.Options{}, dockerFlags{mode: "off"})
 	if err != nil {
 		return "", err
 	}
