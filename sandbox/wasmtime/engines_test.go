@@ -225,7 +225,9 @@ func wasmModule(sections ...[]byte) []byte {
 	return bytes.Join(append([][]byte{{0, 'a', 's', 'm', 1, 0, 0, 0}}, sections...), nil)
 }
 
-func section(id byte, payload []byte) []byte { return append([]byte{id, byte(len(payload))}, payload...) }
+func section(id byte, payload []byte) []byte {
+	return append([]byte{id, byte(len(payload))}, payload...)
+}
 
 func name(s string) []byte { return append([]byte{byte(len(s))}, s...) }
 
