@@ -36,6 +36,7 @@ type runFlags struct {
 	output      string
 	selector    []string
 	verify      int
+	engine      string
 }
 
 func newWasmRun(e *Env) *cobra.Command {
@@ -72,11 +73,16 @@ func newWasmRun(e *Env) *cobra.Command {
 	fl.StringVar(&f.output, "output", "", "json or yaml: print the job record instead of the summary")
 	fl.StringSliceVarP(&f.selector, "selector", "s", nil, "run only on nodes with these labels, key=value (repeatable or comma-separated)")
 	fl.IntVar(&f.verify, "verify", 1, fmt.Sprintf("run on this many distinct nodes (at most %d); complete only if their result CIDs agree", job.MaxVerify))
+	fl.StringVar(&f.engine, "engine", "wazero", "wazero (deterministic, verifiable) or wasmtime (faster, not reproducible)")
 	return cmd
 }
 
 func (f runFlags) spec(args []string) (job.Spec, error) {
 	spec := job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{EntryPoint: f.entryPoint, Args: args}}
+	var err error
+	if spec.Engine, err = wasmEngine(f.engine); err != nil {
+		return spec, err
+	}
 	for _, s := range f.inputs {
 		in, err := job.ParseInput(s)
 		if err != nil {
@@ -84,7 +90,6 @@ func (f runFlags) spec(args []string) (job.Spec, error) {
 		}
 		spec.Inputs = append(spec.Inputs, in)
 	}
-	var err error
 	if spec.Env, err = job.ParseEnv(f.env); err != nil {
 		return spec, err
 	}
@@ -93,6 +98,9 @@ func (f runFlags) spec(args []string) (job.Spec, error) {
 	}
 	if f.verify < 1 || f.verify > job.MaxVerify {
 		return spec, fmt.Errorf("--verify %d: want 1 to %d nodes", f.verify, job.MaxVerify)
+	}
+	if f.verify > 1 && !spec.Engine.Reproducible() {
+		return spec, fmt.Errorf("--verify %d needs results that every node reproduces, and wasmtime's are not: use --engine wazero to verify", f.verify)
 	}
 	spec.Verify = f.verify
 	if f.timeout != "" {
@@ -120,6 +128,18 @@ func (f runFlags) spec(args []string) (job.Spec, error) {
 		return spec, fmt.Errorf("--output %q: want json or yaml", f.output)
 	}
 	return spec, nil
+}
+
+// wasmEngine maps the names --engine takes to the engine of the job: wazero is
+// job.EngineWasm, the deterministic default.
+func wasmEngine(name string) (job.Engine, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "wazero", "wasm", "":
+		return job.EngineWasm, nil
+	case "wasmtime":
+		return job.EngineWasmtime, nil
+	}
+	return "", fmt.Errorf("--engine %q: want wazero or wasmtime", name)
 }
 
 // parseTimeout accepts a Go duration ("30s") or, as upstream Bacalhau does, seconds.

@@ -48,6 +48,7 @@ type serveFlags struct {
 	cacheMem    string
 	cacheDisk   string
 	wasm        wasm.Options // from cacheMem and cacheDisk
+	engines     engineFlags
 }
 
 func newServe(e *cli.Env, o Options) *cobra.Command {
@@ -70,7 +71,11 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("cannot listen on %s: %w", e.Addr(), err)
 			}
-			if cfg.Executors, err = o.executors(ctx, cfg.Repo, f.wasm); err != nil {
+			eo, err := f.engines.options()
+			if err != nil {
+				return err
+			}
+			if cfg.Executors, err = o.executors(ctx, cfg.Repo, f.wasm, eo); err != nil {
 				l.Close()
 				return err
 			}
@@ -123,6 +128,7 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 	fl.StringVar(&f.cacheMem, "compile-cache-memory", job.FormatBytes(sandbox.DefaultMaxCacheBytes), "compiled modules kept in memory, least recently used dropped first")
 	fl.StringVar(&f.cacheDisk, "compile-cache-disk", job.FormatBytes(sandbox.DefaultMaxDiskCacheBytes), "compiled modules kept on disk, oldest dropped first")
 	fl.StringSliceVar(&f.origins, "api-allow-origin", nil, `web origins (scheme://host:port, or "*") whose pages may call the API from a browser (repeatable; default none: requests from web pages are refused)`)
+	f.engines.register(fl)
 	return cmd
 }
 
