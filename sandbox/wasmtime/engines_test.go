@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,10 @@ var wazeroCache string
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
 
 func testMain(m *testing.M) int {
+	flag.Parse()
+	if fuzzing() {
+		return m.Run() // the fuzzers need no guests; each fuzz worker runs TestMain
+	}
 	dir, err := os.MkdirTemp("", "wasmtime-guests-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -46,6 +51,16 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// fuzzing reports whether this process runs a fuzzer, as coordinator or worker.
+func fuzzing() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
 }
 
 func buildGuests(outDir string) error {
