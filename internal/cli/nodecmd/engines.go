@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor/wasmtime"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
@@ -38,7 +38,8 @@ type engineOptions struct {
 
 func (o engineOptions) offers(e job.Engine) bool { return o.only == nil || slices.Contains(o.only, e) }
 
-func (f *engineFlags) register(fl *pflag.FlagSet) {
+func (f *engineFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
 	def := []string{"wazero"}
 	if wasmtime.Available {
 		def = append(def, "wasmtime")
