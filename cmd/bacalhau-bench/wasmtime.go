@@ -71,7 +71,7 @@ func (b *bench) wasmtime() ([]row, error) {
 	mibps := func(d time.Duration) string { return fmt.Sprintf("%.0f MiB/s", float64(size)/(1<<20)/d.Seconds()) }
 	return []row{
 		{"sha256 of 256 MiB as a job, wazero (median of 3)", ms(wz) + " = " + mibps(wz), "", "bare wazero, host dir: " + ms(bare) + " = " + mibps(bare)},
-		{"sha256 of 256 MiB as a job, wasmtime (median of 3)", ms(wt) + " = " + mibps(wt), "", "of which copying the input out of the blockstore: " + ms(copyCost)},
+		{"sha256 of 256 MiB as a job, wasmtime (median of 3)", ms(wt) + " = " + mibps(wt), "", "copying its 256 MiB of input before the guest starts (sandbox alone, from a host dir): " + ms(copyCost)},
 		{"sha256 job: wasmtime speed / wazero speed", fmt.Sprintf("%.2fx", ratio(wz, wt)), ">= 2.5x", fmt.Sprintf("wasmtime vs bare wazero: %.2fx", ratio(bare, wt))},
 		{"Go hello per fresh instance, cached code: wazero sandbox / wasmtime (median of 20)", fmt.Sprintf("%.2fx", ratio(helloWz, helloWt)), ">= 3x",
 			fmt.Sprintf("wazero %s, wasmtime %s, bare wazero %s", ms(helloWz), ms(helloWt), ms(helloBare))},
