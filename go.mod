@@ -3,6 +3,7 @@ module github.com/bacalhau-project/bacalhau-wasm
 go 1.26.8
 
 require (
+	github.com/bytecodealliance/wasmtime-go/v39 v39.0.1
 	github.com/cockroachdb/pebble/v2 v2.1.7
 	github.com/docker/docker v28.5.2+incompatible
 	github.com/ipfs/boxo v0.43.0

@@ -40,6 +40,7 @@ func main() {
 		{"hello", b.hello},
 		{"burst", b.burst},
 		{"sha256", b.sha256},
+		{"wasmtime", b.wasmtime},
 		{"read", b.read},
 		{"add", b.add},
 		{"list", b.list},

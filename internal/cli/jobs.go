@@ -77,7 +77,7 @@ func listRow(j *job.Job, wide bool) []string {
 func describeTask(s job.Spec) string {
 	switch {
 	case s.Wasm != nil:
-		return strings.TrimSpace("wasm " + s.Wasm.Module + " " + strings.Join(s.Wasm.Args, " "))
+		return strings.TrimSpace(string(s.Engine) + " " + s.Wasm.Module + " " + strings.Join(s.Wasm.Args, " ")) // wasm (wazero) or wasmtime
 	case s.Docker != nil:
 		return strings.TrimSpace("docker " + s.Docker.Image + " " + strings.Join(s.Docker.Args, " "))
 	}

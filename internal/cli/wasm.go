@@ -40,6 +40,7 @@ type runFlags struct {
 	dryRun      bool
 	publisher   string
 	urls        urlFlags
+	engine      string
 }
 
 func newWasmRun(e *Env) *cobra.Command {
@@ -85,6 +86,7 @@ func newWasmRun(e *Env) *cobra.Command {
 	fl.StringVarP(&f.publisher, "publisher", "p", "ipfs", "where results go: always ipfs here (accepted for upstream's -p ipfs)")
 	f.urls.add(cmd)
 	fl.IntVar(&f.verify, "verify", 1, fmt.Sprintf("run on this many distinct nodes (at most %d); complete only if their result CIDs agree", job.MaxVerify))
+	fl.StringVar(&f.engine, "engine", "wazero", "wazero (deterministic, verifiable) or wasmtime (faster, not reproducible)")
 	return cmd
 }
 
@@ -104,6 +106,10 @@ func (f runFlags) decoded(args []string) (*jobspec.Decoded, error) {
 
 func (f runFlags) spec(args []string, d *jobspec.Decoded) (job.Spec, error) {
 	spec := job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{EntryPoint: f.entryPoint, Args: args}}
+	var err error
+	if spec.Engine, err = wasmEngine(f.engine); err != nil {
+		return spec, err
+	}
 	for _, s := range f.inputs {
 		if u, target, ok, err := parseURLInput(s); err != nil {
 			return spec, err
@@ -118,7 +124,6 @@ func (f runFlags) spec(args []string, d *jobspec.Decoded) (job.Spec, error) {
 		}
 		spec.Inputs = append(spec.Inputs, in)
 	}
-	var err error
 	if spec.Env, err = job.ParseEnv(f.env); err != nil {
 		return spec, err
 	}
@@ -127,6 +132,9 @@ func (f runFlags) spec(args []string, d *jobspec.Decoded) (job.Spec, error) {
 	}
 	if f.verify < 1 || f.verify > job.MaxVerify {
 		return spec, fmt.Errorf("--verify %d: want 1 to %d nodes", f.verify, job.MaxVerify)
+	}
+	if f.verify > 1 && !spec.Engine.Reproducible() {
+		return spec, fmt.Errorf("--verify %d needs results that every node reproduces, and wasmtime's are not: use --engine wazero to verify", f.verify)
 	}
 	spec.Verify = f.verify
 	if f.timeout != "" {
@@ -154,6 +162,18 @@ func (f runFlags) spec(args []string, d *jobspec.Decoded) (job.Spec, error) {
 		return spec, fmt.Errorf("--output %q: want json or yaml", f.output)
 	}
 	return spec, nil
+}
+
+// wasmEngine maps the names --engine takes to the engine of the job: wazero is
+// job.EngineWasm, the deterministic default.
+func wasmEngine(name string) (job.Engine, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "wazero", "wasm", "":
+		return job.EngineWasm, nil
+	case "wasmtime":
+		return job.EngineWasmtime, nil
+	}
+	return "", fmt.Errorf("--engine %q: want wazero or wasmtime", name)
 }
 
 // parseTimeout accepts a Go duration ("30s") or, as upstream Bacalhau does, seconds.

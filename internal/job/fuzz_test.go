@@ -27,6 +27,7 @@ func FuzzParseInput(f *testing.F) {
 func FuzzSpecDecode(f *testing.F) {
 	f.Add(`{"engine":"wasm","wasm":{"module":"` + cidV1 + `"},"inputs":[{"cid":"` + cidV0 + `","target":"/data"}],"timeout":"2s"}`)
 	f.Add(`{"engine":"docker","docker":{"image":"ubuntu"}}`)
+	f.Add(`{"engine":"wasmtime","wasm":{"module":"` + cidV1 + `"},"verify":2}`)
 	f.Add(`{"engine":"wasm","inputs":[{"target":"/../etc"}]}`)
 	f.Fuzz(func(t *testing.T, s string) {
 		var spec Spec
@@ -39,6 +40,9 @@ func FuzzSpecDecode(f *testing.F) {
 				t.Fatalf("error %v does not wrap ErrInvalid", err)
 			}
 			return
+		}
+		if spec.Verify > 1 && !spec.Engine.Reproducible() {
+			t.Fatalf("accepted verify %d on the %s engine", spec.Verify, spec.Engine)
 		}
 		for _, in := range spec.Inputs {
 			if ValidateTarget(in.Target) != nil {

@@ -18,7 +18,14 @@ type Engine string
 const (
 	EngineWasm   Engine = "wasm"
 	EngineDocker Engine = "docker"
+	// EngineWasmtime runs a WASM task (Spec.Wasm) on wasmtime: faster than wazero
+	// (EngineWasm), but its runs are not reproducible, so it cannot be verified.
+	EngineWasmtime Engine = "wasmtime"
 )
+
+// Reproducible reports whether e's runs give the same result CID on every node, which
+// verification (Spec.Verify > 1) needs.
+func (e Engine) Reproducible() bool { return e != EngineWasmtime }
 
 // JoinEngines joins the names of es with sep.
 func JoinEngines(es []Engine, sep string) string {
@@ -221,9 +228,9 @@ func (s *Spec) EffectiveOutputsLimit() uint64 {
 // Validate reports the first thing wrong with the spec, in words a user understands.
 func (s *Spec) Validate() error {
 	switch s.Engine {
-	case EngineWasm:
+	case EngineWasm, EngineWasmtime:
 		if s.Wasm == nil {
-			return invalid("engine is wasm but no wasm task is given")
+			return invalid("engine is %s but no wasm task is given", s.Engine)
 		}
 		if s.Docker != nil {
 			return invalid("a wasm job cannot also carry a docker task")
@@ -245,9 +252,12 @@ func (s *Spec) Validate() error {
 			return invalid("memory %d bytes is below the minimum of %s for a container", s.Memory, FormatBytes(MinDockerMemory))
 		}
 	case "":
-		return invalid("no engine given (want %q or %q)", EngineWasm, EngineDocker)
+		return invalid("no engine given (want %q, %q or %q)", EngineWasm, EngineWasmtime, EngineDocker)
 	default:
-		return invalid("unknown engine %q (want %q or %q)", s.Engine, EngineWasm, EngineDocker)
+		return invalid("unknown engine %q (want %q, %q or %q)", s.Engine, EngineWasm, EngineWasmtime, EngineDocker)
+	}
+	if s.Verify > 1 && !s.Engine.Reproducible() {
+		return invalid("verify %d needs results that every node reproduces; the %s engine's are not: use the wasm engine (wazero)", s.Verify, s.Engine)
 	}
 	if t := time.Duration(s.Timeout); t < 0 || t > MaxTimeout {
 		return invalid("timeout %s is out of range (0 to %s)", t, MaxTimeout)

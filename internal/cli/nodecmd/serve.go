@@ -49,6 +49,7 @@ type serveFlags struct {
 	cacheDisk   string
 	wasm        wasm.Options // from cacheMem and cacheDisk
 	docker      dockerFlags
+	engines     engineFlags
 }
 
 func newServe(e *cli.Env, o Options) *cobra.Command {
@@ -71,7 +72,11 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("cannot listen on %s: %w", e.Addr(), err)
 			}
-			if cfg.Executors, err = o.executors(ctx, cfg.Repo, f.wasm, f.docker); err != nil {
+			eo, err := f.engines.options()
+			if err != nil {
+				return err
+			}
+			if cfg.Executors, err = o.executors(ctx, cfg.Repo, f.wasm, eo, f.docker); err != nil {
 				l.Close()
 				return err
 			}
@@ -125,6 +130,7 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 	fl.StringVar(&f.cacheDisk, "compile-cache-disk", job.FormatBytes(sandbox.DefaultMaxDiskCacheBytes), "compiled modules kept on disk, oldest dropped first")
 	fl.StringSliceVar(&f.origins, "api-allow-origin", nil, `web origins (scheme://host:port, or "*") whose pages may call the API from a browser (repeatable; default none: requests from web pages are refused)`)
 	f.docker.register(fl)
+	f.engines.register(cmd)
 	return cmd
 }
 

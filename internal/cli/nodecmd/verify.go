@@ -100,8 +100,8 @@ func checkReceipt(j *job.Job, ex job.Execution) error {
 // rerun runs the job's task in a throwaway node, on the module and inputs copied from
 // the node as CARs, and returns the result CID.
 func rerun(ctx context.Context, e *cli.Env, j *job.Job) (string, error) {
-	if j.Spec.Engine != job.EngineWasm {
-		return "", fmt.Errorf("only WASM jobs can be re-run to check their result: a %s job is not guaranteed deterministic", j.Spec.Engine)
+	if !j.Spec.Engine.Reproducible() {
+		return "", fmt.Errorf("job %s ran on the %s engine, whose results are not reproducible: there is nothing to check a re-run against", j.ID, j.Spec.Engine)
 	}
 	dir, err := os.MkdirTemp("", "bacalhau-verify-")
 	if err != nil {
@@ -109,7 +109,7 @@ func rerun(ctx context.Context, e *cli.Env, j *job.Job) (string, error) {
 	}
 	defer os.RemoveAll(dir)
 	// Never Options.Wrap: a check runs the release executors whatever binary runs it.
-	xs, err := Options{}.executors(ctx, dir, wasm.Options{}, dockerFlags{mode: "off"})
+	xs, err := Options{}.executors(ctx, dir, wasm.Options{}, engineOptions{}, dockerFlags{mode: "off"})
 	if err != nil {
 		return "", err
 	}
