@@ -34,20 +34,29 @@ type outputsQuota struct {
 	used  int64
 	sizes map[sys.Inode]int64 // charged size of each regular file
 
+	// links reports that the directory held a symbolic link before the run.
+	links bool
+
 	hit atomic.Bool // a change was refused
 	// refused is set by a refusal and cleared at the start of every WASI
 	// call, so that the call's errno can be made ENOSPC (see enospc).
 	refused atomic.Bool
 }
 
-// newOutputsQuota counts what dir holds already.
+// newOutputsQuota counts what dir holds already ("": nothing).
 func newOutputsQuota(dir string, limit int64) (*outputsQuota, error) {
 	q := &outputsQuota{limit: limit, sizes: map[sys.Inode]int64{}}
+	if dir == "" {
+		return q, nil
+	}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || p == dir {
 			return err
 		}
 		q.used += wasi.OutputsEntryCost
+		if d.Type()&fs.ModeSymlink != 0 {
+			q.links = true
+		}
 		if d.Type().IsRegular() {
 			info, err := d.Info()
 			if err != nil {
