@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// wasiconfFixture is the tree the wasiconf guest (sandbox/testdata/guests/wasiconf)
+// expects as its root.
+var wasiconfFixture = map[string]string{
+	"hello.txt":     "hello\n",
+	"dir/a.txt":     "a",
+	"dir/sub/b.txt": "b",
+}
+
+func writeTree(t *testing.T, tree map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for name, body := range tree {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// verdicts reads the guest's "PASS name" and "FAIL name: why" lines.
+func verdicts(out string) (pass map[string]bool, fails []string) {
+	pass = map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		verdict, rest, _ := strings.Cut(line, " ")
+		name, _, _ := strings.Cut(rest, ":")
+		switch verdict {
+		case "PASS":
+			pass[name] = true
+		case "FAIL":
+			pass[name] = false
+			fails = append(fails, line)
+		}
+	}
+	return pass, fails
+}
+
+// TestWASIConformance runs the wasiconf guest as a user would write the job, its
+// fixture added to the node and mounted as the guest's writable root
+// (-i ipfs://CID:/:rw), and on bare wazero (the same version, its default
+// configuration) with the fixture in a host directory preopened as / and another as
+// /outputs. Every case passes as a job, and none that passes on bare wazero fails
+// there. The result keeps the guest's symbolic link as a symbolic link, and a second
+// run gives the same result CID (symlinks, hard links and guest-set times in use).
+func TestWASIConformance(t *testing.T) {
+	n := startNode(t)
+	cid := strings.TrimSpace(n.ok("data", "add", writeTree(t, wasiconfFixture)))
+
+	runJob := func() (stdout, result string) {
+		out, errs, code := n.cli("wasm", "run", guestPath["wasiconf"], "-i", "ipfs://"+cid+":/:rw", "--output", "json")
+		if code != 0 {
+			t.Fatalf("wasm run: exit %d\n%s\n%s", code, out, errs)
+		}
+		j := decodeJob(t, out)
+		if j.Latest() == nil || j.Latest().ResultCID == "" {
+			t.Fatalf("no result: %s", out)
+		}
+		return j.Latest().Stdout, j.Latest().ResultCID
+	}
+	stdout, result := runJob()
+
+	module, err := os.ReadFile(guestPath["wasiconf"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
+	var bareOut bytes.Buffer
+	cfg := wazero.NewModuleConfig().WithArgs("wasiconf").WithStdout(&bareOut).WithStderr(&bareOut).
+		WithFSConfig(wazero.NewFSConfig().WithDirMount(writeTree(t, wasiconfFixture), "/").WithDirMount(t.TempDir(), "/outputs"))
+	if _, err := rt.InstantiateWithConfig(ctx, module, cfg); err != nil && !strings.Contains(err.Error(), "exit_code(0)") {
+		t.Fatalf("bare wazero: %v\n%s", err, bareOut.String())
+	}
+
+	here, fails := verdicts(stdout)
+	bare, bareFails := verdicts(bareOut.String())
+	if len(here) == 0 || len(here) != len(bare) {
+		t.Fatalf("%d cases as a job, %d on bare wazero:\n%s\n%s", len(here), len(bare), stdout, bareOut.String())
+	}
+	count := func(m map[string]bool) (k int) {
+		for _, ok := range m {
+			if ok {
+				k++
+			}
+		}
+		return k
+	}
+	t.Logf("WASI conformance: %d/%d as a job (wasm run -i ipfs://CID:/:rw), %d/%d on bare wazero v1.12.0", count(here), len(here), count(bare), len(bare))
+	if len(bareFails) > 0 {
+		t.Logf("failing on bare wazero: %s", strings.Join(bareFails, "; "))
+	}
+	for name, ok := range bare {
+		if ok && !here[name] {
+			t.Errorf("%s passes on bare wazero and fails as a job", name)
+		}
+	}
+	for _, f := range fails {
+		t.Error(f)
+	}
+
+	// The result: outputs/ as the guest left it, its link a link.
+	out := filepath.Join(t.TempDir(), "res")
+	n.ok("data", "get", result, "-o", out)
+	if target, err := os.Readlink(filepath.Join(out, "outputs", "link")); err != nil || target != "target.txt" {
+		t.Errorf("outputs/link in the result: %q, %v; want a link to target.txt", target, err)
+	}
+	for _, name := range []string{"o.txt", "o2.txt", "target.txt"} {
+		if _, err := os.Stat(filepath.Join(out, "outputs", name)); err != nil {
+			t.Errorf("the result lacks outputs/%s: %v", name, err)
+		}
+	}
+	// Changes to the writable root are not in the result.
+	ents, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "exitCode outputs stderr stdout" {
+		t.Errorf("the result holds %q", names)
+	}
+
+	if _, again := runJob(); again != result {
+		t.Errorf("the same job gave result %s, then %s", result, again)
+	}
+}
