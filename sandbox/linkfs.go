@@ -201,7 +201,10 @@ func (l *linkFS) Link(oldPath, newPath string) experimentalsys.Errno {
 
 // Symlink creates a link at linkName. An absolute target is refused with
 // EPERM, as wasmtime (cap-std) does: it could only point outside the
-// mount. A relative one is stored as given and checked when followed.
+// mount; so is a relative one that climbs above the mount from where the
+// link is, so that the host directory (and a result, once imported) never
+// holds a link out of it. What a link points to is checked again when it
+// is followed, as renames can move it.
 func (l *linkFS) Symlink(target, linkName string) experimentalsys.Errno {
 	rn, errno := l.resolve(strings.TrimSuffix(linkName, "/"), false)
 	if errno != 0 {
@@ -210,7 +213,7 @@ func (l *linkFS) Symlink(target, linkName string) experimentalsys.Errno {
 	if target == "" {
 		return experimentalsys.ENOENT // as Linux
 	}
-	if strings.HasPrefix(target, "/") || strings.ContainsRune(target, 0) {
+	if strings.HasPrefix(target, "/") || strings.ContainsRune(target, 0) || climbsOut(rn, target) {
 		return experimentalsys.EPERM
 	}
 	if strings.HasSuffix(linkName, "/") {
@@ -239,4 +242,23 @@ func (l *linkFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
 		return errno
 	}
 	return l.FS.Utimens(rp, atim, mtim)
+}
+
+// climbsOut reports whether target, read from the directory holding the
+// link at linkPath (resolved, relative to the mount), reaches above the
+// mount's root.
+func climbsOut(linkPath, target string) bool {
+	dir, _ := splitPath(linkPath)
+	depth := len(dir) - 1 // the link's directory
+	comps, _ := splitPath(target)
+	for _, c := range comps {
+		if c == ".." {
+			if depth--; depth < 0 {
+				return true
+			}
+		} else {
+			depth++
+		}
+	}
+	return false
 }
