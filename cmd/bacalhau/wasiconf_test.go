@@ -12,6 +12,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
 // wasiconfFixture is the tree the wasiconf guest (sandbox/testdata/guests/wasiconf)
@@ -184,5 +186,38 @@ func checkConformanceResult(t *testing.T, n *testNode, result string) {
 	}
 	if strings.Join(names, " ") != "exitCode outputs stderr stdout" {
 		t.Errorf("the result holds %q", names)
+	}
+}
+
+// TestTrapExitCode: a guest that traps (here at an `unreachable`) ends failed, with
+// the outcome trap and the exit code -1, in the record and in its result's exitCode,
+// as the README says.
+func TestTrapExitCode(t *testing.T) {
+	n := startNode(t)
+	// (module (memory 1) (func (export "_start") unreachable))
+	module := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+		0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () -> ()
+		0x03, 0x02, 0x01, 0x00, // func 0 of type 0
+		0x05, 0x03, 0x01, 0x00, 0x01, // memory: min 1
+		0x07, 0x0a, 0x01, 0x06, '_', 's', 't', 'a', 'r', 't', 0x00, 0x00, // export _start
+		0x0a, 0x05, 0x01, 0x03, 0x00, 0x00, 0x0b, // code: unreachable
+	}
+	path := filepath.Join(t.TempDir(), "trap.wasm")
+	if err := os.WriteFile(path, module, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := n.cli("wasm", "run", path, "--output", "json")
+	if code == 0 {
+		t.Fatalf("wasm run of a trapping guest exited 0\n%s\n%s", out, errs)
+	}
+	j := decodeJob(t, out)
+	e := j.Latest()
+	if j.State != job.StateFailed || e == nil || e.Outcome != job.OutcomeTrap || e.ExitCode == nil || *e.ExitCode != -1 || e.ResultCID == "" {
+		t.Fatalf("job %s, latest execution %+v", j.State, e)
+	}
+	res := filepath.Join(t.TempDir(), "res")
+	n.ok("data", "get", e.ResultCID, "-o", res)
+	if b, err := os.ReadFile(filepath.Join(res, "exitCode")); err != nil || string(b) != "-1" {
+		t.Errorf("the result's exitCode: %q, %v", b, err)
 	}
 }
