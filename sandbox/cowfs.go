@@ -103,14 +103,28 @@ func (c *cowFS) find(k string) (sys.Stat_t, layer, experimentalsys.Errno) {
 	if errno != experimentalsys.ENOENT {
 		return sys.Stat_t{}, 0, errno
 	}
-	if !c.lowerVisible(k) {
-		return sys.Stat_t{}, 0, experimentalsys.ENOENT
+	if c.lowerVisible(k) {
+		if st, errno = c.lower.Lstat(k); errno == 0 {
+			return st, inLower, 0
+		}
+		if errno != experimentalsys.ENOENT {
+			return sys.Stat_t{}, 0, errno
+		}
 	}
-	st, errno = c.lower.Lstat(k)
-	if errno != 0 {
-		return sys.Stat_t{}, 0, errno
+	return sys.Stat_t{}, 0, c.missing(k)
+}
+
+// missing is the errno of a lookup of k, which neither layer shows: ENOTDIR
+// when what holds it is not a directory, as the OS says, else ENOENT.
+func (c *cowFS) missing(k string) experimentalsys.Errno {
+	if k == "." {
+		return experimentalsys.ENOENT
 	}
-	return st, inLower, 0
+	st, _, errno := c.find(parentOf(k))
+	if errno == experimentalsys.ENOTDIR || errno == 0 && !st.Mode.IsDir() {
+		return experimentalsys.ENOTDIR
+	}
+	return experimentalsys.ENOENT
 }
 
 // ensureDir makes directory k of the merged view a directory of upper.
@@ -355,6 +369,8 @@ func (c *cowFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 	k, _ := key(p)
 	if _, _, errno := c.find(k); errno == 0 {
 		return experimentalsys.EEXIST
+	} else if errno == experimentalsys.ENOTDIR {
+		return experimentalsys.ENOENT // as wazero's DirFS says it
 	} else if errno != experimentalsys.ENOENT {
 		return errno
 	}
@@ -456,18 +472,28 @@ func (c *cowFS) Rmdir(p string) experimentalsys.Errno {
 func (c *cowFS) Rename(from, to string) experimentalsys.Errno {
 	kf, _ := key(from)
 	kt, _ := key(to)
+	if kf == kt {
+		return 0 // as wazero's DirFS, even for a missing path
+	}
+	for _, k := range []string{kf, kt} { // both directories first, as Linux
+		if st, _, errno := c.find(parentOf(k)); errno != 0 {
+			return errno
+		} else if !st.Mode.IsDir() {
+			return experimentalsys.ENOTDIR
+		}
+	}
 	sf, wf, errno := c.find(kf)
 	if errno != 0 {
 		return errno
-	}
-	if kf == kt {
-		return 0
 	}
 	if kf == "." || kt == "." {
 		return experimentalsys.EPERM
 	}
 	if sf.Mode.IsDir() && strings.HasPrefix(kt, kf+"/") {
 		return experimentalsys.EINVAL
+	}
+	if strings.HasPrefix(kf, kt+"/") {
+		return experimentalsys.ENOTEMPTY // onto a directory above it, as Linux
 	}
 	st, wt, errno := c.find(kt)
 	switch {
@@ -489,6 +515,7 @@ func (c *cowFS) Rename(from, to string) experimentalsys.Errno {
 	if errno := c.ensureDir(parentOf(kt)); errno != 0 {
 		return errno
 	}
+	errno = 0
 	switch {
 	case sf.Mode.IsDir():
 		errno = c.copyUpTree(kf)
@@ -522,16 +549,16 @@ func (c *cowFS) Link(oldPath, newPath string) experimentalsys.Errno {
 	ko, _ := key(oldPath)
 	kn, _ := key(newPath)
 	so, wo, errno := c.find(ko)
-	switch {
-	case errno != 0:
+	if errno != 0 {
 		return errno
-	case so.Mode.IsDir():
-		return experimentalsys.EPERM
 	}
 	if _, _, errno := c.find(kn); errno == 0 {
 		return experimentalsys.EEXIST
 	} else if errno != experimentalsys.ENOENT {
 		return errno
+	}
+	if so.Mode.IsDir() {
+		return experimentalsys.EPERM // as Linux, after the checks of the new name
 	}
 	if errno := c.ensureDir(parentOf(kn)); errno != 0 {
 		return errno
