@@ -29,8 +29,8 @@ var (
 // this is also the fuzzer of their lookup.
 func FuzzCowFS(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
-	f.Add([]byte{4, 2, 0, 5, 2, 0, 3, 3, 0, 6, 0, 1})   // rmdir a lower dir, rename it, ...
-	f.Add([]byte{7, 7, 1, 1, 2, 5, 8, 0, 2})            // links
+	f.Add([]byte{4, 2, 0, 5, 2, 0, 3, 3, 0, 6, 0, 1})    // rmdir a lower dir, rename it, ...
+	f.Add([]byte{7, 7, 1, 1, 2, 5, 8, 0, 2})             // links
 	f.Add([]byte{6, 2, 1, 0, 1, 0, 2, 3, 5, 4, 2, 0, 1}) // rename a lower directory and write under it
 	// What the fuzzer found: a file copied up could not be renamed to a new name
 	// (ENOENT); errnos in Linux's order (ENOTDIR of a parent before ENOENT or EPERM;
