@@ -169,6 +169,9 @@ func (d *detFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode)
 		return d.openCounted(p, flag, perm)
 	}
 	f, errno := d.FS.OpenFile(p, flag, perm)
+	if errno == experimentalsys.ENOSYS && d.quota == nil && writes(flag) {
+		errno = experimentalsys.EROFS // wazero's ReadFS says ENOSYS; POSIX and WASI, EROFS
+	}
 	if errno != 0 {
 		return nil, errno
 	}

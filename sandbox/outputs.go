@@ -163,10 +163,14 @@ type quotaKey struct{}
 // sees "no space left on device".
 type enospc struct{}
 
-// enospcFunctions are the WASI functions through which the outputs grow.
+// enospcFunctions are the WASI functions through which the writable mounts
+// grow: /outputs, and the copy-on-write inputs, where a rename, a removal
+// (a whiteout), a link or a change of times may copy a file up.
 var enospcFunctions = map[string]bool{
 	"fd_write": true, "fd_pwrite": true, "fd_allocate": true, "fd_filestat_set_size": true,
 	"path_open": true, "path_create_directory": true, "path_link": true,
+	"path_symlink": true, "path_rename": true, "path_unlink_file": true, "path_remove_directory": true,
+	"path_filestat_set_times": true, "fd_filestat_set_times": true,
 }
 
 // withENOSPC returns ctx with the listener factory that puts enospc on the

@@ -221,3 +221,34 @@ func TestTrapExitCode(t *testing.T) {
 		t.Errorf("the result's exitCode: %q, %v", b, err)
 	}
 }
+
+// TestReadOnlyRootInput: an input mounted read-only at / is the guest's root, another
+// input and /outputs stay reachable beside it, and the guest's write to the root is
+// refused.
+func TestReadOnlyRootInput(t *testing.T) {
+	n := startNode(t)
+	tree := strings.TrimSpace(n.ok("data", "add", shared(t, "files", "tree")))
+	root := strings.TrimSpace(n.ok("data", "add", writeTree(t, map[string]string{"r.txt": "root"})))
+	for _, tt := range []struct{ args, want string }{
+		{"walk /", "//\n/r.txt 4\n"}, // the guest prints a directory with a "/" after it
+		{"walk /data/sub/deeper", "/data/sub/deeper/\n/data/sub/deeper/c.txt 5\n"},
+	} {
+		args := append([]string{"wasm", "run", guestPath["faulty"], "-i", "ipfs://" + root + ":/", "-i", "ipfs://" + tree + ":/data", "--output", "json", "--"}, strings.Fields(tt.args)...)
+		out, errs, code := n.cli(args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", tt.args, code, out, errs)
+		}
+		if got := decodeJob(t, out).Latest().Stdout; got != tt.want {
+			t.Errorf("%s: the guest saw\n%s\nwant\n%s", tt.args, got, tt.want)
+		}
+	}
+	// A write to the read-only root fails; /outputs takes it.
+	out, _, code := n.cli("wasm", "run", guestPath["wasiconf"], "-i", "ipfs://"+root+":/", "--output", "json", "--", "rw_create", "outputs_reachable")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	got := decodeJob(t, out).Latest().Stdout
+	if !strings.Contains(got, "FAIL rw_create: open /new.txt: Read-only file system") || !strings.Contains(got, "PASS outputs_reachable") {
+		t.Errorf("the guest saw\n%s", got)
+	}
+}
