@@ -75,14 +75,24 @@ func (d *detFS) Unlink(p string) experimentalsys.Errno {
 		if stErr == 0 && st.Mode.IsRegular() && st.Nlink <= 1 {
 			d.quota.forget(st.Ino)
 		}
+		if stErr == 0 && st.Nlink <= 1 {
+			d.forget(st.Ino)
+		}
 	}
 	return errno
 }
 
 func (d *detFS) Rmdir(p string) experimentalsys.Errno {
+	if d.quota == nil {
+		return d.FS.Rmdir(p)
+	}
+	st, stErr := d.FS.Lstat(p)
 	errno := d.FS.Rmdir(p)
-	if errno == 0 && d.quota != nil {
+	if errno == 0 {
 		d.quota.refund(wasi.OutputsEntryCost)
+		if stErr == 0 {
+			d.forget(st.Ino)
+		}
 	}
 	return errno
 }
@@ -101,6 +111,9 @@ func (d *detFS) Rename(from, to string) experimentalsys.Errno {
 		d.quota.refund(wasi.OutputsEntryCost)
 		if toSt.Mode.IsRegular() && toSt.Nlink <= 1 {
 			d.quota.forget(toSt.Ino)
+		}
+		if toSt.Nlink <= 1 || toSt.Mode.IsDir() {
+			d.forget(toSt.Ino)
 		}
 	}
 	return errno

@@ -34,20 +34,29 @@ type outputsQuota struct {
 	used  int64
 	sizes map[sys.Inode]int64 // charged size of each regular file
 
+	// links reports that the directory held a symbolic link before the run.
+	links bool
+
 	hit atomic.Bool // a change was refused
 	// refused is set by a refusal and cleared at the start of every WASI
 	// call, so that the call's errno can be made ENOSPC (see enospc).
 	refused atomic.Bool
 }
 
-// newOutputsQuota counts what dir holds already.
+// newOutputsQuota counts what dir holds already ("": nothing).
 func newOutputsQuota(dir string, limit int64) (*outputsQuota, error) {
 	q := &outputsQuota{limit: limit, sizes: map[sys.Inode]int64{}}
+	if dir == "" {
+		return q, nil
+	}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || p == dir {
 			return err
 		}
 		q.used += wasi.OutputsEntryCost
+		if d.Type()&fs.ModeSymlink != 0 {
+			q.links = true
+		}
 		if d.Type().IsRegular() {
 			info, err := d.Info()
 			if err != nil {
@@ -154,10 +163,14 @@ type quotaKey struct{}
 // sees "no space left on device".
 type enospc struct{}
 
-// enospcFunctions are the WASI functions through which the outputs grow.
+// enospcFunctions are the WASI functions through which the writable mounts
+// grow: /outputs, and the copy-on-write inputs, where a rename, a removal
+// (a whiteout), a link or a change of times may copy a file up.
 var enospcFunctions = map[string]bool{
 	"fd_write": true, "fd_pwrite": true, "fd_allocate": true, "fd_filestat_set_size": true,
 	"path_open": true, "path_create_directory": true, "path_link": true,
+	"path_symlink": true, "path_rename": true, "path_unlink_file": true, "path_remove_directory": true,
+	"path_filestat_set_times": true, "fd_filestat_set_times": true,
 }
 
 // withENOSPC returns ctx with the listener factory that puts enospc on the

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/fstest"
 
 	"github.com/bacalhau-project/bacalhau-wasm/wasi"
 )
@@ -127,5 +128,55 @@ func TestOutputsLimitDefault(t *testing.T) {
 	}
 	if wasi.DefaultOutputsLimit != 1<<30 {
 		t.Errorf("DefaultOutputsLimit = %d", wasi.DefaultOutputsLimit)
+	}
+}
+
+// TestWritableMountCountsAgainstOutputsLimit: what a guest changes in a
+// copy-on-write mount (the bytes of the files it copies up, the entries it
+// makes or hides) counts against the outputs limit with /outputs, and is
+// refused with ENOSPC past it; the input is never changed.
+func TestWritableMountCountsAgainstOutputsLimit(t *testing.T) {
+	const limit = 1 << 20
+	const full = "No space left on device"
+	input := fstest.MapFS{
+		"big":   &fstest.MapFile{Data: make([]byte, 600<<10)},
+		"huge":  &fstest.MapFile{Data: make([]byte, 2<<20)},
+		"small": &fstest.MapFile{Data: []byte("s")},
+	}
+	tests := []struct {
+		name   string
+		cmds   []string
+		stderr string // "" = success
+	}{
+		// 600 KiB copied up, 64 appended, an entry each: 352 KiB left.
+		{"append to a lower file copies it up", []string{"append:big:64", "write:new:300"}, ""},
+		{"append to a lower file copies it up", []string{"append:big:64", "write:new:400"}, "write:new:400: after 320 KiB: write /data/new: " + full},
+		{"a lower file past the limit cannot be copied up", []string{"append:huge:1"}, "append:huge:1: open /data/huge: " + full},
+		{"truncating copies nothing", []string{"write:huge:64", "write:other:800"}, ""},
+		{"removing lower files gives nothing back", []string{"rm:huge", "rm:big", "write:new:1100"}, "write:new:1100: after 960 KiB: write /data/new: " + full},
+		{"reads are free", []string{}, ""},
+	}
+	s := newSandbox(t, Options{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			task, stdout, stderr := guestTask(t, "outfill", tt.cmds...)
+			task.WASI.Env = map[string]string{"OUTFILL_DIR": "/data"}
+			task.WASI.Mounts = []wasi.Mount{{FS: input, Target: "/data", Writable: true}}
+			task.WASI.OutputsDir, task.WASI.OutputsLimit = t.TempDir(), limit
+			res := run(t, s, task)
+			if tt.stderr == "" {
+				if res != (Result{}) || stdout.String() != "ok\n" {
+					t.Errorf("Run() = %+v, stdout %q, stderr %q; want success", res, stdout, stderr)
+				}
+				return
+			}
+			want := Result{ExitCode: 1, Reason: "outputs limit of 1 MiB exceeded", OutputsLimitHit: true}
+			if res != want || strings.TrimSpace(stderr.String()) != tt.stderr {
+				t.Errorf("Run() = %+v, stderr %q; want %+v, %q", res, stderr, want, tt.stderr)
+			}
+		})
+	}
+	if len(input["big"].Data) != 600<<10 || len(input["small"].Data) != 1 {
+		t.Error("the input changed")
 	}
 }

@@ -6,7 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -332,12 +335,17 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 	stdout := newCappedWriter(t.WASI.Stdout, outLimit)
 	stderr := newCappedWriter(t.WASI.Stderr, outLimit)
 	var quota *outputsQuota
-	if t.WASI.OutputsDir != "" {
+	if t.WASI.OutputsDir != "" || hasWritable(t.WASI.Mounts) {
 		if quota, err = newOutputsQuota(t.WASI.OutputsDir, cmp.Or(t.WASI.OutputsLimit, wasi.DefaultOutputsLimit)); err != nil {
 			return Result{}, err
 		}
 		runCtx = context.WithValue(runCtx, quotaKey{}, quota)
 	}
+	uppers, dropScratch, err := scratch(t.WASI)
+	if err != nil {
+		return Result{}, err
+	}
+	defer dropScratch()
 	defer func() {
 		res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
 		if err == nil && quota != nil && quota.hit.Load() {
@@ -360,7 +368,7 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 		WithNanotime(clock.Nanotime, sys.ClockResolution(wasi.Tick)).
 		WithNanosleep(func(ns int64) { sleep(runCtx, clock, ns) }).
 		WithRandSource(wasi.NewRand(t.WASI.Seed)).
-		WithFSConfig(fsConfig(t.WASI, quota))
+		WithFSConfig(fsConfig(t.WASI, quota, uppers))
 	for _, kv := range t.WASI.SortedEnv() {
 		cfg = cfg.WithEnv(kv[0], kv[1])
 	}
@@ -492,11 +500,15 @@ func doneResult(ctx, runCtx context.Context) Result {
 	return r
 }
 
-func fsConfig(c wasi.Config, quota *outputsQuota) wazero.FSConfig {
+func fsConfig(c wasi.Config, quota *outputsQuota, uppers []string) wazero.FSConfig {
 	fsc := wazero.NewFSConfig().(sysfs.FSConfig)
 	var cfg wazero.FSConfig
 	for i, m := range c.Mounts {
-		cfg = fsc.WithSysFSMount(inputFS(m, uint64(i+1)), m.Target)
+		fsys := inputFS(m, uint64(i+1))
+		if m.Writable {
+			fsys = cowMountFS(m, uppers[i], uint64(i+1), quota)
+		}
+		cfg = fsc.WithSysFSMount(fsys, m.Target)
 		fsc = cfg.(sysfs.FSConfig)
 	}
 	if c.OutputsDir != "" {
@@ -506,4 +518,43 @@ func fsConfig(c wasi.Config, quota *outputsQuota) wazero.FSConfig {
 		return wazero.NewFSConfig()
 	}
 	return cfg
+}
+
+func hasWritable(ms []wasi.Mount) bool {
+	for _, m := range ms {
+		if m.Writable {
+			return true
+		}
+	}
+	return false
+}
+
+// scratch makes the host directories where the writable mounts of c keep
+// what the guest changes (uppers[i] for c.Mounts[i]), under c.ScratchDir or
+// a temporary directory; drop removes them and that directory.
+func scratch(c wasi.Config) (uppers []string, drop func(), err error) {
+	if !hasWritable(c.Mounts) {
+		return nil, func() {}, nil
+	}
+	dir := c.ScratchDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "bacalhau-scratch-"); err != nil {
+			return nil, nil, fmt.Errorf("sandbox: scratch space: %w", err)
+		}
+	} else if err = os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("sandbox: scratch space: %w", err)
+	}
+	drop = func() { _ = os.RemoveAll(dir) }
+	uppers = make([]string, len(c.Mounts))
+	for i, m := range c.Mounts {
+		if !m.Writable {
+			continue
+		}
+		uppers[i] = filepath.Join(dir, "mount"+strconv.Itoa(i))
+		if err := os.Mkdir(uppers[i], 0o700); err != nil {
+			drop()
+			return nil, nil, fmt.Errorf("sandbox: scratch space: %w", err)
+		}
+	}
+	return uppers, drop, nil
 }

@@ -29,13 +29,24 @@ const (
 // ErrInvalidConfig is wrapped by every error Config.Validate returns.
 var ErrInvalidConfig = errors.New("wasi: invalid config")
 
-// Mount makes FS visible, read-only, at Target in the guest.
+// RootTarget is the Target of a mount that is the guest's root directory:
+// the other mounts and /outputs are preopened over it.
+const RootTarget = "/"
+
+// Mount makes FS visible at Target in the guest: read-only, or, with
+// Writable, as a copy-on-write directory.
 //
-// Target must be absolute and clean, not "/", not under /outputs, and must
-// not contain another mount's target nor be contained by one.
+// Target must be absolute and clean, not under /outputs, and must not
+// contain another mount's target nor be contained by one, except that
+// RootTarget contains every other.
 type Mount struct {
 	FS     fs.FS
 	Target string
+	// Writable lets the guest change the mount: files are read from FS
+	// until the guest changes them, and what it changes is kept under
+	// Config.ScratchDir, counted against Config.OutputsLimit, and dropped
+	// after the run.
+	Writable bool
 }
 
 // Config is everything a guest sees. The zero value runs a guest with no
@@ -59,6 +70,10 @@ type Config struct {
 	// included. A write, truncate or create that would pass it fails with
 	// ENOSPC. 0 means DefaultOutputsLimit.
 	OutputsLimit int64
+	// ScratchDir is a host directory the sandbox may use for what the guest
+	// changes in writable mounts; it is emptied after the run. "" means a
+	// temporary directory.
+	ScratchDir string
 	// Stdin is read by the guest; nil reads as empty. A Reader that blocks
 	// is not interrupted by a timeout, so pass in-memory data.
 	Stdin io.Reader
@@ -126,14 +141,14 @@ func (c Config) Validate() error {
 		if err := validTarget(m.Target); err != nil {
 			return fmt.Errorf("%w: mount %d: %w", ErrInvalidConfig, i, err)
 		}
-		if within(m.Target, OutputsTarget) || within(OutputsTarget, m.Target) {
+		if m.Target != RootTarget && (within(m.Target, OutputsTarget) || within(OutputsTarget, m.Target)) {
 			return fmt.Errorf("%w: mount %d: target %q overlaps %s", ErrInvalidConfig, i, m.Target, OutputsTarget)
 		}
 		for _, s := range seen {
 			switch {
 			case s == m.Target:
 				return fmt.Errorf("%w: mount %d: target %q is mounted twice", ErrInvalidConfig, i, m.Target)
-			case within(m.Target, s) || within(s, m.Target):
+			case s != RootTarget && m.Target != RootTarget && (within(m.Target, s) || within(s, m.Target)):
 				return fmt.Errorf("%w: mount %d: target %q overlaps mount %q", ErrInvalidConfig, i, m.Target, s)
 			}
 		}
@@ -148,8 +163,6 @@ func validTarget(t string) error {
 		return errors.New("empty target")
 	case !strings.HasPrefix(t, "/"):
 		return fmt.Errorf("target %q is not absolute", t)
-	case t == "/":
-		return errors.New(`target "/" is not allowed: mount inputs under a directory such as /inputs`)
 	case path.Clean(t) != t:
 		return fmt.Errorf("target %q is not clean (want %q)", t, path.Clean(t))
 	case strings.ContainsRune(t, 0):

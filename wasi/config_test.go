@@ -32,14 +32,16 @@ func TestValidate(t *testing.T) {
 		{"outputs dir", Config{OutputsDir: t.TempDir()}, ""},
 		{"dotdot", Config{Mounts: m("/../etc")}, `"/../etc" is not clean`},
 		{"relative", Config{Mounts: m("inputs")}, "not absolute"},
-		{"root", Config{Mounts: m("/")}, `"/" is not allowed`},
+		{"root", Config{Mounts: m("/")}, ""},
+		{"root under others", Config{Mounts: m("/", "/inputs"), OutputsDir: t.TempDir()}, ""},
+		{"two roots", Config{Mounts: m("/", "/")}, "mounted twice"},
 		{"empty", Config{Mounts: m("")}, "empty target"},
 		{"trailing slash", Config{Mounts: m("/inputs/")}, "not clean"},
 		{"duplicate", Config{Mounts: m("/inputs", "/inputs")}, "mounted twice"},
 		{"nested", Config{Mounts: m("/inputs", "/inputs/x")}, `overlaps mount "/inputs"`},
 		{"under outputs", Config{Mounts: m("/outputs/x")}, "overlaps /outputs"},
 		{"is outputs", Config{Mounts: m("/outputs")}, "overlaps /outputs"},
-		{"above outputs", Config{Mounts: m("/")}, "not allowed"},
+		{"root and a mount named outputs deeper", Config{Mounts: m("/data/outputs", "/")}, ""},
 		{"nil fs", Config{Mounts: []Mount{{Target: "/inputs"}}}, "has no FS"},
 		{"env name with =", Config{Env: map[string]string{"A=B": "c"}}, "without '='"},
 		{"env NUL", Config{Env: map[string]string{"A": "c\x00"}}, "contains NUL"},
@@ -72,7 +74,7 @@ func FuzzValidateTarget(f *testing.F) {
 			return
 		}
 		if !strings.HasPrefix(target, "/") || strings.Contains(target, "..") && strings.Contains("/"+target+"/", "/../") ||
-			strings.Contains(target, "//") || strings.HasSuffix(target, "/") || within(target, OutputsTarget) {
+			strings.Contains(target, "//") || strings.HasSuffix(target, "/") && target != RootTarget || within(target, OutputsTarget) {
 			t.Fatalf("Validate accepted %q", target)
 		}
 	})

@@ -452,7 +452,7 @@ func (n *Compute) execute(ctx context.Context, t *Assignment, dir string, sink *
 		if err != nil {
 			return executor.Result{}, err
 		}
-		mounts = append(mounts, executor.Mount{FS: fsys, Target: in.Target})
+		mounts = append(mounts, executor.Mount{FS: fsys, Target: in.Target, Writable: in.Writable})
 	}
 	return x.Execute(ctx, executor.Task{
 		JobID:       t.JobID,
@@ -461,6 +461,7 @@ func (n *Compute) execute(ctx context.Context, t *Assignment, dir string, sink *
 		Content:     n.host,
 		Inputs:      mounts,
 		OutputsDir:  filepath.Join(dir, "outputs"),
+		ScratchDir:  filepath.Join(dir, "scratch"), // removed before the result is imported
 		// The node has refused specs asking for more than Config.MaxOutputsLimit.
 		OutputsLimit: int64(t.Spec.EffectiveOutputsLimit()),
 		Stdout:       sink.stdout,

@@ -48,8 +48,12 @@ type Task struct {
 	// OutputsDir is the execution's outputs directory: it exists and is empty, and
 	// what the task leaves in it is the result's outputs/.
 	OutputsDir string
-	// OutputsLimit bounds the bytes the task may write under OutputsDir.
+	// OutputsLimit bounds the bytes the task may write under OutputsDir, and what
+	// it changes in writable inputs.
 	OutputsLimit int64
+	// ScratchDir is where the task may keep what it changes in writable inputs; it
+	// does not exist yet, and the executor removes it before it returns.
+	ScratchDir string
 	// Stdout and Stderr receive the task's output streams as they come, each capped
 	// at OutputLimit bytes (0: the executor's default); what is past it is dropped
 	// and Result says so.
@@ -60,7 +64,10 @@ type Task struct {
 // Mount is an input as the task sees it.
 type Mount struct {
 	FS     fs.FS
-	Target string // absolute path in the task's file system
+	Target string // absolute path in the task's file system; "/" is its root
+	// Writable: the task may change its copy (copy-on-write); the changes are
+	// dropped after the run.
+	Writable bool
 }
 
 // Content reads a file's bytes by CID.

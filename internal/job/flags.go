@@ -13,6 +13,11 @@ import (
 //	ipfs://<CID>                mounted at /inputs
 //	ipfs://<CID>:/data          mounted at /data
 //	src=ipfs://<CID>,dst=/data  the long form; src may also name a path inside the DAG: ipfs://<CID>/sub/dir
+//
+// and, to let the guest change a copy of the input (copy-on-write, discarded after the
+// run), the short form ending in :rw (ipfs://<CID>:/data:rw, ipfs://<CID>:/:rw for the
+// guest's root) or the long form with rw (src=ipfs://<CID>,dst=/data,rw). :ro and ro
+// say read-only, the default.
 func ParseInput(s string) (Input, error) {
 	if strings.HasPrefix(s, "src=") || strings.HasPrefix(s, "dst=") {
 		return parseLongInput(s)
@@ -22,12 +27,43 @@ func ParseInput(s string) (Input, error) {
 	if i := strings.Index(body, ":"); i >= 0 {
 		src, dst = body[:i], body[i+1:]
 	}
-	return makeInput(src, dst)
+	writable := false
+	if d, mode, ok := cutMode(dst); ok {
+		dst, writable = d, mode == "rw"
+	}
+	if i := strings.LastIndex(dst, ":"); i >= 0 {
+		return Input{}, invalid("input %q: unknown mount mode %q after the target (want :rw or :ro)", s, dst[i+1:])
+	}
+	in, err := makeInput(src, dst)
+	in.Writable = writable && err == nil
+	return in, err
+}
+
+// cutMode splits a trailing ":rw" or ":ro" off a mount target.
+func cutMode(dst string) (target, mode string, ok bool) {
+	i := strings.LastIndex(dst, ":")
+	if i < 0 {
+		return dst, "", false
+	}
+	switch m := dst[i+1:]; m {
+	case "rw", "ro":
+		return dst[:i], m, true
+	}
+	return dst, "", false
 }
 
 func parseLongInput(s string) (Input, error) {
 	var src, dst string
+	writable := false
 	for _, kv := range strings.Split(s, ",") {
+		switch strings.TrimSpace(kv) {
+		case "rw":
+			writable = true
+			continue
+		case "ro":
+			writable = false
+			continue
+		}
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
 			return Input{}, invalid("input %q: %q is not key=value (want src=ipfs://<CID>,dst=/path)", s, kv)
@@ -38,7 +74,7 @@ func parseLongInput(s string) (Input, error) {
 		case "dst", "target":
 			dst = v
 		default:
-			return Input{}, invalid("input %q: unknown key %q (want src and dst)", s, k)
+			return Input{}, invalid("input %q: unknown key %q (want src, dst, and rw or ro)", s, k)
 		}
 	}
 	if src == "" {
@@ -47,7 +83,9 @@ func parseLongInput(s string) (Input, error) {
 	if dst == "" {
 		dst = DefaultInputsPath
 	}
-	return makeInput(src, dst)
+	in, err := makeInput(src, dst)
+	in.Writable = writable && err == nil
+	return in, err
 }
 
 func makeInput(src, dst string) (Input, error) {
@@ -84,6 +122,9 @@ func (in Input) String() string {
 	src := "ipfs://" + in.CID
 	if in.Path != "" {
 		src += "/" + strings.Trim(in.Path, "/")
+	}
+	if in.Writable {
+		return fmt.Sprintf("%s:%s:rw", src, in.Target)
 	}
 	return fmt.Sprintf("%s:%s", src, in.Target)
 }

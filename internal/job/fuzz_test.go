@@ -7,7 +7,8 @@ import (
 )
 
 func FuzzParseInput(f *testing.F) {
-	for _, s := range []string{cidV1, "ipfs://" + cidV1 + ":/data", "src=ipfs://" + cidV0 + "/a,dst=/b", "ipfs://x:/../etc", ":", "src=,dst="} {
+	for _, s := range []string{cidV1, "ipfs://" + cidV1 + ":/data", "src=ipfs://" + cidV0 + "/a,dst=/b", "ipfs://x:/../etc", ":", "src=,dst=",
+		"ipfs://" + cidV1 + ":/:rw", "ipfs://" + cidV1 + ":/data:ro", "src=ipfs://" + cidV0 + ",dst=/,rw", "ipfs://" + cidV1 + ":/a:rw:rw"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -20,6 +21,11 @@ func FuzzParseInput(f *testing.F) {
 		}
 		if err := in.validate(); err != nil {
 			t.Fatalf("ParseInput(%q) accepted an invalid input: %v", s, err)
+		}
+		// What String prints parses back to the same mount.
+		back, err := ParseInput(in.String())
+		if err != nil || back.CID != in.CID || back.Target != in.Target || back.Writable != in.Writable {
+			t.Fatalf("ParseInput(%q) = %+v; its String %q parses as %+v, %v", s, in, in.String(), back, err)
 		}
 	})
 }

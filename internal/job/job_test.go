@@ -37,7 +37,13 @@ func TestValidate(t *testing.T) {
 		{"empty module", func(s *Spec) { s.Wasm.Module = "" }, "no wasm module"},
 		{"escape target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "/../etc"}} }, "not a clean path"},
 		{"relative target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "data"}} }, "absolute path"},
-		{"root target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "/"}} }, "mounted at /"},
+		{"root target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "/"}} }, ""},
+		{"root target under others", func(s *Spec) {
+			s.Inputs = []Input{{CID: cidV1, Target: "/", Writable: true}, {CID: cidV0, Target: "/data"}}
+		}, ""},
+		{"two roots", func(s *Spec) {
+			s.Inputs = []Input{{CID: cidV1, Target: "/"}, {CID: cidV0, Target: "/", Writable: true}}
+		}, "two inputs"},
 		{"outputs target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "/outputs/x"}} }, "collides"},
 		{"dup target", func(s *Spec) {
 			s.Inputs = []Input{{CID: cidV1, Target: "/a"}, {CID: cidV0, Target: "/a"}}
@@ -89,6 +95,15 @@ func TestParseInput(t *testing.T) {
 		{"ipfs://" + cidV1 + ":/data", Input{CID: cidV1, Target: "/data"}, ""},
 		{"src=ipfs://" + cidV0 + ",dst=/more", Input{CID: cidV0, Target: "/more"}, ""},
 		{"src=ipfs://" + cidV0 + "/sub/dir,dst=/more", Input{CID: cidV0, Path: "sub/dir", Target: "/more"}, ""},
+		{"ipfs://" + cidV1 + ":/data:rw", Input{CID: cidV1, Target: "/data", Writable: true}, ""},
+		{"ipfs://" + cidV1 + ":/:rw", Input{CID: cidV1, Target: "/", Writable: true}, ""},
+		{"ipfs://" + cidV1 + ":/", Input{CID: cidV1, Target: "/"}, ""},
+		{"ipfs://" + cidV1 + ":/data:ro", Input{CID: cidV1, Target: "/data"}, ""},
+		{"src=ipfs://" + cidV0 + ",dst=/,rw", Input{CID: cidV0, Target: "/", Writable: true}, ""},
+		{"src=ipfs://" + cidV0 + ",rw,dst=/x,ro", Input{CID: cidV0, Target: "/x"}, ""},
+		{"ipfs://" + cidV1 + ":/data:rx", Input{}, "unknown mount mode"},
+		{"ipfs://" + cidV1 + ":/outputs:rw", Input{}, "collides"},
+		{"ipfs://" + cidV1 + ":rw", Input{}, "absolute path"},
 		{"ipfs://" + cidV1 + ":/../etc", Input{}, "not a clean path"},
 		{"ipfs://nope:/data", Input{}, "not a valid CID"},
 		{"src=,dst=/x", Input{}, "no src"},

@@ -142,11 +142,17 @@ const (
 	maxGPU          = 64
 )
 
-// Input mounts an IPFS DAG (or a path inside it) read-only at Target in the guest.
+// Input mounts an IPFS DAG (or a path inside it) at Target in the guest: read-only, or,
+// with Writable, as a copy-on-write directory whose changes are discarded after the run.
+// Target may be "/": the input is then the guest's root, under the other mounts.
 type Input struct {
 	CID    string `json:"cid"`
 	Path   string `json:"path,omitempty"` // inside the DAG, optional
 	Target string `json:"target"`
+	// Writable lets the guest change the mount (-i ipfs://CID:/data:rw): unchanged
+	// files are still read lazily from the DAG, what the guest writes goes to scratch
+	// space counted against the outputs limit, and none of it is in the result.
+	Writable bool `json:"writable,omitempty"`
 }
 
 // Normalize fills defaults: input targets, timeouts, memory, outputs limit. Validate after it. It
@@ -315,7 +321,7 @@ func (s *Spec) Validate() error {
 	}
 	sort.Strings(targets)
 	for i := 1; i < len(targets); i++ {
-		if strings.HasPrefix(targets[i], targets[i-1]+"/") {
+		if targets[i-1] != RootTarget && strings.HasPrefix(targets[i], targets[i-1]+"/") {
 			return invalid("input %s is nested inside input %s", targets[i], targets[i-1])
 		}
 	}
@@ -389,8 +395,13 @@ func (in Input) validate() error {
 	return ValidateTarget(in.Target)
 }
 
-// ValidateTarget checks a mount point inside the guest: absolute, already clean, not the
-// root, and not /outputs or anything under or above it.
+// RootTarget mounts an input as the guest's root directory; /outputs and the other
+// inputs are mounted over it.
+const RootTarget = "/"
+
+// ValidateTarget checks a mount point inside the guest: absolute, already clean, and not
+// /outputs or anything under or above it (the root, RootTarget, excepted: every other
+// mount is over it).
 func ValidateTarget(t string) error {
 	switch {
 	case t == "":
@@ -401,8 +412,8 @@ func ValidateTarget(t string) error {
 		return invalid("mount target %q holds a NUL byte", t)
 	case path.Clean(t) != t:
 		return invalid("mount target %q is not a clean path (no '..', '.', '//' or trailing '/'): did you mean %q?", t, path.Clean(t))
-	case t == "/":
-		return invalid("an input cannot be mounted at /")
+	case t == RootTarget:
+		return nil
 	case t == DefaultOutputsPath || strings.HasPrefix(t, DefaultOutputsPath+"/") || strings.HasPrefix(DefaultOutputsPath, t+"/"):
 		return invalid("mount target %q collides with the writable %s", t, DefaultOutputsPath)
 	}

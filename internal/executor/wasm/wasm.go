@@ -53,7 +53,7 @@ func (x *Executor) Execute(ctx context.Context, t executor.Task) (executor.Resul
 	}
 	mounts := make([]wasi.Mount, len(t.Inputs))
 	for i, m := range t.Inputs {
-		mounts[i] = wasi.Mount{FS: m.FS, Target: m.Target}
+		mounts[i] = wasi.Mount{FS: m.FS, Target: m.Target, Writable: m.Writable}
 	}
 	res, err := x.box.Run(ctx, sandbox.Guest{
 		ModuleKey: mod.String(),
@@ -71,6 +71,7 @@ func (x *Executor) Execute(ctx context.Context, t executor.Task) (executor.Resul
 			Mounts:       mounts,
 			OutputsDir:   t.OutputsDir,
 			OutputsLimit: t.OutputsLimit,
+			ScratchDir:   t.ScratchDir,
 			Stdout:       t.Stdout,
 			Stderr:       t.Stderr,
 		},

@@ -1,4 +1,4 @@
-// Guest outfill changes /outputs as its arguments say, one command each:
+// Guest outfill changes /outputs (or $OUTFILL_DIR) as its arguments say, one command each:
 //
 //	write:P:K      create or truncate P and write K KiB to it
 //	append:P:K     append K KiB to P
@@ -32,7 +32,13 @@ func main() {
 	fmt.Println("ok")
 }
 
-func path(p string) string { return "/outputs/" + p }
+// path is P under /outputs, or under $OUTFILL_DIR when it is set.
+func path(p string) string {
+	if d := os.Getenv("OUTFILL_DIR"); d != "" {
+		return d + "/" + p
+	}
+	return "/outputs/" + p
+}
 
 func num(s string) int64 {
 	n, err := strconv.ParseInt(s, 10, 64)
