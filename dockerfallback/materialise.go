@@ -15,8 +15,8 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
-// materialise copies each input into dir/inputs/<i> and returns their read-only bind
-// mounts. What the inputs hold in all is bounded by Options.MaxInputBytes.
+// materialise copies each input into dir/inputs/<i> and returns their bind mounts:
+// read-only, or writable for an input marked so (:rw). What the inputs hold in all is bounded by Options.MaxInputBytes.
 func (x *Executor) materialise(ctx context.Context, dir string, inputs []executor.Mount) ([]mount.Mount, error) {
 	left := x.opts.MaxInputBytes
 	mounts := make([]mount.Mount, 0, len(inputs)+1)
@@ -28,7 +28,15 @@ func (x *Executor) materialise(ctx context.Context, dir string, inputs []executo
 			}
 			return nil, fmt.Errorf("materialising input at %s: %w", in.Target, err)
 		}
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: dst, Target: in.Target, ReadOnly: true})
+		if in.Writable {
+			// A copy of the execution's own, discarded with it, as a writable WASM
+			// input is: the container's user (65534 unless the image names one) may
+			// change it.
+			if err := openUp(dst); err != nil {
+				return nil, fmt.Errorf("materialising input at %s: %w", in.Target, err)
+			}
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: dst, Target: in.Target, ReadOnly: !in.Writable})
 	}
 	return mounts, nil
 }
@@ -75,4 +83,17 @@ func copyFile(fsys fs.FS, p, target string, left *int64) error {
 		err = errInputsTooBig
 	}
 	return err
+}
+
+// openUp lets anyone write the tree under dir.
+func openUp(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.Chmod(p, 0o777)
+		}
+		return os.Chmod(p, 0o666)
+	})
 }

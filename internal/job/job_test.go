@@ -57,6 +57,10 @@ func TestValidate(t *testing.T) {
 		{"bad env", func(s *Spec) { s.Env = map[string]string{"A=B": "c"} }, "environment variable name"},
 		{"nul arg", func(s *Spec) { s.Wasm.Args = []string{"a\x00b"} }, "NUL"},
 		{"docker ok", func(s *Spec) { s.Engine, s.Wasm, s.Docker = EngineDocker, nil, &DockerTask{Image: "ubuntu:24.04"} }, ""},
+		{"docker root input", func(s *Spec) {
+			s.Engine, s.Wasm, s.Docker = EngineDocker, nil, &DockerTask{Image: "ubuntu:24.04"}
+			s.Inputs = []Input{{CID: "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e", Target: "/", Writable: true}}
+		}, "cannot mount an input at /"},
 		{"wasmtime ok", func(s *Spec) { s.Engine = EngineWasmtime }, ""},
 		{"wasmtime without task", func(s *Spec) { s.Engine, s.Wasm = EngineWasmtime, nil }, "engine is wasmtime but no wasm task"},
 		{"wasmtime verified", func(s *Spec) { s.Engine, s.Verify = EngineWasmtime, 3 }, "verify 3 needs results that every node reproduces; the wasmtime engine's are not"},

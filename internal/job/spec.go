@@ -257,6 +257,11 @@ func (s *Spec) Validate() error {
 		if s.Memory != 0 && s.Memory < MinDockerMemory {
 			return invalid("memory %d bytes is below the minimum of %s for a container", s.Memory, FormatBytes(MinDockerMemory))
 		}
+		for _, in := range s.Inputs {
+			if in.Target == RootTarget {
+				return invalid("a docker job cannot mount an input at /: the image is the container's root (mount it at a directory, e.g. /data)")
+			}
+		}
 	case "":
 		return invalid("no engine given (want %q, %q or %q)", EngineWasm, EngineWasmtime, EngineDocker)
 	default:
