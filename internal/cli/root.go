@@ -104,6 +104,7 @@ func newRoot(e *Env, node NodeCommands) *cobra.Command {
 		newID(e),
 		newNode(e),
 		newRepo(e),
+		newFn(e),
 	)
 	if node != nil {
 		root.AddCommand(node(e)...)

@@ -42,7 +42,7 @@ func (n *Node) startNetwork(ctx context.Context) error {
 	if nc.BidWindow <= 0 {
 		nc.BidWindow = DefaultBidWindow
 	}
-	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.log, Topics: jobproto.Topics()})
+	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.log, Topics: functionTopics()})
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (n *Node) startNetwork(ctx context.Context) error {
 		})
 	}
 	n.goTrack(n.heartbeats)
-	return nil
+	return n.startFunctionsNetwork()
 }
 
 // heartbeats publishes this node's heartbeat every interval.

@@ -82,6 +82,8 @@ type Config struct {
 	// Network makes the node a libp2p peer (DHT, GossipSub, bitswap). Without it the
 	// node is a network of one that still signs its receipts.
 	Network *NetConfig
+	// Functions configures the functions role (functions.go); nil takes its defaults.
+	Functions *FunctionsConfig
 }
 
 // Defaults of the repository's size policy (see Config).
@@ -139,6 +141,7 @@ type Node struct {
 	now    func() time.Time
 
 	compute *compute.Compute // the compute side: fetch, queue, workers, executors
+	fn      *fnRole          // the functions role: registry, runtime (functions.go)
 	watch   *broker
 	started time.Time // when Open ran: heartbeats carry it, so a restart is seen
 
@@ -253,6 +256,10 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Memory: cfg.Memory, MaxOutputsLimit: cfg.MaxOutputsLimit, OutputLimit: cfg.OutputLimit,
 		ResultRetention: cfg.ResultRetention, FailedRetention: cfg.FailedRetention,
 		Labels: cfg.Labels, Executors: cfg.Executors, Now: cfg.Now, Logger: cfg.Logger}, host{n}, n.blocks)
+	if err := n.startFunctions(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if cfg.GCInterval > 0 {
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); n.gcLoop() }()
@@ -401,7 +408,7 @@ func (n *Node) Close() error {
 		n.compute.Close()
 	}
 	n.wg.Wait()
-	var errs []error
+	errs := []error{n.stopFunctions()}
 	if n.ex != nil {
 		errs = append(errs, n.ex.Close())
 	}
