@@ -59,6 +59,8 @@ func buildAll(dir string) error {
 		"wordcount": {"build", "-o", filepath.Join(dir, "wordcount.wasm"), "../../examples/wordcount"},
 		"sha256":    {"build", "-o", filepath.Join(dir, "sha256.wasm"), "../../examples/sha256"},
 		"faulty":    {"build", "-o", filepath.Join(dir, "faulty.wasm"), "./testdata/guests/faulty"},
+		"fnfaulty":  {"build", "-o", filepath.Join(dir, "fnfaulty.wasm"), "./testdata/guests/fnfaulty"},
+		"fnhello":   {"build", "-o", filepath.Join(dir, "fnhello.wasm"), "../../examples/fnhello"},
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -88,7 +90,7 @@ func buildAll(dir string) error {
 	}
 	binPath = filepath.Join(dir, "bacalhau")
 	liarPath = filepath.Join(dir, "bacalhau-liar")
-	for _, g := range []string{"hello", "wordcount", "sha256", "faulty"} {
+	for _, g := range []string{"hello", "wordcount", "sha256", "faulty", "fnfaulty", "fnhello"} {
 		guestPath[g] = filepath.Join(dir, g+".wasm")
 	}
 	return nil

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fnNode is a node process with a trigger listener.
+type fnNode struct {
+	*netNode
+	trigger int
+}
+
+func newFnNode(t *testing.T, name string, extra ...string) *fnNode {
+	t.Helper()
+	n := &fnNode{netNode: newNetNode(t, name, binPath), trigger: freePort(t)}
+	n.args = append(n.args, append([]string{"--trigger-port", strconv.Itoa(n.trigger)}, extra...)...)
+	return n
+}
+
+func (n *fnNode) url(path string) string {
+	return "http://127.0.0.1:" + strconv.Itoa(n.trigger) + path
+}
+
+var fnClient = &http.Client{Timeout: time.Minute}
+
+// call sends one request to the node's trigger and returns the status and body.
+func (n *fnNode) call(method, path string, body []byte) (int, string, http.Header) {
+	n.t.Helper()
+	req, err := http.NewRequest(method, n.url(path), bytes.NewReader(body))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	resp, err := fnClient.Do(req)
+	if err != nil {
+		return 0, err.Error(), nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// metric reads one unlabelled series of the node's /metrics.
+func (n *fnNode) metric(name string) float64 {
+	n.t.Helper()
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(n.port) + "/metrics")
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				n.t.Fatal(err)
+			}
+			return f
+		}
+	}
+	n.t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// TestFunctionFaults drives one real node process through its trigger port with the
+// faults of issue 10: requests that never end mixed with good ones, bodies over the
+// limit, slow clients, and guests that write malformed or response-splitting headers.
+func TestFunctionFaults(t *testing.T) {
+	n := newFnNode(t, "a", "--trigger-header-timeout", "1s", "--trigger-body-timeout", "1s")
+	n.start()
+	n.ok("fn", "deploy", "faulty", guestPath["fnfaulty"], "--timeout", "2s", "--max-body", "1KiB", "--concurrency", "16")
+
+	if code, body, _ := n.call("GET", "/fn/faulty/warm", nil); code != 200 || body != "ok /warm 0\n" {
+		t.Fatalf("first request: %d %q", code, body)
+	}
+	baseG := n.metric("go_goroutines")
+	baseRSS := n.metric("process_resident_memory_bytes")
+
+	// 10% of the requests spin forever: they get 504 after the timeout, the others 200.
+	const total, workers = 100, 8
+	var mu sync.Mutex
+	got := map[string]int{}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Go(func() {
+			for i := range next {
+				path := "/fn/faulty/req" + strconv.Itoa(i)
+				if i%10 == 0 {
+					path = "/fn/faulty/loop"
+				}
+				code, body, _ := n.call("POST", path, []byte("hello"))
+				key := strconv.Itoa(code)
+				if code == 200 && body != "ok /req"+strconv.Itoa(i)+" 5\n" {
+					key = "bad body " + body
+				}
+				if i%10 == 0 {
+					key = "loop " + key
+				}
+				mu.Lock()
+				got[key]++
+				mu.Unlock()
+			}
+		})
+	}
+	for i := 0; i < total; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if want := map[string]int{"200": 90, "loop 504": 10}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("statuses: %v, want %v", got, want)
+	}
+
+	// Bodies over the limit: 413, whether the length is announced or not.
+	if code, body, _ := n.call("POST", "/fn/faulty/x", make([]byte, 2048)); code != 413 || !strings.Contains(body, "limit") {
+		t.Fatalf("2 KiB body: %d %s", code, body)
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.Write(make([]byte, 4096)); pw.Close() }()
+	req, _ := http.NewRequest("POST", n.url("/fn/faulty/x"), pr) // chunked: no Content-Length
+	if resp, err := fnClient.Do(req); err != nil || resp.StatusCode != 413 {
+		t.Fatalf("chunked 4 KiB body: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// Guests that break the CGI contract: 502 with the reason, never their headers.
+	for path, want := range map[string]string{
+		"/crlf":      "control byte",
+		"/malformed": "no ':'",
+		"/nohead":    "no blank line",
+		"/trap":      "exited with code 2",
+		"/big":       "larger than the node's limit",
+	} {
+		code, body, h := n.call("GET", "/fn/faulty"+path, nil)
+		if code != 502 || !strings.Contains(body, want) || h.Get("Set-Cookie") != "" || h.Get("X-Evil") != "" {
+			t.Errorf("%s: %d %q %v, want 502 saying %q", path, code, body, h, want)
+		}
+	}
+
+	// Slowloris: a client that never finishes its headers, and one that never finishes
+	// its body, are cut off after the timeouts while others are served.
+	slow := func(payload string) net.Conn {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(n.trigger))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(c, payload); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	var conns []net.Conn
+	for i := 0; i < 20; i++ {
+		conns = append(conns, slow("GET /fn/faulty/x HTTP/1.1\r\nHost: x\r\n"))
+	}
+	bodyConn := slow("POST /fn/faulty/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+	if code, _, _ := n.call("GET", "/fn/faulty/during", nil); code != 200 {
+		t.Fatalf("request during the slow clients: %d", code)
+	}
+	for i, c := range append(conns, bodyConn) {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c)
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("slow client %d still connected after 5 s (read %q)", i, b)
+		}
+		if c == bodyConn && !bytes.Contains(b, []byte("408")) {
+			t.Errorf("slow body: got %q, want a 408", b)
+		}
+		c.Close()
+	}
+
+	// Everything returns to its baseline: goroutines at once, RSS within a margin for
+	// what the Go runtime keeps.
+	eventually(t, 15*time.Second, func() error {
+		if g := n.metric("go_goroutines"); g > baseG+5 {
+			return fmt.Errorf("%v goroutines, %v before the faults", g, baseG)
+		}
+		return nil
+	})
+	if rss := n.metric("process_resident_memory_bytes"); rss > baseRSS+96<<20 {
+		t.Fatalf("RSS %.0f MiB after the faults, %.0f MiB before", rss/(1<<20), baseRSS/(1<<20))
+	}
+	t.Logf("goroutines %v -> %v, RSS %.0f MiB -> %.0f MiB", baseG, n.metric("go_goroutines"), baseRSS/(1<<20), n.metric("process_resident_memory_bytes")/(1<<20))
+
+	// An unknown function: 404 naming it.
+	if code, body, _ := n.call("GET", "/fn/nosuch/", nil); code != 404 || !strings.Contains(body, `"function":"nosuch"`) {
+		t.Fatalf("unknown function: %d %s", code, body)
+	}
+}
