@@ -198,3 +198,65 @@ func TestFunctionFaults(t *testing.T) {
 		t.Fatalf("unknown function: %d %s", code, body)
 	}
 }
+
+// TestFunctionAcrossNodes: a function deployed on node A is served by node B (which
+// fetches the module by CID), a redeploy swaps it everywhere, B serves again after a
+// restart, a node that joins later learns it, and a delete on any node reaches all.
+func TestFunctionAcrossNodes(t *testing.T) {
+	a, b := newFnNode(t, "a"), newFnNode(t, "b")
+	startNetwork(t, a.netNode, b.netNode)
+
+	a.ok("fn", "deploy", "hello", guestPath["fnhello"], "--mode", "pooled")
+	serves := func(n *fnNode, path, want string) {
+		t.Helper()
+		eventually(t, 60*time.Second, func() error {
+			code, body, _ := n.call("GET", path, nil)
+			if code != 200 || body != want {
+				return fmt.Errorf("node %s: GET %s: %d %q, want 200 %q", n.name, path, code, body, want)
+			}
+			return nil
+		})
+	}
+	t0 := time.Now()
+	serves(b, "/fn/hello/?name=b", "Hello, b!\n")
+	t.Logf("first request on another node (pull + fetch + compile): %s", time.Since(t0))
+	if out := b.ok("fn", "list"); !strings.Contains(out, "hello") || !strings.Contains(out, "pooled") {
+		t.Fatalf("fn list on b:\n%s", out)
+	}
+
+	// Redeploy on B: A swaps to the new module.
+	b.ok("fn", "deploy", "hello", guestPath["fnfaulty"])
+	serves(a, "/fn/hello/x", "ok /x 0\n")
+	serves(b, "/fn/hello/x", "ok /x 0\n")
+	a.ok("fn", "deploy", "hello", guestPath["fnhello"])
+	serves(b, "/fn/hello/?name=again", "Hello, again!\n")
+
+	// B restarts: it serves again from what it kept (registry, blocks, compiled code).
+	b.kill()
+	b.start()
+	t0 = time.Now()
+	if code, body, _ := b.call("GET", "/fn/hello/?name=restart", nil); code != 200 || body != "Hello, restart!\n" {
+		t.Fatalf("after the restart: %d %q", code, body)
+	}
+	t.Logf("first request after a restart: %s", time.Since(t0))
+
+	// A node that joins later learns the function.
+	c := newFnNode(t, "c")
+	c.args = append(c.args, "--peer", a.addr())
+	c.start()
+	serves(c, "/fn/hello/?name=c", "Hello, c!\n")
+
+	// A delete anywhere reaches every node.
+	c.ok("fn", "delete", "hello")
+	for _, n := range []*fnNode{a, b, c} {
+		eventually(t, 30*time.Second, func() error {
+			if code, _, _ := n.call("GET", "/fn/hello/", nil); code != 404 {
+				return fmt.Errorf("node %s still serves hello after the delete: %d", n.name, code)
+			}
+			return nil
+		})
+	}
+	if _, errs, code := a.cli("fn", "describe", "hello"); code == 0 || !strings.Contains(errs, "no such function") {
+		t.Fatalf("describe after delete: %d %s", code, errs)
+	}
+}
