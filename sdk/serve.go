@@ -53,8 +53,25 @@ func environ() map[string]string {
 	return env
 }
 
-// serveCGI answers the one request of a fresh instance.
+// BodyEnv names the file that holds the request body when a request runs as a job
+// (Prefer: respond-async): jobs have no stdin.
+const BodyEnv = "BACALHAU_REQUEST_BODY"
+
+// ServeCGI answers one CGI request: env holds its variables, stdin its body; the
+// response goes to stdout. Serve calls it in fresh mode.
+func ServeCGI(h http.Handler, env map[string]string, stdin io.Reader, stdout io.Writer) error {
+	return serveCGI(h, env, stdin, stdout)
+}
+
 func serveCGI(h http.Handler, env map[string]string, stdin io.Reader, stdout io.Writer) error {
+	if p := env[BodyEnv]; p != "" {
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("request body: %w", err)
+		}
+		defer f.Close()
+		stdin = f
+	}
 	n, _ := strconv.ParseInt(env["CONTENT_LENGTH"], 10, 64)
 	r, err := NewRequest(env, io.LimitReader(stdin, max(n, 0)))
 	if err != nil {

@@ -5,7 +5,6 @@ import "github.com/bacalhau-project/bacalhau-wasm/internal/api"
 // Invocation is the record of one request a node ran, what `fn logs` shows.
 type Invocation = api.Invocation
 
-
 // logRing keeps a function's last records.
 type logRing struct {
 	next uint64

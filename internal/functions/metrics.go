@@ -51,6 +51,8 @@ func (m *Metrics) observe(name string, rec Invocation) {
 	}
 }
 
-func (m *Metrics) compiled(name string, d time.Duration) { m.compile.WithLabelValues(name).Observe(d.Seconds()) }
+func (m *Metrics) compiled(name string, d time.Duration) {
+	m.compile.WithLabelValues(name).Observe(d.Seconds())
+}
 
 func (m *Metrics) instanceStarted(name string) { m.instances.WithLabelValues(name).Inc() }
