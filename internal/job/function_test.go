@@ -14,20 +14,22 @@ func TestFunctionValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, mut := range map[string]func(*Function){
-		"name upper":    func(f *Function) { f.Name = "Hello" },
-		"name dash":     func(f *Function) { f.Name = "-x" },
-		"name slash":    func(f *Function) { f.Name = "a/b" },
-		"name long":     func(f *Function) { f.Name = strings.Repeat("a", 64) },
-		"module":        func(f *Function) { f.Module = "nope" },
-		"mode":          func(f *Function) { f.Mode = "warm" },
-		"timeout":       func(f *Function) { f.Timeout = Duration(MaxFunctionTimeout + 1) },
-		"memory":        func(f *Function) { f.Memory = 1 },
-		"concurrency":   func(f *Function) { f.Concurrency = MaxFunctionConcurrent + 1 },
-		"body":          func(f *Function) { f.MaxBody = MaxFunctionMaxBody + 1 },
-		"pool":          func(f *Function) { f.PoolSize = 0 },
-		"env":           func(f *Function) { f.Env = map[string]string{"A=B": "x"} },
-		"input target":  func(f *Function) { f.Inputs = []Input{{CID: "bafkqaaa", Target: "/outputs"}} },
-		"input twice":   func(f *Function) { f.Inputs = []Input{{CID: "bafkqaaa", Target: "/d"}, {CID: "bafkqaaa", Target: "/d"}} },
+		"name upper":   func(f *Function) { f.Name = "Hello" },
+		"name dash":    func(f *Function) { f.Name = "-x" },
+		"name slash":   func(f *Function) { f.Name = "a/b" },
+		"name long":    func(f *Function) { f.Name = strings.Repeat("a", 64) },
+		"module":       func(f *Function) { f.Module = "nope" },
+		"mode":         func(f *Function) { f.Mode = "warm" },
+		"timeout":      func(f *Function) { f.Timeout = Duration(MaxFunctionTimeout + 1) },
+		"memory":       func(f *Function) { f.Memory = 1 },
+		"concurrency":  func(f *Function) { f.Concurrency = MaxFunctionConcurrent + 1 },
+		"body":         func(f *Function) { f.MaxBody = MaxFunctionMaxBody + 1 },
+		"pool":         func(f *Function) { f.PoolSize = 0 },
+		"env":          func(f *Function) { f.Env = map[string]string{"A=B": "x"} },
+		"input target": func(f *Function) { f.Inputs = []Input{{CID: "bafkqaaa", Target: "/outputs"}} },
+		"input twice": func(f *Function) {
+			f.Inputs = []Input{{CID: "bafkqaaa", Target: "/d"}, {CID: "bafkqaaa", Target: "/d"}}
+		},
 		"negative vers": func(f *Function) { f.Version = -1 },
 	} {
 		f := ok
