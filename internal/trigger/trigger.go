@@ -114,7 +114,9 @@ func writeError(w http.ResponseWriter, status int, msg, fn string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorBody{Error: msg, Function: fn, RequestID: w.Header().Get("X-Request-Id")})
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // nosniff and a JSON type: the text is read as text
+	_ = enc.Encode(errorBody{Error: msg, Function: fn, RequestID: w.Header().Get("X-Request-Id")})
 }
 
 func newRequestID() string {
