@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
 // fnNode is a node process with a trigger listener.
@@ -193,6 +196,13 @@ func TestFunctionFaults(t *testing.T) {
 	}
 	t.Logf("goroutines %v -> %v, RSS %.0f MiB -> %.0f MiB", baseG, n.metric("go_goroutines"), baseRSS/(1<<20), n.metric("process_resident_memory_bytes")/(1<<20))
 
+	// The node kept a record of every request, the faults with their reasons.
+	logs := n.ok("fn", "logs", "faulty")
+	if strings.Count(logs, " 504 POST /loop ") != 10 || !strings.Contains(logs, "did not answer within its timeout of 2s") ||
+		!strings.Contains(logs, " 200 POST /req99 ") {
+		t.Fatalf("fn logs:\n%s", logs)
+	}
+
 	// An unknown function: 404 naming it.
 	if code, body, _ := n.call("GET", "/fn/nosuch/", nil); code != 404 || !strings.Contains(body, `"function":"nosuch"`) {
 		t.Fatalf("unknown function: %d %s", code, body)
@@ -258,5 +268,34 @@ func TestFunctionAcrossNodes(t *testing.T) {
 	}
 	if _, errs, code := a.cli("fn", "describe", "hello"); code == 0 || !strings.Contains(errs, "no such function") {
 		t.Fatalf("describe after delete: %d %s", code, errs)
+	}
+}
+
+// TestFunctionAsync: Prefer: respond-async makes the request a job, whose stdout is the
+// function's CGI response.
+func TestFunctionAsync(t *testing.T) {
+	n := newFnNode(t, "a")
+	n.start()
+	n.ok("fn", "deploy", "echo", guestPath["fnfaulty"])
+	req, _ := http.NewRequest("POST", n.url("/fn/echo/async"), strings.NewReader("twelve bytes"))
+	req.Header.Set("Prefer", "respond-async")
+	resp, err := fnClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	id, ok := strings.CutPrefix(loc, "/api/v1/jobs/")
+	if resp.StatusCode != 202 || !ok {
+		t.Fatalf("async: %d, Location %q", resp.StatusCode, loc)
+	}
+	j, err := n.client().Watch(context.Background(), id, func(*job.Job) bool { return true })
+	if err != nil || j.State != job.StateCompleted {
+		t.Fatalf("job %s: %v %v", id, j, err)
+	}
+	// fnfaulty reads stdin, which a job does not have: it answers with the body length 0,
+	// and the path it was asked for.
+	if out := n.ok("logs", id); !strings.Contains(out, "ok /async 0") {
+		t.Fatalf("job stdout:\n%s", out)
 	}
 }
