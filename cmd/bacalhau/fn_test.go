@@ -299,3 +299,31 @@ func TestFunctionAsync(t *testing.T) {
 		t.Fatalf("job stdout:\n%s", out)
 	}
 }
+
+// TestFunctionPooled: pooled instances keep state between requests, and one that hangs,
+// exits or reaches its request budget is replaced while the function goes on serving.
+func TestFunctionPooled(t *testing.T) {
+	n := newFnNode(t, "a")
+	n.start()
+	n.ok("fn", "deploy", "p", guestPath["fnpooled"], "--mode", "pooled", "--pool-size", "1", "--concurrency", "1", "--recycle", "4", "--timeout", "2s")
+	expect := func(path string, status int, body string) {
+		t.Helper()
+		code, got, _ := n.call("GET", "/fn/p"+path, nil)
+		if code != status || !strings.Contains(got, body) {
+			t.Fatalf("%s: %d %q, want %d %q", path, code, got, status, body)
+		}
+	}
+	// One instance: the count goes on between requests; a panic is the handler's 500.
+	expect("/count", 200, "1")
+	expect("/count", 200, "2")
+	expect("/panic", 500, "")
+	expect("/count", 200, "4") // the 4th request: the recycle budget
+	expect("/count", 200, "1") // a new instance
+	expect("/loop", 504, "did not answer within its timeout of 2s")
+	expect("/count", 200, "1")
+	expect("/exit", 502, "exited with code 3")
+	expect("/count", 200, "1")
+	if code, _, _ := n.call("GET", "/fn/p/count", nil); code != 200 {
+		t.Fatal(code)
+	}
+}

@@ -61,6 +61,7 @@ func buildAll(dir string) error {
 		"faulty":    {"build", "-o", filepath.Join(dir, "faulty.wasm"), "./testdata/guests/faulty"},
 		"fnfaulty":  {"build", "-o", filepath.Join(dir, "fnfaulty.wasm"), "./testdata/guests/fnfaulty"},
 		"fnhello":   {"build", "-o", filepath.Join(dir, "fnhello.wasm"), "../../examples/fnhello"},
+		"fnpooled":  {"build", "-o", filepath.Join(dir, "fnpooled.wasm"), "./testdata/guests/fnpooled"},
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -90,7 +91,7 @@ func buildAll(dir string) error {
 	}
 	binPath = filepath.Join(dir, "bacalhau")
 	liarPath = filepath.Join(dir, "bacalhau-liar")
-	for _, g := range []string{"hello", "wordcount", "sha256", "faulty", "fnfaulty", "fnhello"} {
+	for _, g := range []string{"hello", "wordcount", "sha256", "faulty", "fnfaulty", "fnhello", "fnpooled"} {
 		guestPath[g] = filepath.Join(dir, g+".wasm")
 	}
 	return nil

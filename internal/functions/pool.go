@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,10 @@ import (
 
 var errKilled = errors.New("functions: instance stopped")
 
+// startAllowance is what a new pooled instance gets, besides the request's timeout, to
+// load (compile) its module and initialise.
+const startAllowance = time.Minute
+
 // pool holds the instances of one version of one function.
 type pool struct {
 	rt      *Runtime
@@ -40,6 +45,7 @@ type instance struct {
 	stdin  *io.PipeWriter
 	frames chan []byte
 	done   chan struct{} // the run is over; res and runErr are set
+	ready  chan struct{} // closed at the guest's first read of stdin: loaded and initialised
 	res    sandbox.Result
 	runErr error
 	cancel context.CancelFunc
@@ -156,7 +162,7 @@ func (p *pool) start() (*instance, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	inst := &instance{p: p, stdin: pw, frames: make(chan []byte, 1), done: make(chan struct{}), cancel: cancel,
-		stderr: &tailBuffer{max: 4 << 10}}
+		stderr: &tailBuffer{max: 4 << 10}, ready: make(chan struct{})}
 	ended := func() {
 		rt.mu.Lock()
 		p.live--
@@ -185,7 +191,7 @@ func (p *pool) start() (*instance, error) {
 		t0 := time.Now()
 		res, err := rt.sb.Run(ctx, sandbox.Guest{
 			ModuleKey: f.Module, Module: rt.loader(f.Module),
-			WASI: wasi.Config{Program: f.Name, Env: env, Mounts: mounts, Stdin: pr, Stdout: out,
+			WASI: wasi.Config{Program: f.Name, Env: env, Mounts: mounts, Stdin: &readySignal{r: pr, ready: inst.ready}, Stdout: out,
 				Stderr: inst.stderr, Realtime: true},
 			MemoryLimit: f.Memory, OutputLimit: 1 << 62,
 		})
@@ -224,6 +230,22 @@ func (inst *instance) do(ctx context.Context, req *Request) (_ *Response, ok boo
 	frame := sdk.AppendFrame(nil, CGIEnv(req, nil), req.Body)
 	werr := make(chan error, 1)
 	go func() { _, err := inst.stdin.Write(frame); werr <- err }()
+	// A new instance loads (compiles, at worst) and initialises first: like a fresh
+	// run's, the request's timeout starts once the guest is running, here when it
+	// asks for its first request, which it must do within startAllowance more.
+	st := time.NewTimer(time.Duration(f.Timeout) + startAllowance)
+	defer st.Stop()
+	select {
+	case <-st.C:
+		inst.kill()
+		return nil, false, fail(http.StatusGatewayTimeout, "function %s's new instance did not ask for a request within %s of its start (is it built with sdk.Serve?)", f.Name, time.Duration(f.Timeout)+startAllowance)
+	case <-inst.ready:
+	case <-inst.done:
+		return nil, false, inst.endError()
+	case <-ctx.Done():
+		inst.kill()
+		return nil, false, fail(http.StatusServiceUnavailable, "request cancelled: %v", ctx.Err())
+	}
 	t := time.NewTimer(time.Duration(f.Timeout))
 	defer t.Stop()
 	var out []byte
@@ -371,4 +393,17 @@ func (w *frameWriter) fail(reason string) error {
 	w.inst.cancel()
 	w.inst.stdin.CloseWithError(errKilled)
 	return errors.New(reason)
+}
+
+// readySignal closes ready at the first Read: the guest is initialised and waits for a
+// request.
+type readySignal struct {
+	r     io.Reader
+	ready chan struct{}
+	once  sync.Once
+}
+
+func (s *readySignal) Read(p []byte) (int, error) {
+	s.once.Do(func() { close(s.ready) })
+	return s.r.Read(p)
 }
