@@ -369,6 +369,9 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 		WithNanosleep(func(ns int64) { sleep(runCtx, clock, ns) }).
 		WithRandSource(wasi.NewRand(t.WASI.Seed)).
 		WithFSConfig(fsConfig(t.WASI, quota, uppers))
+	if t.WASI.Realtime {
+		cfg = realtime(runCtx, cfg)
+	}
 	for _, kv := range t.WASI.SortedEnv() {
 		cfg = cfg.WithEnv(kv[0], kv[1])
 	}

@@ -81,6 +81,10 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	// Seed seeds the only source of randomness the guest has.
 	Seed uint64
+	// Realtime gives the guest the host's clocks and crypto/rand instead of the
+	// virtual clock and Seed: for functions answering requests, never for jobs,
+	// whose results must be reproducible.
+	Realtime bool
 }
 
 // Argv returns the whole argument vector the guest sees, argv[0] included.

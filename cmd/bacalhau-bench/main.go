@@ -50,6 +50,7 @@ func main() {
 		{"network-20", b.net20},
 		{"network-lazy", b.netLazy},
 		{"docker", b.docker},
+		{"functions", b.functions},
 	}
 	var rows []row
 	for _, s := range steps {

@@ -60,6 +60,9 @@ func buildAll(dir string) error {
 		"sha256":    {"build", "-o", filepath.Join(dir, "sha256.wasm"), "../../examples/sha256"},
 		"faulty":    {"build", "-o", filepath.Join(dir, "faulty.wasm"), "./testdata/guests/faulty"},
 		"wasiconf":  {"build", "-o", filepath.Join(dir, "wasiconf.wasm"), "../../sandbox/testdata/guests/wasiconf"},
+		"fnfaulty":  {"build", "-o", filepath.Join(dir, "fnfaulty.wasm"), "./testdata/guests/fnfaulty"},
+		"fnhello":   {"build", "-o", filepath.Join(dir, "fnhello.wasm"), "../../examples/fnhello"},
+		"fnpooled":  {"build", "-o", filepath.Join(dir, "fnpooled.wasm"), "./testdata/guests/fnpooled"},
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -89,7 +92,7 @@ func buildAll(dir string) error {
 	}
 	binPath = filepath.Join(dir, "bacalhau")
 	liarPath = filepath.Join(dir, "bacalhau-liar")
-	for _, g := range []string{"hello", "wordcount", "sha256", "faulty", "wasiconf"} {
+	for _, g := range []string{"hello", "wordcount", "sha256", "faulty", "wasiconf", "fnfaulty", "fnhello", "fnpooled"} {
 		guestPath[g] = filepath.Join(dir, g+".wasm")
 	}
 	return nil

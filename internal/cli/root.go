@@ -106,6 +106,7 @@ func newRoot(e *Env, node NodeCommands) *cobra.Command {
 		newNode(e),
 		newRepo(e),
 		newJob(e),
+		newFn(e),
 	)
 	if node != nil {
 		root.AddCommand(node(e)...)

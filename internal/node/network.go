@@ -55,7 +55,7 @@ func (n *Node) exchange() *blockstore.Exchange {
 // stream handlers and the heartbeats.
 func (n *Node) startNetwork(ctx context.Context) error {
 	nc := n.cfg.Network
-	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.cfg.Logger, Topics: jobproto.Topics()})
+	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.cfg.Logger, Topics: functionTopics()})
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (n *Node) startNetwork(ctx context.Context) error {
 		})
 	}
 	n.goTrack(n.heartbeats)
-	return nil
+	return n.startFunctionsNetwork()
 }
 
 // heartbeats publishes this node's heartbeat every interval.

@@ -83,6 +83,8 @@ type Config struct {
 	// Network makes the node a libp2p peer (DHT, GossipSub, bitswap). Without it the
 	// node is a network of one that still signs its receipts.
 	Network *NetConfig
+	// Functions configures the functions role (functions.go); nil takes its defaults.
+	Functions *FunctionsConfig
 }
 
 // Defaults of the repository's size policy (see Config).
@@ -138,6 +140,7 @@ type Node struct {
 	blocks  *blockstore.Store
 	jobs    *store.Store
 	compute *compute.Compute     // the compute side: fetch, queue, workers, executors
+	fn      *fnRole              // the functions role: registry, runtime (functions.go)
 	req     *requester.Requester // the requester side: jobs, scheduling, the shared view
 	net     *netSide             // nil without Config.Network
 	life    lifetime
@@ -227,6 +230,10 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Memory: cfg.Memory, MaxOutputsLimit: cfg.MaxOutputsLimit, OutputLimit: cfg.OutputLimit,
 		ResultRetention: cfg.ResultRetention, FailedRetention: cfg.FailedRetention,
 		Labels: cfg.Labels, Executors: cfg.Executors, Now: cfg.Now, Logger: cfg.Logger}, host{n}, n.blocks)
+	if err := n.startFunctions(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if cfg.GCInterval > 0 {
 		n.goTrack(n.gcLoop)
 	}
@@ -356,7 +363,7 @@ func (n *Node) Close() error {
 		n.req.Close()
 	}
 	n.life.wg.Wait()
-	var errs []error
+	errs := []error{n.stopFunctions()}
 	if n.net != nil && n.net.ex != nil {
 		errs = append(errs, n.net.ex.Close())
 	}

@@ -50,6 +50,7 @@ type serveFlags struct {
 	wasm        wasm.Options // from cacheMem and cacheDisk
 	docker      dockerFlags
 	engines     engineFlags
+	fn          fnFlags
 }
 
 func newServe(e *cli.Env, o Options) *cobra.Command {
@@ -87,6 +88,12 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 			}
 			defer n.Close()
 			srv := server.New(server.Config{AllowedOrigins: f.origins}, n, n.DataFront(), n)
+			srv.ServeFunctions(n.Functions())
+			srv.ServeMetrics(n.MetricsHandler())
+			trig, err := f.fn.serveTrigger(ctx, n, e.Stdout)
+			if err != nil {
+				return err
+			}
 			info := n.Info()
 			host, port := e.APIHost, l.Addr().(*net.TCPAddr).Port
 			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
@@ -101,6 +108,7 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 			}
 			err = srv.Serve(ctx, l)
 			if ctx.Err() != nil {
+				<-trig
 				fmt.Fprintln(e.Stdout, "Shutting down")
 				return nil
 			}
@@ -128,6 +136,7 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 	fl.DurationVar(&f.keepFailed, "failed-result-retention", node.DefaultFailedRetention, "how long it keeps the result of one that failed or was cancelled")
 	fl.StringVar(&f.cacheMem, "compile-cache-memory", job.FormatBytes(sandbox.DefaultMaxCacheBytes), "compiled modules kept in memory, least recently used dropped first")
 	fl.StringVar(&f.cacheDisk, "compile-cache-disk", job.FormatBytes(sandbox.DefaultMaxDiskCacheBytes), "compiled modules kept on disk, oldest dropped first")
+	f.fn.register(fl)
 	fl.StringSliceVar(&f.origins, "api-allow-origin", nil, `web origins (scheme://host:port, or "*") whose pages may call the API from a browser (repeatable; default none: requests from web pages are refused)`)
 	f.docker.register(fl)
 	f.engines.register(cmd)
@@ -137,13 +146,16 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 // config turns the flags into a node configuration.
 func (f *serveFlags) config(e *cli.Env) (node.Config, error) {
 	cfg := node.Config{Repo: f.repo, Concurrency: f.concurrency, Fetchers: f.fetchers, FetchTimeout: f.fetchTime}
+	var err error
+	if cfg.Functions, err = f.fn.config(); err != nil {
+		return cfg, err
+	}
 	if f.fetchers < 1 {
 		return cfg, fmt.Errorf("--fetchers %d: want at least 1", f.fetchers)
 	}
 	if f.fetchTime <= 0 || f.stall <= 0 {
 		return cfg, fmt.Errorf("--fetch-timeout and --fetch-stall-timeout must be positive")
 	}
-	var err error
 	if f.memory != "" {
 		if cfg.Memory, err = job.ParseBytes(f.memory); err != nil {
 			return cfg, fmt.Errorf("--memory: %w", err)

@@ -1,0 +1,308 @@
+package functions
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
+	"github.com/bacalhau-project/bacalhau-wasm/wasi"
+)
+
+// Defaults of Config's zero values.
+const (
+	DefaultMaxConcurrent = 64
+	DefaultMaxQueue      = 256
+	DefaultQueueTimeout  = 10 * time.Second
+	DefaultMaxResponse   = 16 << 20
+	DefaultMaxInstances  = 64
+	DefaultLogEntries    = 1000
+)
+
+// Host is what the functions role needs from its node: module bytes and input file
+// systems, by CID, fetched from the network when the node lacks them.
+type Host interface {
+	ReadModule(ctx context.Context, cid string) ([]byte, error)
+	Mounts(ctx context.Context, inputs []job.Input) ([]wasi.Mount, error)
+}
+
+// Config configures a Runtime. Zero values take the defaults above.
+type Config struct {
+	// MaxConcurrent is how many requests the node runs at once, all functions
+	// together; MaxQueue how many more may wait for a slot, for at most QueueTimeout.
+	// Past them a request gets 429.
+	MaxConcurrent int
+	MaxQueue      int
+	QueueTimeout  time.Duration
+	// MaxResponse bounds a response's bytes (headers and body); past it: 502.
+	MaxResponse int64
+	// MaxInstances bounds the live pooled instances on the node, all functions
+	// together.
+	MaxInstances int
+	// LogEntries is how many invocation records the node keeps per function.
+	LogEntries int
+	Logger     *slog.Logger
+	Metrics    *Metrics // nil: none
+}
+
+// Runtime runs functions' requests on a sandbox. Safe for concurrent use.
+type Runtime struct {
+	cfg  Config
+	sb   *sandbox.Sandbox
+	host Host
+	log  *slog.Logger
+
+	slots   chan struct{} // node-wide
+	waiting chan struct{} // node-wide queue places
+
+	mu        sync.Mutex
+	perFn     map[string]*fnGate // by function name
+	pools     map[string]*pool   // by function name + version
+	instances int                // live pooled instances
+	warm      map[string]bool    // modules this process has run: later loads are not cold
+	logs      map[string]*logRing
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+type fnGate struct {
+	slots chan struct{}
+}
+
+// NewRuntime builds a Runtime over sb, which it does not own.
+func NewRuntime(cfg Config, sb *sandbox.Sandbox, host Host) *Runtime {
+	cfg.MaxConcurrent = cmp.Or(max(cfg.MaxConcurrent, 0), DefaultMaxConcurrent)
+	cfg.MaxQueue = cmp.Or(max(cfg.MaxQueue, 0), DefaultMaxQueue)
+	cfg.QueueTimeout = cmp.Or(max(cfg.QueueTimeout, 0), DefaultQueueTimeout)
+	cfg.MaxResponse = cmp.Or(max(cfg.MaxResponse, 0), DefaultMaxResponse)
+	cfg.MaxInstances = cmp.Or(max(cfg.MaxInstances, 0), DefaultMaxInstances)
+	cfg.LogEntries = cmp.Or(max(cfg.LogEntries, 0), DefaultLogEntries)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Runtime{cfg: cfg, sb: sb, host: host, log: cfg.Logger,
+		slots: make(chan struct{}, cfg.MaxConcurrent), waiting: make(chan struct{}, cfg.MaxQueue),
+		perFn: map[string]*fnGate{}, pools: map[string]*pool{}, warm: map[string]bool{}, logs: map[string]*logRing{}}
+}
+
+// Error is an invocation that produced no response of the function's own: its HTTP
+// status and the reason, for the client.
+type Error struct {
+	Status int
+	Reason string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
+}
+
+func fail(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Reason: fmt.Sprintf(format, args...)}
+}
+
+// ErrBusy is the reason of a 429.
+var errClosed = errors.New("functions: runtime closed")
+
+// Invoke runs req on f and returns the function's response, or an *Error.
+func (rt *Runtime) Invoke(ctx context.Context, f *job.Function, req *Request) (*Response, error) {
+	start := time.Now()
+	resp, cold, err := rt.invoke(ctx, f, req)
+	rec := Invocation{Time: start.UTC(), RequestID: req.RequestID, Method: req.Method, Path: req.PathInfo,
+		Duration: time.Since(start), Module: f.Module, Cold: cold}
+	var fe *Error
+	switch {
+	case err == nil:
+		rec.Status = resp.Status
+	case errors.As(err, &fe):
+		rec.Status, rec.Error = fe.Status, fe.Reason
+	default:
+		rec.Status, rec.Error = http.StatusInternalServerError, err.Error()
+	}
+	rt.record(f.Name, rec)
+	if m := rt.cfg.Metrics; m != nil {
+		m.observe(f.Name, rec)
+	}
+	return resp, err
+}
+
+func (rt *Runtime) invoke(ctx context.Context, f *job.Function, req *Request) (*Response, bool, error) {
+	if uint64(len(req.Body)) > f.MaxBody {
+		return nil, false, fail(http.StatusRequestEntityTooLarge, "request body of %d bytes is over function %s's limit of %s", len(req.Body), f.Name, job.FormatBytes(f.MaxBody))
+	}
+	release, err := rt.admit(ctx, f)
+	if err != nil {
+		return nil, false, err
+	}
+	defer release()
+	if f.Mode == job.ModePooled {
+		return rt.invokePooled(ctx, f, req)
+	}
+	return rt.invokeFresh(ctx, f, req)
+}
+
+// admit takes a slot of the function and one of the node, waiting in the bounded
+// queue for at most QueueTimeout.
+func (rt *Runtime) admit(ctx context.Context, f *job.Function) (func(), error) {
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
+		return nil, fail(http.StatusServiceUnavailable, "the node is shutting down")
+	}
+	g := rt.perFn[f.Name]
+	if g == nil || cap(g.slots) != f.Concurrency {
+		g = &fnGate{slots: make(chan struct{}, f.Concurrency)}
+		rt.perFn[f.Name] = g
+	}
+	rt.mu.Unlock()
+	// Fast path: free slots, no queueing.
+	select {
+	case g.slots <- struct{}{}:
+		select {
+		case rt.slots <- struct{}{}:
+			return func() { <-rt.slots; <-g.slots }, nil
+		default:
+			<-g.slots
+		}
+	default:
+	}
+	select {
+	case rt.waiting <- struct{}{}:
+		defer func() { <-rt.waiting }()
+	default:
+		return nil, fail(http.StatusTooManyRequests, "the node's queue of %d waiting requests is full", rt.cfg.MaxQueue)
+	}
+	t := time.NewTimer(rt.cfg.QueueTimeout)
+	defer t.Stop()
+	select {
+	case g.slots <- struct{}{}:
+	case <-t.C:
+		return nil, fail(http.StatusTooManyRequests, "function %s is running its %d concurrent requests; waited %s for a slot", f.Name, f.Concurrency, rt.cfg.QueueTimeout)
+	case <-ctx.Done():
+		return nil, fail(http.StatusServiceUnavailable, "request cancelled while waiting: %v", ctx.Err())
+	}
+	select {
+	case rt.slots <- struct{}{}:
+		return func() { <-rt.slots; <-g.slots }, nil
+	case <-t.C:
+		<-g.slots
+		return nil, fail(http.StatusTooManyRequests, "the node is running its %d concurrent requests; waited %s for a slot", rt.cfg.MaxConcurrent, rt.cfg.QueueTimeout)
+	case <-ctx.Done():
+		<-g.slots
+		return nil, fail(http.StatusServiceUnavailable, "request cancelled while waiting: %v", ctx.Err())
+	}
+}
+
+// coldStart reports whether module has not run in this process yet, and marks it.
+func (rt *Runtime) coldStart(module string) bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	cold := !rt.warm[module]
+	rt.warm[module] = true
+	return cold
+}
+
+func (rt *Runtime) loader(module string) func(context.Context) ([]byte, error) {
+	return func(ctx context.Context) ([]byte, error) { return rt.host.ReadModule(ctx, module) }
+}
+
+func (rt *Runtime) invokeFresh(ctx context.Context, f *job.Function, req *Request) (*Response, bool, error) {
+	cold := rt.coldStart(f.Module)
+	mounts, err := rt.host.Mounts(ctx, f.Inputs)
+	if err != nil {
+		return nil, cold, fail(http.StatusBadGateway, "function %s's inputs: %v", f.Name, err)
+	}
+	var stdout bytes.Buffer
+	stderr := &tailBuffer{max: 4 << 10}
+	res, err := rt.sb.Run(ctx, sandbox.Guest{
+		ModuleKey: f.Module, Module: rt.loader(f.Module),
+		WASI: wasi.Config{Program: f.Name, Env: CGIEnv(req, f.Env), Mounts: mounts,
+			Stdin: bytes.NewReader(req.Body), Stdout: &stdout, Stderr: stderr, Realtime: true},
+		Timeout: time.Duration(f.Timeout), MemoryLimit: f.Memory, OutputLimit: rt.cfg.MaxResponse,
+	})
+	if m := rt.cfg.Metrics; m != nil && cold {
+		m.compiled(f.Name, res.Load)
+	}
+	if err != nil {
+		return nil, cold, fail(http.StatusBadGateway, "function %s cannot run: %v", f.Name, err)
+	}
+	if ferr := resultError(f, res, stderr); ferr != nil {
+		return nil, cold, ferr
+	}
+	if res.StdoutTruncated {
+		return nil, cold, fail(http.StatusBadGateway, "function %s's response is larger than the node's limit of %s", f.Name, job.FormatBytes(uint64(rt.cfg.MaxResponse)))
+	}
+	resp, err := ParseResponse(stdout.Bytes())
+	if err != nil {
+		return nil, cold, fail(http.StatusBadGateway, "function %s: %v", f.Name, err)
+	}
+	return resp, cold, nil
+}
+
+// resultError is the error of a run that did not end well, nil for one that did.
+func resultError(f *job.Function, res sandbox.Result, stderr *tailBuffer) *Error {
+	switch res.Stop {
+	case sandbox.StopTimeout:
+		return fail(http.StatusGatewayTimeout, "function %s did not answer within its timeout of %s", f.Name, time.Duration(f.Timeout))
+	case sandbox.StopExited:
+		if res.ExitCode != 0 {
+			return fail(http.StatusBadGateway, "function %s exited with code %d%s", f.Name, res.ExitCode, stderr.suffix())
+		}
+		return nil
+	default:
+		return fail(http.StatusBadGateway, "function %s crashed: %s%s", f.Name, res.Reason, stderr.suffix())
+	}
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+func (t *tailBuffer) suffix() string {
+	s := string(bytes.TrimSpace([]byte(t.String())))
+	if s == "" {
+		return ""
+	}
+	if len(s) > 512 {
+		s = "..." + s[len(s)-512:]
+	}
+	return " (stderr: " + s + ")"
+}
+
+// Close stops the pooled instances and waits for them.
+func (rt *Runtime) Close() {
+	rt.mu.Lock()
+	rt.closed = true
+	pools := rt.pools
+	rt.pools = map[string]*pool{}
+	rt.mu.Unlock()
+	for _, p := range pools {
+		p.retire()
+	}
+	rt.wg.Wait()
+}
