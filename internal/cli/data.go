@@ -285,16 +285,20 @@ func newCARExport(e *Env) *cobra.Command {
 
 func newCARImport(e *Env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "import FILE.car",
-		Short: "Import the blocks of a CAR file; prints its roots",
-		Args:  cobra.ExactArgs(1),
+		Use:   "import [FILE.car | -]",
+		Short: "Import the blocks of a CAR file (standard input without FILE or with -, like `ipfs dag import`); prints its roots",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
+			var r io.Reader = e.Stdin
+			if len(args) == 1 && args[0] != "-" {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
 			}
-			defer f.Close()
-			roots, err := e.Client().ImportCAR(cmd.Context(), f)
+			roots, err := e.Client().ImportCAR(cmd.Context(), r)
 			if err != nil {
 				return err
 			}

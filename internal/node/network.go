@@ -42,12 +42,13 @@ func (n *Node) startNetwork(ctx context.Context) error {
 	if nc.BidWindow <= 0 {
 		nc.BidWindow = DefaultBidWindow
 	}
-	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.log, Topics: jobproto.Topics()})
+	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.log, Topics: jobproto.Topics(),
+		IPFSPeers: nc.IPFSPeers, IPFSDHT: nc.IPFSDHT})
 	if err != nil {
 		return err
 	}
 	n.net = dn
-	if n.ex, err = n.blocks.StartBitswapWith(n.ctx, dn.Host(), dn.DHT(), blockstore.ExchangeOptions{StallTimeout: nc.FetchStall}); err != nil {
+	if n.ex, err = n.blocks.StartBitswapWith(n.ctx, dn.Host(), dn.Routing(), blockstore.ExchangeOptions{StallTimeout: nc.FetchStall}); err != nil {
 		return err
 	}
 	jobproto.Handle(dn, jobproto.ProtoBid, n.handleBid)

@@ -48,6 +48,7 @@ type serveFlags struct {
 	cacheMem    string
 	cacheDisk   string
 	wasm        wasm.Options // from cacheMem and cacheDisk
+	ipfs        ipfsFlags
 }
 
 func newServe(e *cli.Env, o Options) *cobra.Command {
@@ -80,6 +81,12 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 				return err
 			}
 			defer n.Close()
+			stopGateway, err := f.ipfs.serveGateway(ctx, n, e.Stdout)
+			if err != nil {
+				l.Close()
+				return err
+			}
+			defer stopGateway()
 			srv := server.New(server.Config{AllowedOrigins: f.origins}, n, n.DataFront(), n)
 			info := n.Info()
 			host, port := e.APIHost, l.Addr().(*net.TCPAddr).Port
@@ -123,6 +130,7 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 	fl.StringVar(&f.cacheMem, "compile-cache-memory", job.FormatBytes(sandbox.DefaultMaxCacheBytes), "compiled modules kept in memory, least recently used dropped first")
 	fl.StringVar(&f.cacheDisk, "compile-cache-disk", job.FormatBytes(sandbox.DefaultMaxDiskCacheBytes), "compiled modules kept on disk, oldest dropped first")
 	fl.StringSliceVar(&f.origins, "api-allow-origin", nil, `web origins (scheme://host:port, or "*") whose pages may call the API from a browser (repeatable; default none: requests from web pages are refused)`)
+	f.ipfs.register(fl)
 	return cmd
 }
 
@@ -219,6 +227,9 @@ func (f *serveFlags) config(e *cli.Env) (node.Config, error) {
 		if nc.Peers, err = dht.ParseAddrInfos(addrs); err != nil {
 			return cfg, fmt.Errorf("--peer: %w (want a multiaddr ending in /p2p/<peer ID>, or none)", err)
 		}
+	}
+	if err := f.ipfs.apply(nc); err != nil {
+		return cfg, err
 	}
 	cfg.Network = nc
 	return cfg, nil
