@@ -48,6 +48,7 @@ func main() {
 		{"network-bitswap", b.netBitswap},
 		{"network-20", b.net20},
 		{"network-lazy", b.netLazy},
+		{"interop", b.interop},
 	}
 	var rows []row
 	for _, s := range steps {
