@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/gateway"
@@ -30,7 +30,8 @@ type ipfsFlags struct {
 	gwDuration time.Duration
 }
 
-func (f *ipfsFlags) register(fl *pflag.FlagSet) {
+func (f *ipfsFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
 	fl.StringSliceVar(&f.peers, "ipfs-peer", nil, "IPFS peers (kubo) to keep a connection to, dialled again when it drops: multiaddrs ending in /p2p/<peer ID> (repeatable or comma-separated)")
 	fl.BoolVar(&f.dht, "ipfs-dht", false, "also speak the standard IPFS DHT (bootstrapped from --ipfs-peer), so IPFS peers find this node as a provider of what it holds")
 	fl.StringVar(&f.gwHost, "gateway-host", "127.0.0.1", "address the HTTP gateway (/ipfs/) listens on")

@@ -130,7 +130,7 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 	fl.StringVar(&f.cacheMem, "compile-cache-memory", job.FormatBytes(sandbox.DefaultMaxCacheBytes), "compiled modules kept in memory, least recently used dropped first")
 	fl.StringVar(&f.cacheDisk, "compile-cache-disk", job.FormatBytes(sandbox.DefaultMaxDiskCacheBytes), "compiled modules kept on disk, oldest dropped first")
 	fl.StringSliceVar(&f.origins, "api-allow-origin", nil, `web origins (scheme://host:port, or "*") whose pages may call the API from a browser (repeatable; default none: requests from web pages are refused)`)
-	f.ipfs.register(fl)
+	f.ipfs.register(cmd)
 	return cmd
 }
 
