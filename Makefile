@@ -29,6 +29,7 @@ test: build examples kubo test-images
 	$(GO) mod download
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /wasi -e /sandbox -e /internal/executor/wasm -e /examples/ -e /cmd/)
 	$(GO) test -count=1 -timeout 30m $(GUEST_PKGS)
+	cd interop && $(GO) test -count=1 -timeout 20m .  # kubo and our binaries, side by side (own module)
 
 test-short: build examples
 	$(GO) test -short -count=1 ./...

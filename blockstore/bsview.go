@@ -71,6 +71,14 @@ func (v bsView) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 	if errors.Is(err, ErrNotFound) {
 		return 0, notFound(c)
 	}
+	if err == nil && n == 0 {
+		// boxo's bitswap server takes a size of 0 for "not held" (its
+		// blockstoreManager.getBlockSizes drops zeros), so a peer's want for the
+		// empty block was never answered: kubo's `ipfs get` of any result with an
+		// empty stderr hung. The size only schedules the send; Get returns the
+		// empty block itself.
+		return 1, nil
+	}
 	return n, err
 }
 

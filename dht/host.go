@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p-kad-dht/dual"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -41,6 +42,13 @@ type Config struct {
 	Logger      *slog.Logger // default: discard
 	Topics      Topics       // the pubsub topics to join, and what each carries; none if nil
 
+	// IPFSPeers are IPFS peers (kubo) this node keeps a connection to, dialled again
+	// when it drops, so that they exchange blocks over bitswap (see startPeering).
+	IPFSPeers []peer.AddrInfo
+	// IPFSDHT also runs a DHT with the standard IPFS protocols, so that IPFS peers
+	// find what this node provides (see startIPFSDHT).
+	IPFSDHT bool
+
 	// DiscoveryInterval is the first pause between discovery rounds; it doubles up to a
 	// minute. Zero means one second.
 	DiscoveryInterval time.Duration
@@ -48,11 +56,12 @@ type Config struct {
 
 // Peer is a running peer: host, DHT, pubsub and discovery. Close it when done.
 type Peer struct {
-	host   host.Host
-	dht    *kaddht.IpfsDHT
-	ps     *pubsub.PubSub
-	log    *slog.Logger
-	labels map[string]string
+	host    host.Host
+	dht     *kaddht.IpfsDHT
+	ipfsDHT *dual.DHT // nil without Config.IPFSDHT
+	ps      *pubsub.PubSub
+	log     *slog.Logger
+	labels  map[string]string
 
 	bootstrap []peer.AddrInfo // dialled again while the node has no connection
 
@@ -134,7 +143,13 @@ func (n *Peer) start(ctx context.Context, cfg Config) error {
 	if err := n.startPubSub(); err != nil {
 		return err
 	}
+	if cfg.IPFSDHT {
+		if err := n.startIPFSDHT(ctx, cfg.IPFSPeers); err != nil {
+			return err
+		}
+	}
 	n.connectBootstrap(ctx, cfg.Bootstrap)
+	n.startPeering(cfg.IPFSPeers)
 	if err := n.dht.Bootstrap(n.ctx); err != nil {
 		return fmt.Errorf("%w: kademlia bootstrap: %v", ErrConfig, err)
 	}
@@ -214,6 +229,11 @@ func (n *Peer) Close() error {
 	var first error
 	if n.dht != nil {
 		if err := n.dht.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	if n.ipfsDHT != nil {
+		if err := n.ipfsDHT.Close(); err != nil && first == nil {
 			first = err
 		}
 	}

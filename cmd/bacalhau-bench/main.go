@@ -51,6 +51,7 @@ func main() {
 		{"network-lazy", b.netLazy},
 		{"docker", b.docker},
 		{"functions", b.functions},
+		{"interop", b.interop},
 	}
 	var rows []row
 	for _, s := range steps {

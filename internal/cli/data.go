@@ -335,12 +335,12 @@ func newCARExport(e *Env) *cobra.Command {
 
 func newCARImport(e *Env) *cobra.Command {
 	return &cobra.Command{
-		Use:   "import FILE.car|-",
-		Short: "Import the blocks of a CAR file; prints its roots",
-		Args:  cobra.ExactArgs(1),
+		Use:   "import [FILE.car | -]",
+		Short: "Import the blocks of a CAR file (standard input without FILE or with -, like `ipfs dag import`); prints its roots",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var r io.Reader = e.Stdin
-			if args[0] != "-" { // "-": standard input, as ipfs dag import -
+			if len(args) == 1 && args[0] != "-" {
 				f, err := os.Open(args[0])
 				if err != nil {
 					return err

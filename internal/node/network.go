@@ -55,12 +55,13 @@ func (n *Node) exchange() *blockstore.Exchange {
 // stream handlers and the heartbeats.
 func (n *Node) startNetwork(ctx context.Context) error {
 	nc := n.cfg.Network
-	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.cfg.Logger, Topics: functionTopics()})
+	dn, err := dht.New(ctx, dht.Config{Dir: n.cfg.Repo, ListenAddrs: nc.Listen, Bootstrap: nc.Peers, Labels: n.cfg.Labels, Logger: n.cfg.Logger, Topics: functionTopics(),
+		IPFSPeers: nc.IPFSPeers, IPFSDHT: nc.IPFSDHT})
 	if err != nil {
 		return err
 	}
 	n.net.peer = dn
-	if n.net.ex, err = n.blocks.StartBitswapWith(n.life.ctx, dn.Host(), dn.DHT(), blockstore.ExchangeOptions{StallTimeout: nc.FetchStall}); err != nil {
+	if n.net.ex, err = n.blocks.StartBitswapWith(n.life.ctx, dn.Host(), dn.Routing(), blockstore.ExchangeOptions{StallTimeout: nc.FetchStall}); err != nil {
 		return err
 	}
 	jobproto.Handle(dn, jobproto.ProtoBid, n.handleBid)

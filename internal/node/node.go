@@ -128,6 +128,10 @@ type NetConfig struct {
 	// block a guest reads) when no block arrives for this long. Default
 	// blockstore.DefaultStallTimeout.
 	FetchStall time.Duration
+	// IPFSPeers are IPFS peers (kubo) the node keeps connected, for bitswap both ways.
+	IPFSPeers []peer.AddrInfo
+	// IPFSDHT also speaks the standard IPFS DHT, providing what the node holds there.
+	IPFSDHT bool
 }
 
 // Node is one node: the wiring of its requester and compute sides to its storage, its

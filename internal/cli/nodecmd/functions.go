@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -62,9 +63,10 @@ func (f *fnFlags) config() (*node.FunctionsConfig, error) {
 		MaxResponse: int64(resp), MaxInstances: f.instances}}, nil
 }
 
-// serveTrigger starts the trigger listener, if asked for, and prints where it is.
-// It serves until ctx ends; the returned channel gives its error.
-func (f *fnFlags) serveTrigger(ctx context.Context, n *node.Node, out io.Writer) (<-chan error, error) {
+// serveTrigger starts the trigger listener, if asked for, and prints where it is; mount
+// adds other public handlers beside /fn/ (the /ipfs/ gateway). It serves until ctx
+// ends; the returned channel gives its error.
+func (f *fnFlags) serveTrigger(ctx context.Context, n *node.Node, out io.Writer, mount map[string]http.Handler) (<-chan error, error) {
 	errc := make(chan error, 1)
 	if f.port < 0 {
 		return errc, nil
@@ -74,11 +76,17 @@ func (f *fnFlags) serveTrigger(ctx context.Context, n *node.Node, out io.Writer)
 		return nil, fmt.Errorf("--trigger-port: cannot listen on %s:%d: %w", f.host, f.port, err)
 	}
 	t := trigger.New(trigger.Config{ReadHeaderTimeout: f.headerTime, BodyTimeout: f.bodyTime}, n.Functions())
+	for pattern, h := range mount {
+		t.Handle(pattern, h)
+	}
 	go func() { errc <- t.Serve(ctx, l) }()
 	host := f.host
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
 	fmt.Fprintf(out, "Functions on http://%s/fn/<name>/\n", net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port)))
+	if mount["/ipfs/"] != nil {
+		fmt.Fprintf(out, "Gateway on http://%s/ipfs/<CID>\n", net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port)))
+	}
 	return errc, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,6 +52,7 @@ type serveFlags struct {
 	docker      dockerFlags
 	engines     engineFlags
 	fn          fnFlags
+	ipfs        ipfsFlags
 }
 
 func newServe(e *cli.Env, o Options) *cobra.Command {
@@ -87,10 +89,20 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 				return err
 			}
 			defer n.Close()
+			stopGateway, err := f.ipfs.serveGateway(ctx, n, e.Stdout)
+			if err != nil {
+				l.Close()
+				return err
+			}
+			defer stopGateway()
 			srv := server.New(server.Config{AllowedOrigins: f.origins}, n, n.DataFront(), n)
 			srv.ServeFunctions(n.Functions())
 			srv.ServeMetrics(n.MetricsHandler())
-			trig, err := f.fn.serveTrigger(ctx, n, e.Stdout)
+			gw, err := f.ipfs.gateway(n)
+			if err != nil {
+				return err
+			}
+			trig, err := f.fn.serveTrigger(ctx, n, e.Stdout, map[string]http.Handler{"/ipfs/": gw})
 			if err != nil {
 				return err
 			}
@@ -140,6 +152,7 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 	fl.StringSliceVar(&f.origins, "api-allow-origin", nil, `web origins (scheme://host:port, or "*") whose pages may call the API from a browser (repeatable; default none: requests from web pages are refused)`)
 	f.docker.register(fl)
 	f.engines.register(cmd)
+	f.ipfs.register(cmd)
 	return cmd
 }
 
@@ -239,6 +252,9 @@ func (f *serveFlags) config(e *cli.Env) (node.Config, error) {
 		if nc.Peers, err = dht.ParseAddrInfos(addrs); err != nil {
 			return cfg, fmt.Errorf("--peer: %w (want a multiaddr ending in /p2p/<peer ID>, or none)", err)
 		}
+	}
+	if err := f.ipfs.apply(nc); err != nil {
+		return cfg, err
 	}
 	cfg.Network = nc
 	return cfg, nil

@@ -1,0 +1,3 @@
+module github.com/bacalhau-project/bacalhau-wasm/interop
+
+go 1.26.0
