@@ -69,6 +69,7 @@ func (f *fnFlags) config() (*node.FunctionsConfig, error) {
 func (f *fnFlags) serveTrigger(ctx context.Context, n *node.Node, out io.Writer, mount map[string]http.Handler) (<-chan error, error) {
 	errc := make(chan error, 1)
 	if f.port < 0 {
+		close(errc) // no listener: nothing to wait for at shutdown
 		return errc, nil
 	}
 	l, err := net.Listen("tcp", net.JoinHostPort(f.host, strconv.Itoa(f.port)))
