@@ -369,9 +369,9 @@ func TestDockerKill9(t *testing.T) {
 func TestDockerMixedNetwork(t *testing.T) {
 	dockerReady(t)
 	a, b, c := newNetNode(t, "a", binPath), newNetNode(t, "b", binPath), newNetNode(t, "c", binPath)
-	a.args = append(a.args, "--docker", "off")
-	b.args = append(b.args, "--docker", "off")
-	c.args = append(c.args, "--docker", "on")
+	a.args = append(a.args, "--docker", "off", "--engines", "wazero")
+	b.args = append(b.args, "--docker", "off", "--engines", "wazero")
+	c.args = append(c.args, "--docker", "on", "--engines", "wazero")
 	startNetwork(t, a, b, c)
 	ctx := context.Background()
 	peers, err := a.client().Nodes(ctx)
