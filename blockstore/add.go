@@ -143,7 +143,8 @@ func buildFileHashing(ctx context.Context, dag ipld.DAGService, r io.Reader, opt
 	}
 	cr := &countingReader{ctx: ctx, r: r}
 	var src io.Reader = cr
-	if prefix.Version == 1 {
+	raw := opts.rawLeaves(prefix.Version)
+	if prefix.Version == 1 && raw {
 		head, whole, err := readSmall(cr, min(smallFile, size))
 		if err != nil {
 			return Entry{}, 0, fmt.Errorf("blockstore: add: %w", err)
@@ -167,7 +168,6 @@ func buildFileHashing(ctx context.Context, dag ipld.DAGService, r io.Reader, opt
 	}
 	var builder cid.Builder = prefix
 	var ph *prehasher
-	raw := opts.rawLeaves(prefix.Version)
 	if prefix.Version == 1 && raw && workers > 1 {
 		// Raw leaves are hashed as read: hash them ahead, on every core.
 		ph = newPrehasher(src, size, workers)

@@ -106,3 +106,16 @@ func TestSmallFileNoChunkBuffer(t *testing.T) {
 		t.Fatalf("importing a %d-byte file allocates %d bytes, want well under a chunk (%d)", len(data), per, defaultChunkSize)
 	}
 }
+
+// TestSmallFileLeafFormat: the small-file path keeps the leaf format asked for: with
+// --raw-leaves=false a CIDv1 file of one chunk is a dag-pb UnixFS node, as kubo makes it.
+func TestSmallFileLeafFormat(t *testing.T) {
+	no := false
+	e, _, err := buildFileHashing(context.Background(), discardDAG{}, bytes.NewReader([]byte("small\n")), AddOptions{CIDVersion: 1, RawLeaves: &no}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := e.CID.Prefix().Codec; c != cid.DagProtobuf {
+		t.Fatalf("CIDv1 without raw leaves: codec %#x, want dag-pb", c)
+	}
+}
