@@ -43,19 +43,34 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 
 // Execute runs t.Spec.Wasm.
 func (x *Executor) Execute(ctx context.Context, t executor.Task) (executor.Result, error) {
+	g, err := Guest(t, job.EngineWasm)
+	if err != nil {
+		return executor.Result{}, err
+	}
+	res, err := x.box.Run(ctx, g)
+	if err != nil {
+		return executor.Result{}, err
+	}
+	return result(res), nil
+}
+
+// Guest is the sandbox guest that runs t's WASM task, which must be for engine: the
+// one translation from the executor contract to a sandbox, which the other WASM
+// engines that take a sandbox.Guest (sandbox/wasmtime) use too.
+func Guest(t executor.Task, engine job.Engine) (sandbox.Guest, error) {
 	w := t.Spec.Wasm
-	if t.Spec.Engine != job.EngineWasm || w == nil {
-		return executor.Result{}, fmt.Errorf("%w: the wasm executor was given a %q task", job.ErrInvalid, t.Spec.Engine)
+	if t.Spec.Engine != engine || w == nil {
+		return sandbox.Guest{}, fmt.Errorf("%w: the %s executor was given a %q task", job.ErrInvalid, engine, t.Spec.Engine)
 	}
 	mod, err := blockstore.ParseCID(w.Module)
 	if err != nil {
-		return executor.Result{}, err
+		return sandbox.Guest{}, err
 	}
 	mounts := make([]wasi.Mount, len(t.Inputs))
 	for i, m := range t.Inputs {
 		mounts[i] = wasi.Mount{FS: m.FS, Target: m.Target, Writable: m.Writable}
 	}
-	res, err := x.box.Run(ctx, sandbox.Guest{
+	return sandbox.Guest{
 		ModuleKey: mod.String(),
 		Module: func(ctx context.Context) ([]byte, error) {
 			b, err := t.Content.ReadFile(ctx, mod)
@@ -78,11 +93,7 @@ func (x *Executor) Execute(ctx context.Context, t executor.Task) (executor.Resul
 		Timeout:     time.Duration(t.Spec.Timeout),
 		MemoryLimit: t.Spec.EffectiveMemory(), // never the sandbox's own default
 		OutputLimit: t.OutputLimit,
-	})
-	if err != nil {
-		return executor.Result{}, err
-	}
-	return result(res), nil
+	}, nil
 }
 
 // result maps the sandbox's result to the executor contract's.
