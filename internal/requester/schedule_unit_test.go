@@ -62,9 +62,10 @@ func TestScheduleRanksBids(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The execution is recorded before its accept is sent: wait for both.
 	eventually(t, "a bid is taken", func() bool {
 		k := getJob(t, r, j.ID)
-		return len(k.Executions) == 2
+		return len(k.Executions) == 2 && len(net.acceptedTo()) == 2
 	})
 	if got, want := net.acceptedTo(), []peer.ID{b, a}; !slices.Equal(got, want) {
 		t.Fatalf("accepts went to %v, want the holder of the inputs %v, then the most free slots %v", got, b, a)
