@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -32,5 +33,36 @@ func TestClientLinksNoNodeLibraries(t *testing.T) {
 				t.Errorf("the client links %s", p)
 			}
 		}
+	}
+}
+
+// TestClientStartsOnOneP: internal/oneproc sets GOMAXPROCS=1 before the heavy
+// packages' initialisation (net/http, crypto, cobra, the YAML libraries), which is
+// where it saves page faults; a change of imports that moved it after them would keep
+// the setting and lose the saving.
+func TestClientStartsOnOneP(t *testing.T) {
+	cmd := exec.Command(binPath, "version", "--client")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bacalhau version --client: %v\n%s", err, out)
+	}
+	const oneproc = "github.com/bacalhau-project/bacalhau-wasm/internal/oneproc"
+	seen := false
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "init" {
+			continue
+		}
+		switch {
+		case f[1] == oneproc:
+			seen = true
+		case !seen && (f[1] == "net/http" || f[1] == "crypto/tls" || f[1] == "github.com/spf13/cobra" ||
+			strings.HasPrefix(f[1], "go.yaml.in/") || f[1] == "regexp/syntax" || f[1] == "unicode"):
+			t.Errorf("%s initialises before %s", f[1], oneproc)
+		}
+	}
+	if !seen {
+		t.Fatalf("the client does not initialise %s:\n%s", oneproc, out)
 	}
 }
