@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
+	"github.com/bacalhau-project/bacalhau-wasm/wasi"
 )
 
 // Engine names the executor a task runs on.
@@ -59,10 +60,10 @@ const (
 	DefaultMemory      = 256 << 20 // bytes
 	MaxMemory          = 4 << 30   // wasm32 cannot address more
 	MinMemory          = 64 << 10  // one WebAssembly page
-	DefaultOutputsPath = "/outputs"
+	DefaultOutputsPath = wasi.OutputsTarget
 	// DefaultEntryPoint is the function a WASM task calls when it names none: a WASI
 	// command's.
-	DefaultEntryPoint = "_start"
+	DefaultEntryPoint = wasi.DefaultEntryPoint
 	// DefaultQueueTimeout is how long a job may wait for a node to take it (pending with
 	// no execution under way, counted over all such spells) before it fails. Long enough
 	// for a node to restart or a new one to join; short enough that a job no node can
@@ -399,7 +400,7 @@ func (in Input) validate() error {
 
 // RootTarget mounts an input as the guest's root directory; /outputs and the other
 // inputs are mounted over it.
-const RootTarget = "/"
+const RootTarget = wasi.RootTarget
 
 // ValidateTarget checks a mount point inside the guest: absolute, already clean, and not
 // /outputs or anything under or above it (the root, RootTarget, excepted: every other
