@@ -283,3 +283,23 @@ func BenchmarkFreshCGI(b *testing.B) {
 		checkHello(b, resp, err, i)
 	})
 }
+
+// BenchmarkRestartLoad is what a restarted node does for a function's first request:
+// a new sandbox on the disk cache loads, instruments and compiles hello, which
+// finds its machine code in the cache.
+func BenchmarkRestartLoad(b *testing.B) {
+	cache := benchCache(b)
+	module := goGuest(b, "fnhello")
+	h := &fileHost{}
+	ctx := context.Background()
+	for b.Loop() {
+		sb, err := sandbox.New(ctx, sandbox.Options{CacheDir: cache})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := sb.Precompile(ctx, module, func(ctx context.Context) ([]byte, error) { return h.ReadModule(ctx, module) }); err != nil {
+			b.Fatal(err)
+		}
+		sb.Close(ctx)
+	}
+}
