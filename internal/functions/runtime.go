@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
 	"github.com/bacalhau-project/bacalhau-wasm/wasi"
@@ -29,7 +30,7 @@ const (
 // Host is what the functions role needs from its node: module bytes and input file
 // systems, by CID, fetched from the network when the node lacks them.
 type Host interface {
-	ReadModule(ctx context.Context, cid string) ([]byte, error)
+	ReadModule(ctx context.Context, module cidtext.CID) ([]byte, error)
 	Mounts(ctx context.Context, inputs []job.Input) ([]wasi.Mount, error)
 }
 
@@ -63,17 +64,17 @@ type Runtime struct {
 	waiting chan struct{} // node-wide queue places
 
 	mu        sync.Mutex
-	perFn     map[string]*fnGate // by function name
-	pools     map[string]*pool   // by function name + version
-	instances int                // live pooled instances
-	warm      map[string]bool    // modules this process has run: later loads are not cold
+	perFn     map[string]*fnGate   // by function name
+	pools     map[string]*pool     // by function name + version
+	instances int                  // live pooled instances
+	warm      map[cidtext.CID]bool // modules this process has run: later loads are not cold
 	logs      map[string]*logRing
 	closed    bool
 	wg        sync.WaitGroup
 
 	// Modules to compile ahead of their first request (Warm), each once; at most
 	// one per deployed function, so the registry's bound bounds it.
-	toWarm  map[string]bool
+	toWarm  map[cidtext.CID]bool
 	warming bool // the warmer goroutine runs
 	stop    context.Context
 	cancel  context.CancelFunc
@@ -96,8 +97,8 @@ func NewRuntime(cfg Config, sb *sandbox.Sandbox, host Host) *Runtime {
 	}
 	rt := &Runtime{cfg: cfg, sb: sb, host: host, log: cfg.Logger,
 		slots: make(chan struct{}, cfg.MaxConcurrent), waiting: make(chan struct{}, cfg.MaxQueue),
-		perFn: map[string]*fnGate{}, pools: map[string]*pool{}, warm: map[string]bool{}, logs: map[string]*logRing{},
-		toWarm: map[string]bool{}}
+		perFn: map[string]*fnGate{}, pools: map[string]*pool{}, warm: map[cidtext.CID]bool{}, logs: map[string]*logRing{},
+		toWarm: map[cidtext.CID]bool{}}
 	rt.stop, rt.cancel = context.WithCancel(context.Background())
 	return rt
 }
@@ -109,7 +110,7 @@ func NewRuntime(cfg Config, sb *sandbox.Sandbox, host Host) *Runtime {
 func (rt *Runtime) Warm(f *job.Function) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if rt.closed || f.Deleted || f.Module == "" {
+	if rt.closed || f.Deleted || !f.Module.Defined() {
 		return
 	}
 	rt.toWarm[f.Module] = true
@@ -125,20 +126,20 @@ func (rt *Runtime) warmer() {
 	defer rt.wg.Done()
 	for {
 		rt.mu.Lock()
-		module := ""
+		var module cidtext.CID
 		for m := range rt.toWarm {
 			module = m
 			break
 		}
-		if module == "" || rt.closed {
+		if !module.Defined() || rt.closed {
 			rt.warming = false
 			rt.mu.Unlock()
 			return
 		}
 		delete(rt.toWarm, module)
 		rt.mu.Unlock()
-		if err := rt.sb.Precompile(rt.stop, module, rt.loader(module)); err != nil {
-			rt.log.Debug("functions: compiling ahead", "module", module, "err", err)
+		if err := rt.sb.Precompile(rt.stop, module.String(), rt.loader(module)); err != nil {
+			rt.log.Debug("functions: compiling ahead", "module", module.String(), "err", err)
 		}
 	}
 }
@@ -166,7 +167,7 @@ func (rt *Runtime) Invoke(ctx context.Context, f *job.Function, req *Request) (*
 	start := time.Now()
 	resp, cold, err := rt.invoke(ctx, f, req)
 	rec := Invocation{Time: start.UTC(), RequestID: req.RequestID, Method: req.Method, Path: req.PathInfo,
-		Duration: time.Since(start), Module: f.Module, Cold: cold}
+		Duration: time.Since(start), Module: f.Module.String(), Cold: cold}
 	var fe *Error
 	switch {
 	case err == nil:
@@ -251,7 +252,7 @@ func (rt *Runtime) admit(ctx context.Context, f *job.Function) (func(), error) {
 }
 
 // coldStart reports whether module has not run in this process yet, and marks it.
-func (rt *Runtime) coldStart(module string) bool {
+func (rt *Runtime) coldStart(module cidtext.CID) bool {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	cold := !rt.warm[module]
@@ -259,7 +260,7 @@ func (rt *Runtime) coldStart(module string) bool {
 	return cold
 }
 
-func (rt *Runtime) loader(module string) func(context.Context) ([]byte, error) {
+func (rt *Runtime) loader(module cidtext.CID) func(context.Context) ([]byte, error) {
 	return func(ctx context.Context) ([]byte, error) { return rt.host.ReadModule(ctx, module) }
 }
 
@@ -272,7 +273,7 @@ func (rt *Runtime) invokeFresh(ctx context.Context, f *job.Function, req *Reques
 	var stdout bytes.Buffer
 	stderr := &tailBuffer{max: 4 << 10}
 	res, err := rt.sb.Run(ctx, sandbox.Guest{
-		ModuleKey: f.Module, Module: rt.loader(f.Module),
+		ModuleKey: f.Module.String(), Module: rt.loader(f.Module),
 		WASI: wasi.Config{Program: f.Name, Env: CGIEnv(req, f.Env), Mounts: mounts,
 			Stdin: bytes.NewReader(req.Body), Stdout: &stdout, Stderr: stderr, Realtime: true},
 		Timeout: time.Duration(f.Timeout), MemoryLimit: f.Memory, OutputLimit: rt.cfg.MaxResponse,

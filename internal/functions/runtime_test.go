@@ -2,6 +2,7 @@ package functions
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
 	"github.com/bacalhau-project/bacalhau-wasm/wasi"
@@ -25,11 +27,33 @@ type fileHost struct {
 	reads int
 }
 
-func (h *fileHost) ReadModule(_ context.Context, path string) ([]byte, error) {
+func (h *fileHost) ReadModule(_ context.Context, module cidtext.CID) ([]byte, error) {
 	h.mu.Lock()
 	h.reads++
 	h.mu.Unlock()
+	modulesMu.Lock()
+	path, ok := modulePaths[module]
+	modulesMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("module %s: %w", module, os.ErrNotExist)
+	}
 	return os.ReadFile(path)
+}
+
+var (
+	modulesMu   sync.Mutex
+	modulePaths = map[cidtext.CID]string{}
+)
+
+// moduleCID names the module file at path for fileHost (a CID of the path, not of
+// the bytes: the tests need a name, not a proof).
+func moduleCID(path string) cidtext.CID {
+	sum := sha256.Sum256([]byte(path))
+	c := cidtext.V1(0x55, sum[:])
+	modulesMu.Lock()
+	modulePaths[c] = path
+	modulesMu.Unlock()
+	return c
 }
 
 func (h *fileHost) Mounts(context.Context, []job.Input) ([]wasi.Mount, error) { return nil, nil }
@@ -98,7 +122,7 @@ func newTestRuntime(tb testing.TB, cfg Config, dir string) (*Runtime, *fileHost)
 }
 
 func testFunction(module string, mode job.FunctionMode) *job.Function {
-	f := &job.Function{Name: "hello", Module: module, Mode: mode, Version: 1}
+	f := &job.Function{Name: "hello", Module: moduleCID(module), Mode: mode, Version: 1}
 	f.Normalize()
 	return f
 }
@@ -196,9 +220,9 @@ func TestWarmCompilesAhead(t *testing.T) {
 		t.Errorf("the module was read %d times, want once (by the warm-up)", h.readCount())
 	}
 	// A deleted function, and a closed runtime, warm nothing.
-	rt.Warm(&job.Function{Name: "gone", Module: "/nonexistent.wasm", Deleted: true})
+	rt.Warm(&job.Function{Name: "gone", Module: moduleCID("/nonexistent.wasm"), Deleted: true})
 	rt.Close()
-	rt.Warm(&job.Function{Name: "late", Module: "/nonexistent.wasm"})
+	rt.Warm(&job.Function{Name: "late", Module: moduleCID("/nonexistent.wasm")})
 	if h.readCount() != 1 {
 		t.Errorf("the module was read %d times after the warm-up, want none", h.readCount()-1)
 	}
@@ -297,7 +321,7 @@ func BenchmarkRestartLoad(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := sb.Precompile(ctx, module, func(ctx context.Context) ([]byte, error) { return h.ReadModule(ctx, module) }); err != nil {
+		if err := sb.Precompile(ctx, module, func(ctx context.Context) ([]byte, error) { return h.ReadModule(ctx, moduleCID(module)) }); err != nil {
 			b.Fatal(err)
 		}
 		sb.Close(ctx)

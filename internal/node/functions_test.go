@@ -56,7 +56,7 @@ func TestServingNodeCompilesFunctionsAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.Functions().Deploy(ctx, job.Function{Name: "hallo", Module: e.CID.String()}); err != nil {
+	if _, err := n.Functions().Deploy(ctx, job.Function{Name: "hallo", Module: blockstore.JobCID(e.CID)}); err != nil {
 		t.Fatal(err)
 	}
 	waitCompiled(t, n, 2)
