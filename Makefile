@@ -1,7 +1,10 @@
 # CI (.ci/run) runs `make check` (vet, gofmt, every module's go.mod tidiness), then `make test`.
 GO       ?= go
 BIN      := bin/bacalhau bin/bacalhau-node
-EXAMPLES := $(patsubst examples/%/,build/examples/%.wasm,$(wildcard examples/*/))
+EXAMPLES := $(patsubst examples/%/,build/examples/%.wasm,$(filter-out examples/c/,$(wildcard examples/*/)))
+# The C examples (examples/c, CGI guests without the SDK) need clang and wasi-libc:
+# without them they are skipped with a message, or fail with CI=true.
+C_EXAMPLES := $(patsubst examples/c/%.c,build/examples/%.wasm,$(wildcard examples/c/*.c))
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/bacalhau-project/bacalhau-wasm/internal/version.Version=$(VERSION)
 
@@ -17,7 +20,9 @@ bin/bacalhau: FORCE
 bin/bacalhau-node: FORCE
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/bacalhau-node
 
-examples: $(EXAMPLES)
+examples: $(EXAMPLES) $(C_EXAMPLES)
+$(C_EXAMPLES): build/examples/%.wasm: examples/c/%.c scripts/build-c-example.sh
+	bash scripts/build-c-example.sh $< $@
 build/examples/%.wasm: FORCE
 	@mkdir -p build/examples
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o $@ ./examples/$*
@@ -53,6 +58,7 @@ bin/ipfs: tools/kubo/go.mod
 	cd tools/kubo && $(GO) build -trimpath -o ../../bin/ipfs github.com/ipfs/kubo/cmd/ipfs
 
 bench: build examples kubo test-images
+	@command -v wrk >/dev/null || { echo "bench: installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk; }
 	PATH="$(CURDIR)/bin:$$PATH" $(GO) run ./cmd/bacalhau-bench
 
 # Every decoder of outside input has a fuzzer; `make fuzz` runs each for FUZZTIME. The list

@@ -5,11 +5,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
-
 	"time"
 )
 
@@ -105,6 +105,16 @@ func (b *bench) functions() ([]row, error) {
 	if _, _, err := b.cli(p, "fn", "deploy", "hello", hello, "--concurrency", "64"); err != nil {
 		return nil, err
 	}
+	// The tiny non-Go guest: C speaking CGI (examples/c/fncgi.c, built by make examples
+	// when clang and wasi-libc are installed).
+	cgi := filepath.Join(b.examples, "fncgi.wasm")
+	_, err = os.Stat(cgi)
+	haveCGI := err == nil
+	if haveCGI {
+		if _, _, err := b.cli(p, "fn", "deploy", "cgi", cgi, "--concurrency", "64"); err != nil {
+			return nil, err
+		}
+	}
 	first := func(url string) (time.Duration, error) {
 		t0 := time.Now()
 		resp, err := http.Get(url)
@@ -133,6 +143,18 @@ func (b *bench) functions() ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
+	cgiRow := row{"fn cgi (C, CGI), fresh, wrk 16 connections", "not built: apt-get install clang-14 lld-14 wasi-libc, make examples", ">= 10,000 req/s", ""}
+	if haveCGI {
+		if _, err := first(base + "cgi/"); err != nil {
+			return nil, err
+		}
+		r, err := wrk(base+"cgi/", conns, dur)
+		if err != nil {
+			return nil, err
+		}
+		cgiRow.value = r.String()
+		cgiRow.note = fmt.Sprintf("%.1f%% of native req/s", 100*r.rps/nat.rps)
+	}
 	p.stop()
 	if p, err = b.serve(repo, "--trigger-port", strconv.Itoa(tport)); err != nil {
 		return nil, err
@@ -152,6 +174,7 @@ func (b *bench) functions() ([]row, error) {
 		{"native Go net/http hello, wrk 16 connections", nat.String(), "", "yardstick, same run"},
 		{"fn hello (Go SDK), pooled, wrk 16 connections", pooled.String(), ">= 25% native, p99 <= 2x", ratio(pooled)},
 		{"fn hello (Go SDK), fresh, wrk 16 connections", fresh.String(), ">= 600 req/s", ratio(fresh)},
+		cgiRow,
 		{"fn first request after deploy (compile)", ms(compile), "", ""},
 		{"fn first request after a restart (disk cache), fresh / pooled", ms(restart) + " / " + ms(restartPooled), "<= 50 ms", ""},
 	}, nil

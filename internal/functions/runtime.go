@@ -71,6 +71,13 @@ type Runtime struct {
 	logs      map[string]*logRing
 	closed    bool
 	wg        sync.WaitGroup
+
+	// Modules to compile ahead of their first request (Warm), each once; at most
+	// one per deployed function, so the registry's bound bounds it.
+	toWarm  map[cidtext.CID]bool
+	warming bool // the warmer goroutine runs
+	stop    context.Context
+	cancel  context.CancelFunc
 }
 
 type fnGate struct {
@@ -88,9 +95,53 @@ func NewRuntime(cfg Config, sb *sandbox.Sandbox, host Host) *Runtime {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runtime{cfg: cfg, sb: sb, host: host, log: cfg.Logger,
+	rt := &Runtime{cfg: cfg, sb: sb, host: host, log: cfg.Logger,
 		slots: make(chan struct{}, cfg.MaxConcurrent), waiting: make(chan struct{}, cfg.MaxQueue),
-		perFn: map[string]*fnGate{}, pools: map[string]*pool{}, warm: map[cidtext.CID]bool{}, logs: map[string]*logRing{}}
+		perFn: map[string]*fnGate{}, pools: map[string]*pool{}, warm: map[cidtext.CID]bool{}, logs: map[string]*logRing{},
+		toWarm: map[cidtext.CID]bool{}}
+	rt.stop, rt.cancel = context.WithCancel(context.Background())
+	return rt
+}
+
+// Warm loads and compiles f's module in the background, so that its first request
+// finds it compiled (in memory; after a restart, from the sandbox's disk cache) rather
+// than paying for it. A module already compiled costs nothing; one that fails to
+// load is left for the request to report. One module is compiled at a time.
+func (rt *Runtime) Warm(f *job.Function) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.closed || f.Deleted || !f.Module.Defined() {
+		return
+	}
+	rt.toWarm[f.Module] = true
+	if !rt.warming {
+		rt.warming = true
+		rt.wg.Add(1)
+		go rt.warmer()
+	}
+}
+
+// warmer compiles the modules Warm was given until there are none left.
+func (rt *Runtime) warmer() {
+	defer rt.wg.Done()
+	for {
+		rt.mu.Lock()
+		var module cidtext.CID
+		for m := range rt.toWarm {
+			module = m
+			break
+		}
+		if !module.Defined() || rt.closed {
+			rt.warming = false
+			rt.mu.Unlock()
+			return
+		}
+		delete(rt.toWarm, module)
+		rt.mu.Unlock()
+		if err := rt.sb.Precompile(rt.stop, module.String(), rt.loader(module)); err != nil {
+			rt.log.Debug("functions: compiling ahead", "module", module.String(), "err", err)
+		}
+	}
 }
 
 // Error is an invocation that produced no response of the function's own: its HTTP
@@ -299,6 +350,7 @@ func (t *tailBuffer) suffix() string {
 func (rt *Runtime) Close() {
 	rt.mu.Lock()
 	rt.closed = true
+	rt.cancel()
 	pools := rt.pools
 	rt.pools = map[string]*pool{}
 	rt.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -49,6 +50,9 @@ type fnRole struct {
 
 	mu     sync.Mutex
 	pulled map[peer.ID]bool // peers whose registry this node pulled since it met them
+	// serving: the node answers requests (Functions.Serve): it compiles every deployed
+	// function's module ahead of its first request.
+	serving atomic.Bool
 }
 
 // ErrNoFunction wraps functions.ErrNotFound as a not-found error of the API.
@@ -163,8 +167,26 @@ func (fs Functions) Deploy(ctx context.Context, f job.Function) (job.Function, e
 		return f, err
 	}
 	n.fn.rt.Deployed(&f)
+	n.fn.warm(&f)
 	n.publishFunction(ctx, f)
 	return f, nil
+}
+
+// Serve tells the node that it answers the functions' requests (it has a trigger
+// listener): it compiles the module of every function deployed, now and as they are
+// deployed, in the background, so that no request waits for a compile, nor for a fetch
+// from the network. A node that only records the functions never fetches their modules.
+func (fs Functions) Serve() {
+	fs.n.fn.serving.Store(true)
+	for _, f := range fs.n.fn.reg.List() {
+		fs.n.fn.warm(&f)
+	}
+}
+
+func (r *fnRole) warm(f *job.Function) {
+	if r.serving.Load() {
+		r.rt.Warm(f)
+	}
 }
 
 // stamp gives f a version above the one the registry holds for its name.
@@ -320,6 +342,7 @@ func (n *Node) applyFunction(f job.Function) {
 		n.fn.rt.Forget(f.Name)
 	} else {
 		n.fn.rt.Deployed(&f)
+		n.fn.warm(&f)
 	}
 }
 

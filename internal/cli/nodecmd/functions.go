@@ -81,6 +81,7 @@ func (f *fnFlags) serveTrigger(ctx context.Context, n *node.Node, out io.Writer,
 		t.Handle(pattern, h)
 	}
 	go func() { errc <- t.Serve(ctx, l) }()
+	n.Functions().Serve() // compile the deployed functions' modules before their first requests
 	host := f.host
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
