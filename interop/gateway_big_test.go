@@ -2,6 +2,8 @@ package interop
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,8 +36,9 @@ func rss(t *testing.T, pid int) int64 {
 	return 0
 }
 
-// TestGatewayStreamsOneGiB: a 1 GiB file goes through the gateway whole while the
-// node's RSS stays flat (it streams; it never holds the file).
+// TestGatewayStreamsOneGiB: a 1 GiB file goes through the gateway whole and intact
+// (the same SHA-256) while the node's RSS stays flat (it streams; it never holds the
+// file).
 func TestGatewayStreamsOneGiB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1 GiB: not with -short")
@@ -48,10 +51,12 @@ func TestGatewayStreamsOneGiB(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 1<<20)
+	sent := sha256.New()
 	for i := range size / len(buf) {
 		for j := range buf {
 			buf[j] = byte(i + j*31)
 		}
+		sent.Write(buf)
 		if _, err := f.Write(buf); err != nil {
 			t.Fatal(err)
 		}
@@ -75,9 +80,11 @@ func TestGatewayStreamsOneGiB(t *testing.T) {
 	peak := before
 	var got int64
 	chunk := make([]byte, 1<<20)
+	recv := sha256.New()
 	for i := 0; ; i++ {
 		k, err := resp.Body.Read(chunk)
 		got += int64(k)
+		recv.Write(chunk[:k])
 		if i%64 == 0 {
 			peak = max(peak, rss(t, pid))
 		}
@@ -90,6 +97,9 @@ func TestGatewayStreamsOneGiB(t *testing.T) {
 	}
 	if got != size {
 		t.Fatalf("read %d bytes, want %d", got, size)
+	}
+	if !bytes.Equal(recv.Sum(nil), sent.Sum(nil)) {
+		t.Fatal("the gateway served 1 GiB other than the file added")
 	}
 	const bound = 128 << 20
 	if peak-before > bound {

@@ -6,8 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"strings"
 	"testing"
+
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/gateway"
@@ -88,4 +92,59 @@ func FuzzGatewayPath(f *testing.F) {
 			t.Fatalf("GET %q (Accept %q): %d %s", path, accept, w.Code, w.Body.String())
 		}
 	})
+}
+
+// gogcGetter records the GOGC in force while the gateway reads blocks.
+type gogcGetter struct {
+	blockstore.BlockGetter
+	seen []int
+}
+
+func (g *gogcGetter) GetBlock(ctx context.Context, c cid.Cid) (blocks.Block, error) {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	g.seen = append(g.seen, p)
+	return g.BlockGetter.GetBlock(ctx, c)
+}
+
+// TestGatewayHeapFloor: while the gateway streams a file the collector's heap goal is
+// raised (each block sent is garbage; at GOGC=100 over a small heap it collected every
+// few blocks); before and after, the process's GOGC is in force.
+func TestGatewayHeapFloor(t *testing.T) {
+	base := debug.SetGCPercent(100)
+	debug.SetGCPercent(base)
+	s, err := blockstore.Open(t.TempDir(), blockstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e, err := s.AddFile(context.Background(), bytes.NewReader(bytes.Repeat([]byte("floor"), 1<<18)), blockstore.AddOptions{CIDVersion: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		floor  int64
+		raised bool
+	}{{1 << 30, true}, {-1, false}} { // a floor far above the test's live heap
+		g := &gogcGetter{BlockGetter: s.Blocks()}
+		h, err := gateway.New(gateway.Config{Blocks: g, Has: s.Has, HeapFloor: c.floor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := do(h, "/ipfs/"+e.CID.String(), "")
+		if w.Code != 200 || w.Body.Len() != 5<<18 {
+			t.Fatalf("HeapFloor %d: %d, %d bytes", c.floor, w.Code, w.Body.Len())
+		}
+		if len(g.seen) == 0 {
+			t.Fatalf("HeapFloor %d: no block read", c.floor)
+		}
+		for _, p := range g.seen {
+			if (p > base) != c.raised {
+				t.Fatalf("HeapFloor %d: GOGC %d while serving (process's %d), want raised %v", c.floor, p, base, c.raised)
+			}
+		}
+		if p := debug.SetGCPercent(base); p != base {
+			t.Fatalf("HeapFloor %d: GOGC %d after the response, want the process's %d", c.floor, p, base)
+		}
+	}
 }

@@ -28,6 +28,7 @@ type ipfsFlags struct {
 	gwTimeout  time.Duration
 	gwRequests int
 	gwDuration time.Duration
+	gwFloor    int // MiB; 0: none
 }
 
 func (f *ipfsFlags) register(cmd *cobra.Command) {
@@ -40,6 +41,7 @@ func (f *ipfsFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.gwTimeout, "gateway-retrieval-timeout", gateway.DefaultRetrievalTimeout, "how long the gateway waits for one block before answering 404")
 	fl.IntVar(&f.gwRequests, "gateway-max-requests", gateway.DefaultMaxRequests, "requests the gateway serves at once; more are answered 429")
 	fl.DurationVar(&f.gwDuration, "gateway-max-request-duration", gateway.DefaultMaxRequestDuration, "longest a gateway response may take")
+	fl.IntVar(&f.gwFloor, "gateway-heap-floor", gateway.DefaultHeapFloor>>20, "MiB the garbage collector lets the heap reach while the gateway serves (fewer collections per file streamed; 0: the process's GOGC always)")
 }
 
 // apply checks the flags and sets what the node's network needs.
@@ -57,6 +59,9 @@ func (f *ipfsFlags) apply(nc *node.NetConfig) error {
 	}
 	if net.ParseIP(f.gwHost) == nil {
 		return fmt.Errorf("--gateway-host %q: want an IP address", f.gwHost)
+	}
+	if f.gwFloor < 0 || f.gwFloor > 1<<14 {
+		return fmt.Errorf("--gateway-heap-floor %d: want 0 to 16384 MiB", f.gwFloor)
 	}
 	if f.gwTimeout <= 0 || f.gwDuration <= 0 || f.gwRequests <= 0 {
 		return errors.New("--gateway-retrieval-timeout, --gateway-max-requests and --gateway-max-request-duration must be positive")
@@ -104,5 +109,14 @@ func (f *ipfsFlags) gateway(n *node.Node) (http.Handler, error) {
 	return gateway.New(gateway.Config{
 		Blocks: n.GatewayBlocks(f.gwReach), Has: n.Blocks().Has,
 		RetrievalTimeout: f.gwTimeout, MaxRequests: f.gwRequests, MaxRequestDuration: f.gwDuration,
+		HeapFloor: f.heapFloor(),
 	})
+}
+
+// heapFloor is --gateway-heap-floor in gateway.Config's terms (negative: none).
+func (f *ipfsFlags) heapFloor() int64 {
+	if f.gwFloor == 0 {
+		return -1
+	}
+	return int64(f.gwFloor) << 20
 }
