@@ -91,6 +91,20 @@ directory are skipped unless -H is given. kubo's flags -r, -Q, -q, -n, -H, -w,
 				}
 				return PrintData(e.Stdout, output, results)
 			}
+			if f.recursive && !f.quieter {
+				lines, err := kuboLines(cmd, e, args, results, f.wrap, opts.OnlyHash)
+				if err != nil {
+					return err
+				}
+				for _, l := range lines {
+					if f.quiet {
+						fmt.Fprintln(e.Stdout, l.cid)
+					} else {
+						fmt.Fprintln(e.Stdout, strings.TrimRight("added "+l.cid+" "+l.name, " "))
+					}
+				}
+				return nil
+			}
 			for _, r := range results {
 				fmt.Fprintln(e.Stdout, r.CID)
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -33,8 +35,8 @@ func (f *addFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.IntVar(&f.cidVersion, "cid-version", 1, "CID version: 1 (raw leaves) or 0 (kubo's default profile)")
 	fl.BoolVarP(&f.hidden, "hidden", "H", false, "include files and directories whose name starts with '.'")
-	fl.BoolVarP(&f.recursive, "recursive", "r", false, "accepted for kubo's -r: directories are always added recursively")
-	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only CIDs (what is printed anyway)")
+	fl.BoolVarP(&f.recursive, "recursive", "r", false, "print kubo's lines, `added CID PATH` for every file and directory (directories are always added recursively)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "with -r, print only the CIDs of those lines")
 	fl.BoolVarP(&f.quieter, "quieter", "Q", false, "print only the final CID (the wrapping directory's with -w, else the last argument's)")
 	fl.BoolVarP(&f.onlyHash, "only-hash", "n", false, "compute the CIDs without storing anything")
 	fl.BoolVarP(&f.wrap, "wrap-with-directory", "w", false, "wrap the arguments in one directory, named by their base names")
@@ -173,4 +175,75 @@ func cidPath(s string) (string, string, error) {
 		return "", "", fmt.Errorf("%q: the path inside the CID is not clean", s)
 	}
 	return k.String(), sub, nil
+}
+
+// kuboLine is one line of `ipfs add -r`'s output: a CID and the path it was added as.
+type kuboLine struct{ cid, name string }
+
+// kuboLines lists what `ipfs add -r` prints for the arguments added as results: every
+// file, in the order of the walk (by name, depth first), then every directory, each
+// after the directories inside it; with -w the wrapping directory last, without a name.
+// Standard input is named by its CID, as kubo names it. The directories are read back
+// from the node (one listing each); with -n nothing was stored to read, so only the
+// arguments are listed.
+func kuboLines(cmd *cobra.Command, e *Env, args []string, results []api.AddResponse, wrap, onlyHash bool) ([]kuboLine, error) {
+	var files, dirs []kuboLine
+	var walk func(c, name string) error
+	walk = func(c, name string) error {
+		ls, err := e.Client().Ls(cmd.Context(), c, "")
+		if err != nil {
+			return fmt.Errorf("listing %s (%s): %w", name, c, err)
+		}
+		for _, en := range ls.Entries {
+			p := en.Name
+			if name != "" {
+				p = name + "/" + en.Name
+			}
+			if en.Type == "directory" {
+				if err := walk(en.CID, p); err != nil {
+					return err
+				}
+				continue
+			}
+			files = append(files, kuboLine{en.CID, p})
+		}
+		dirs = append(dirs, kuboLine{c, name})
+		return nil
+	}
+	if wrap {
+		if onlyHash {
+			fmt.Fprintln(e.Stderr, "Note: with -n nothing is stored, so the files inside are not listed")
+			return []kuboLine{{results[0].CID, ""}}, nil
+		}
+		if err := walk(results[0].CID, ""); err != nil {
+			return nil, err
+		}
+		return append(files, dirs...), nil
+	}
+	for i, a := range args {
+		name := filepath.Base(filepath.Clean(a))
+		if a == "-" {
+			files = append(files, kuboLine{results[i].CID, results[i].CID})
+			continue
+		}
+		st, err := os.Lstat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, kuboLine{results[i].CID, name})
+			continue
+		}
+		if onlyHash {
+			if i == 0 {
+				fmt.Fprintln(e.Stderr, "Note: with -n nothing is stored, so the files inside directories are not listed")
+			}
+			dirs = append(dirs, kuboLine{results[i].CID, name})
+			continue
+		}
+		if err := walk(results[i].CID, name); err != nil {
+			return nil, err
+		}
+	}
+	return append(files, dirs...), nil
 }

@@ -66,6 +66,7 @@ func newJobRun(e *Env) *cobra.Command {
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the spec as it would be submitted (v1 YAML) and submit nothing")
 	fl.StringVar(&f.output, "output", "", "json or yaml: print the job record instead of the summary")
 	f.urls.add(cmd)
+	refuseUpstreamFlags(cmd, flagFollow, flagNodeDetails, flagTemplateVars, flagTemplateEnvs, flagNoTemplate, flagShowWarnings, flagWaitSecs, flagPretty, flagDownload, flagRaw)
 	return cmd
 }
 
@@ -123,6 +124,7 @@ func newJobDescribe(e *Env) *cobra.Command {
 		},
 	}
 	addOutputFlag(cmd, &output, outTable)
+	refuseUpstreamFlags(cmd, flagIncludeEvts, flagPretty, flagNoStyle, flagNodeDetails)
 	return cmd
 }
 

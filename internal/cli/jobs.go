@@ -55,6 +55,7 @@ func newList(e *Env) *cobra.Command {
 	fl.BoolVar(&wide, "wide", false, "full IDs and CIDs")
 	fl.BoolVar(&hide, "hide-header", false, "no header line")
 	addOutputFlag(cmd, &output, outTable)
+	refuseUpstreamFlags(cmd, flagLabels, flagNextToken, flagOrderBy, flagOrderRev, flagLimit, flagNamespace, flagNoStyle, flagPretty)
 	return cmd
 }
 
@@ -117,6 +118,7 @@ func newDescribe(e *Env) *cobra.Command {
 	}
 	addOutputFlag(cmd, &output, outYAML)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "the same as --output json (upstream's describe --json)")
+	refuseUpstreamFlags(cmd, flagIncludeEvts, flagPretty, flagNoStyle, flagNodeDetails)
 	return cmd
 }
 
@@ -167,6 +169,7 @@ func newGet(e *Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dir, "output-dir", "", "directory to write to (default: the job ID)")
+	refuseUpstreamFlags(cmd, flagDownloadSecs, flagIPFSConnect, flagIPFSSwarm, flagIPFSServe, flagRaw)
 	return cmd
 }
 

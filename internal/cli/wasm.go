@@ -88,6 +88,7 @@ func newWasmRun(e *Env) *cobra.Command {
 	f.urls.add(cmd)
 	fl.IntVar(&f.verify, "verify", 1, fmt.Sprintf("run on this many distinct nodes (at most %d); complete only if their result CIDs agree", job.MaxVerify))
 	fl.StringVar(&f.engine, "engine", "wazero", "wazero (deterministic, verifiable) or wasmtime (faster, not reproducible)")
+	refuseUpstreamFlags(cmd, append(runUpstreamFlags, flagImportURLs, flagImportVols)...)
 	return cmd
 }
 
@@ -112,6 +113,9 @@ func (f runFlags) spec(args []string, d *jobspec.Decoded) (job.Spec, error) {
 		return spec, err
 	}
 	for _, s := range f.inputs {
+		if err := checkInputScheme(s); err != nil {
+			return spec, err
+		}
 		if u, target, ok, err := parseURLInput(s); err != nil {
 			return spec, err
 		} else if ok {

@@ -249,7 +249,7 @@ func (d *Decoded) task(t *Task) error {
 			d.note("Resources CPU and GPU are not scheduled on here: a job takes one worker slot")
 		}
 	}
-	if n := t.Network; n != nil && n.Type != "" && !strings.EqualFold(n.Type, "none") {
+	if n := t.Network; n != nil && n.Type != "" && n.Type != "0" && !strings.EqualFold(n.Type, "none") { // 0 is upstream's NetworkNone as a number
 		return d.at(p+".Network.Type", "network %q is not supported: jobs here have no network (give data as inputs)", n.Type)
 	}
 	if to := t.Timeouts; to != nil {

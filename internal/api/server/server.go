@@ -68,6 +68,7 @@ func New(cfg Config, jobs Jobs, data Data, node Node) *Server {
 	e.Use(middleware.Recover())
 	s := &Server{cfg: cfg, e: e, jobs: jobs, data: data, node: node}
 	e.Pre(s.guardOrigin)
+	s.routeUpstream(e)
 	v1 := e.Group("/api/v1")
 	v1.GET("/health", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	v1.GET("/node", func(c echo.Context) error { return c.JSON(http.StatusOK, s.node.Info()) })
@@ -161,6 +162,10 @@ func errorHandler(err error, c echo.Context) {
 	e := classify(err)
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(e.Status)
+		return
+	}
+	if upstreamRoute(c.Request().URL.Path) {
+		_ = c.JSON(e.Status, upstreamError(e))
 		return
 	}
 	_ = c.JSON(e.Status, e)
