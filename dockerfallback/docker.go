@@ -71,8 +71,8 @@ type Executor struct {
 	cli  *client.Client
 
 	mu      sync.Mutex
-	live    map[string]string // execution ID -> container ID
-	pulling map[string]*pull  // image -> pull under way
+	live    map[string]string  // execution ID -> container ID
+	pulling map[string]*pull   // image -> pull under way
 	modules map[string]cid.Cid // image ID and path -> module of a WASM image
 	closed  bool
 }

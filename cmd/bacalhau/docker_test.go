@@ -405,10 +405,9 @@ func TestDockerMixedNetwork(t *testing.T) {
 		}
 	}
 	// A Docker job only a node without Docker could take waits, then fails with the
-	// reason. (The requester's words, "no node has the labels", count only nodes that
-	// run the engine: internal/node/requester.go, being moved, is not edited here.)
+	// reason: b has the labels, and no Docker engine.
 	out, _, _ = a.cli("docker", "run", "--output", "json", "-s", "name=b", "--queue-timeout", "2s", testImage, "true")
-	if j := decodeJob(t, out); j.State != job.StateFailed || !strings.Contains(j.Reason, "name=b") {
+	if j := decodeJob(t, out); j.State != job.StateFailed || !strings.Contains(j.Reason, "no node with the labels name=b offers the docker engine") {
 		t.Errorf("docker job for b: %s %q", j.State, j.Reason)
 	}
 }
