@@ -17,6 +17,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -90,14 +91,18 @@ func planWasm(img image.InspectResponse, d *job.DockerTask, env map[string]strin
 
 // wasmTask is t as a task of the WASM executor: the module mod, p's arguments and
 // environment, t's inputs, outputs and limits.
-func wasmTask(t executor.Task, p wasmPlan, mod cid.Cid, content executor.Content) executor.Task {
+func wasmTask(t executor.Task, p wasmPlan, mod cid.Cid, content executor.Content) (executor.Task, error) {
+	m, err := cidtext.Cast(mod.Bytes())
+	if err != nil {
+		return executor.Task{}, err
+	}
 	w := t
 	w.Spec.Engine = job.EngineWasm
-	w.Spec.Wasm = &job.WasmTask{Module: mod.String(), EntryPoint: job.DefaultEntryPoint, Args: p.Args}
+	w.Spec.Wasm = &job.WasmTask{Module: m, EntryPoint: job.DefaultEntryPoint, Args: p.Args}
 	w.Spec.Docker = nil
 	w.Spec.Env = p.Env
 	w.Content = content
-	return w
+	return w, nil
 }
 
 // moduleContent reads the module c from the node, or with read when the node has
@@ -267,5 +272,9 @@ func (x *Executor) executeWasm(ctx context.Context, t executor.Task, imgID strin
 		}
 		read = func(context.Context) ([]byte, error) { return b, nil }
 	}
-	return x.opts.Wasm.Execute(ctx, wasmTask(t, p, mod, moduleContent{c: mod, read: read, rest: t.Content}))
+	wt, err := wasmTask(t, p, mod, moduleContent{c: mod, read: read, rest: t.Content})
+	if err != nil {
+		return executor.Result{}, err
+	}
+	return x.opts.Wasm.Execute(ctx, wt)
 }
