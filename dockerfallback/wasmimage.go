@@ -105,15 +105,19 @@ func wasmTask(t executor.Task, p wasmPlan, mod cid.Cid, content executor.Content
 	return w, nil
 }
 
-// moduleContent reads the module c from the node, or with read when the node has
-// it no longer, and everything else from the node.
+// moduleContent reads the module c with read when the node does not have it (own:
+// never asks the node), and everything else from the node.
 type moduleContent struct {
 	c    cid.Cid
+	own  bool
 	read func(context.Context) ([]byte, error)
 	rest executor.Content
 }
 
 func (m moduleContent) ReadFile(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if c == m.c && m.own {
+		return m.read(ctx)
+	}
 	b, err := m.rest.ReadFile(ctx, c)
 	if err != nil && c == m.c {
 		return m.read(ctx)
@@ -272,7 +276,7 @@ func (x *Executor) executeWasm(ctx context.Context, t executor.Task, imgID strin
 		}
 		read = func(context.Context) ([]byte, error) { return b, nil }
 	}
-	wt, err := wasmTask(t, p, mod, moduleContent{c: mod, read: read, rest: t.Content})
+	wt, err := wasmTask(t, p, mod, moduleContent{c: mod, own: !ok, read: read, rest: t.Content})
 	if err != nil {
 		return executor.Result{}, err
 	}
