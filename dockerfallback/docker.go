@@ -12,6 +12,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
+	"github.com/ipfs/go-cid"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
@@ -59,6 +60,9 @@ type Options struct {
 	TmpSize       int64
 	// Client talks to the engine; nil means the environment's (DOCKER_HOST...).
 	Client *client.Client
+	// Wasm runs the jobs whose image is a WASM one (wasi/wasm, or a .wasm
+	// entrypoint): the node's deterministic WASM executor. Nil refuses them.
+	Wasm executor.Executor
 }
 
 // Executor runs Docker tasks. It is safe for concurrent use.
@@ -67,8 +71,9 @@ type Executor struct {
 	cli  *client.Client
 
 	mu      sync.Mutex
-	live    map[string]string // execution ID -> container ID
-	pulling map[string]*pull  // image -> pull under way
+	live    map[string]string  // execution ID -> container ID
+	pulling map[string]*pull   // image -> pull under way
+	modules map[string]cid.Cid // image ID and path -> module of a WASM image
 	closed  bool
 }
 
@@ -111,7 +116,7 @@ func New(ctx context.Context, opts Options) (*Executor, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNoEngine, err)
 	}
 	cli.NegotiateAPIVersion(pctx)
-	x := &Executor{opts: opts, cli: cli, live: map[string]string{}, pulling: map[string]*pull{}}
+	x := &Executor{opts: opts, cli: cli, live: map[string]string{}, pulling: map[string]*pull{}, modules: map[string]cid.Cid{}}
 	if err := x.reap(ctx); err != nil {
 		cli.Close()
 		return nil, err

@@ -1,6 +1,7 @@
 package dockerfallback
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
+	"github.com/ipfs/go-cid"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -22,8 +26,10 @@ type pull struct {
 
 // Prepare makes the spec's image local: present already, or pulled (with the
 // registry credentials of the engine's host), within Options.PullTimeout. It says
-// which, and how long it took, through note.
-func (x *Executor) Prepare(ctx context.Context, spec job.Spec, note func(string)) error {
+// which, and how long it took, through p.Note. A WASM image's module is read out of
+// it and added to the node's blockstore through p.Store.
+func (x *Executor) Prepare(ctx context.Context, p executor.Preparation) error {
+	spec := p.Spec
 	if spec.Docker == nil {
 		return fmt.Errorf("%w: the docker executor was given a %q task", job.ErrInvalid, spec.Engine)
 	}
@@ -34,12 +40,56 @@ func (x *Executor) Prepare(ctx context.Context, spec job.Spec, note func(string)
 		return err
 	}
 	if pulled {
-		note(fmt.Sprintf("preparing: pulled image %s in %s", ref, time.Since(t0).Round(time.Millisecond)))
+		p.Note(fmt.Sprintf("preparing: pulled image %s in %s", ref, time.Since(t0).Round(time.Millisecond)))
 	} else {
-		note(fmt.Sprintf("preparing: image %s is on this node (%s)", ref, time.Since(t0).Round(time.Millisecond)))
+		p.Note(fmt.Sprintf("preparing: image %s is on this node (%s)", ref, time.Since(t0).Round(time.Millisecond)))
 	}
+	img, err := x.cli.ImageInspect(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("looking up image %s: %w", ref, err)
+	}
+	plan, ok, err := planWasm(img, spec.Docker, spec.Env)
+	if !ok || err != nil {
+		return err
+	}
+	if x.opts.Wasm == nil {
+		return fmt.Errorf("%w: %s, a WASM module, and this node runs no WASM sandbox", job.ErrInvalid, plan.Why)
+	}
+	t1 := time.Now()
+	mod, err := x.readModule(ctx, ref, plan.Path)
+	if err != nil {
+		return err
+	}
+	c, err := p.Store.AddFile(ctx, bytes.NewReader(mod))
+	if err != nil {
+		return fmt.Errorf("adding the module of WASM image %s: %w", ref, err)
+	}
+	x.rememberModule(img.ID, plan.Path, c)
+	p.Note(fmt.Sprintf("preparing: runs in the WASM sandbox, not a container: %s; module %s (%s) read from the image in %s",
+		plan.Why, c, job.FormatBytes(uint64(len(mod))), time.Since(t1).Round(time.Millisecond)))
 	return nil
 }
+
+// rememberModule records the CID of the module at p of the image id, for Execute.
+func (x *Executor) rememberModule(id, p string, c cid.Cid) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.modules) >= maxModules {
+		clear(x.modules)
+	}
+	x.modules[id+"\x00"+p] = c
+}
+
+// moduleOf is the CID Prepare gave the module at p of the image id, if it did.
+func (x *Executor) moduleOf(id, p string) (cid.Cid, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	c, ok := x.modules[id+"\x00"+p]
+	return c, ok
+}
+
+// maxModules bounds the modules of WASM images the executor remembers.
+const maxModules = 256
 
 // ensureImage pulls ref unless it is local; pulled says whether it pulled.
 func (x *Executor) ensureImage(ctx context.Context, ref string) (pulled bool, err error) {

@@ -44,6 +44,11 @@ func (x *Executor) Execute(ctx context.Context, t executor.Task) (executor.Resul
 	if err != nil {
 		return executor.Result{}, fmt.Errorf("looking up image %s: %w", d.Image, err)
 	}
+	if plan, ok, err := planWasm(img, d, t.Spec.Env); err != nil {
+		return executor.Result{}, err
+	} else if ok {
+		return x.executeWasm(ctx, t, img.ID, plan)
+	}
 	dir := x.execDir(t.ExecutionID)
 	defer os.RemoveAll(dir)
 	mounts, err := x.materialise(ctx, dir, t.Inputs)
@@ -208,6 +213,9 @@ func (x *Executor) run(ctx context.Context, t executor.Task, id string, t0 time.
 	}
 	res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
 	if exited == nil {
+		if res.OutputsLimitHit {
+			trimOutputs(t.OutputsDir, t.OutputsLimit)
+		}
 		return res, nil
 	}
 	res.Outcome, res.ExitCode = job.OutcomeExited, int(exited.StatusCode)
@@ -220,8 +228,36 @@ func (x *Executor) run(ctx context.Context, t executor.Task, id string, t0 time.
 	if res.Outcome == job.OutcomeExited && t.OutputsLimit > 0 && dirSize(t.OutputsDir) > t.OutputsLimit {
 		res.Outcome, res.OutputsLimitHit = job.OutcomeOutputsLimit, true
 		res.Message = fmt.Sprintf("outputs limit of %s exceeded", job.FormatBytes(uint64(t.OutputsLimit)))
+		trimOutputs(t.OutputsDir, t.OutputsLimit)
 	}
 	return res, nil
+}
+
+// trimOutputs cuts what a container left under dir to limit bytes, as a WASM guest
+// refused room past its limit leaves it: the regular files in path order are kept
+// while they fit, the one that crosses the limit is cut short, and those past it
+// removed.
+func trimOutputs(dir string, limit int64) {
+	left := limit
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		st, err := d.Info()
+		switch {
+		case err != nil:
+		case left <= 0:
+			os.Remove(p)
+		case st.Size() > left:
+			if os.Truncate(p, left) != nil {
+				os.Remove(p)
+			}
+			left = 0
+		default:
+			left -= st.Size()
+		}
+		return nil
+	})
 }
 
 // watchOutputs closes over when what is under dir passes limit; the returned func

@@ -405,10 +405,43 @@ func TestDockerMixedNetwork(t *testing.T) {
 		}
 	}
 	// A Docker job only a node without Docker could take waits, then fails with the
-	// reason. (The requester's words, "no node has the labels", count only nodes that
-	// run the engine: internal/node/requester.go, being moved, is not edited here.)
+	// reason: b has the labels, and no Docker engine.
 	out, _, _ = a.cli("docker", "run", "--output", "json", "-s", "name=b", "--queue-timeout", "2s", testImage, "true")
-	if j := decodeJob(t, out); j.State != job.StateFailed || !strings.Contains(j.Reason, "name=b") {
+	if j := decodeJob(t, out); j.State != job.StateFailed || !strings.Contains(j.Reason, "no node with the labels name=b offers the docker engine") {
 		t.Errorf("docker job for b: %s %q", j.State, j.Reason)
+	}
+}
+
+// TestDockerOutputsLimit: a container writing past the job's --outputs-limit under
+// /outputs fails the job with the limit named, and its result holds no more than the
+// limit, whether the container is stopped while it writes or exits first.
+func TestDockerOutputsLimit(t *testing.T) {
+	dockerReady(t)
+	n := startNode(t)
+	const limit = 1 << 20
+	for _, tt := range []struct{ name, script string }{
+		{"stopped while it runs", "head -c 50000000 /dev/zero > /outputs/big; echo small > /outputs/z.txt; sleep 60"},
+		{"exited past it", "echo a > /outputs/a.txt; head -c 3000000 /dev/zero > /outputs/big"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errs, code := n.cli("docker", "run", "--output", "json", "--outputs-limit", "1MiB", "--timeout", "5m", testImage, "sh", "-c", tt.script)
+			j := decodeJob(t, out)
+			if code == 0 || j.State != job.StateFailed || j.Latest().Outcome != job.OutcomeOutputsLimit || !strings.Contains(j.Reason, "outputs limit of 1 MiB exceeded") {
+				t.Fatalf("exit %d %s %s %q\n%s", code, j.State, j.Latest().Outcome, j.Reason, errs)
+			}
+			dir := filepath.Join(t.TempDir(), "out")
+			n.ok("get", j.ID, "--output-dir", dir)
+			var total int64
+			must(t, filepath.Walk(filepath.Join(dir, "outputs"), func(_ string, fi os.FileInfo, err error) error {
+				if err == nil && fi.Mode().IsRegular() {
+					total += fi.Size()
+				}
+				return err
+			}))
+			if total > limit {
+				t.Fatalf("the result holds %d bytes of outputs, past the limit of %d", total, limit)
+			}
+			containerGone(t, j.ID, 30*time.Second)
+		})
 	}
 }

@@ -621,7 +621,27 @@ func (n *Compute) prepare(t *Assignment) error {
 	if !ok {
 		return nil
 	}
-	return p.Prepare(t.ctx, t.Spec, func(msg string) { n.host.Note(t, job.PhasePreparing, msg) })
+	return p.Prepare(t.ctx, executor.Preparation{
+		Spec:  t.Spec,
+		Note:  func(msg string) { n.host.Note(t, job.PhasePreparing, msg) },
+		Store: taskStore{n.blocks, t.hold},
+	})
+}
+
+// taskStore adds files to the node's blockstore for one execution, which holds them
+// from a GC while it is on the node.
+type taskStore struct {
+	blocks *blockstore.Store
+	hold   *blockstore.Hold
+}
+
+func (s taskStore) AddFile(ctx context.Context, r io.Reader) (cid.Cid, error) {
+	e, err := s.blocks.AddFile(s.hold.Context(ctx), r, blockstore.AddOptions{CIDVersion: 1})
+	if err != nil {
+		return cid.Undef, err
+	}
+	s.hold.Keep(e.CID)
+	return e.CID, nil
 }
 
 // dropTask ends a task that was cancelled (or whose node is stopping) before it ran.

@@ -102,10 +102,27 @@ const ExitCodeAbnormal = -1
 // Preparer is an Executor that readies what a task needs before the task takes a
 // worker (the Docker executor pulls its image). The node calls Prepare after the
 // task's content is fetched; the time it takes does not count against the job's
-// timeout, and the executor bounds it itself. Note adds a line to the job's history.
-// An error fails the execution before it runs, with the error as its reason.
+// timeout, and the executor bounds it itself. An error fails the execution before it
+// runs, with the error as its reason.
 type Preparer interface {
-	Prepare(ctx context.Context, spec job.Spec, note func(msg string)) error
+	Prepare(ctx context.Context, p Preparation) error
+}
+
+// Preparation is what a Preparer is given for one execution.
+type Preparation struct {
+	Spec job.Spec
+	// Note adds a line to the job's history.
+	Note func(msg string)
+	// Store adds content to the node's blockstore for the execution (the Docker
+	// executor adds the module of a WASM image).
+	Store Store
+}
+
+// Store adds a file to the node's blockstore as `data add` does (CIDv1, raw
+// leaves) and returns its CID. What it adds is not pinned: it is kept while the
+// execution is on the node, then it is a cache a GC may collect.
+type Store interface {
+	AddFile(ctx context.Context, r io.Reader) (cid.Cid, error)
 }
 
 // Refuser is an Executor that cannot run every spec of its engine (a GPU it lacks, a

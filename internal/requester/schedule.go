@@ -182,22 +182,30 @@ func (r *Requester) scheduleRound(j *job.Job, need int) (int, string) {
 	var bids []Bid
 	// Why the nodes whose labels match cannot run the job (too little memory, ...).
 	var cannot []string
-	labelled := false
+	// labelled: a node has the labels (excluded or not); runner: one of them also
+	// runs the engine. They say why no node bids when none can.
+	labelled := job.Matches(j.Spec.Selector, r.cfg.Labels)
+	runner := labelled && r.cfg.Local.Runs(j.Spec.Engine)
 	if !exclude[r.cfg.Self] {
 		switch why := r.cfg.Local.Refusal(j.Spec); {
 		case why == "":
-			labelled = true
 			bids = append(bids, Bid{Node: r.cfg.Self, Bid: r.cfg.Local.Bid(j.ID, j.Spec)})
-		case job.Matches(j.Spec.Selector, r.cfg.Labels) && r.cfg.Local.Runs(j.Spec.Engine):
-			labelled = true
+		case runner:
 			cannot = append(cannot, why)
 		}
 	}
 	if r.connected() && len(excluded) < 64 {
 		expected := 0
 		for _, p := range r.LivePeers() {
-			if p.ID != r.cfg.Self && !exclude[p.ID] && job.Matches(j.Spec.Selector, p.Labels) && slices.Contains(p.Engines, j.Spec.Engine) {
-				labelled = true
+			if p.ID == r.cfg.Self || !job.Matches(j.Spec.Selector, p.Labels) {
+				continue
+			}
+			labelled = true
+			if slices.Contains(p.Engines, j.Spec.Engine) {
+				runner = true
+				if exclude[p.ID] {
+					continue
+				}
 				if r := PeerRefusal(j.Spec, p.ID.String(), p.Capacity); r != "" {
 					cannot = append(cannot, r) // it will not bid
 					continue
@@ -246,6 +254,10 @@ func (r *Requester) scheduleRound(j *job.Job, need int) (int, string) {
 			why += ": " + strings.Join(cannot, "; ")
 		case len(j.Spec.Selector) > 0 && !labelled:
 			why = "no node has the labels " + job.FormatLabels(j.Spec.Selector)
+		case len(j.Spec.Selector) > 0 && !runner:
+			why = fmt.Sprintf("no node with the labels %s offers the %s engine", job.FormatLabels(j.Spec.Selector), j.Spec.Engine)
+		case !runner:
+			why = fmt.Sprintf("no live node offers the %s engine", j.Spec.Engine)
 		}
 		if len(excluded) > 0 {
 			why += fmt.Sprintf(" (besides the %d that ran it already)", len(excluded))

@@ -477,3 +477,22 @@ func TestBidAfterRound(t *testing.T) {
 		t.Fatal("a bid with no round under way was taken")
 	}
 }
+
+// TestNoNodeOffersTheEngine: a job whose labelled nodes do not run its engine says
+// that, not that no node has the labels.
+func TestNoNodeOffersTheEngine(t *testing.T) {
+	clk := &fakeClock{t: t0}
+	local, net := &fakeLocal{refusal: "this node runs no docker jobs"}, newFakeNet()
+	r := testRequester(t, clk, local, net) // labelled region=eu, runs wasm only
+	d, w := newPeerID(t), newPeerID(t)
+	r.OnHeartbeat(&jobproto.Heartbeat{Node: d, Engines: []job.Engine{job.EngineDocker}, Capacity: jobproto.Capacity{Slots: 2, Memory: 4 << 30}, Labels: map[string]string{"region": "us"}})
+	r.OnHeartbeat(&jobproto.Heartbeat{Node: w, Engines: []job.Engine{job.EngineWasm}, Capacity: jobproto.Capacity{Slots: 2, Memory: 4 << 30}, Labels: map[string]string{"region": "eu"}})
+	spec := job.Spec{Engine: job.EngineDocker, Docker: &job.DockerTask{Image: "img"}, Selector: map[string]string{"region": "eu"}}
+	j, err := r.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the reason is recorded", func() bool {
+		return logged(getJob(t, r, j.ID), "waiting for 1 more node(s): no node with the labels region=eu offers the docker engine")
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dockerfallback"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -33,8 +34,8 @@ func (f *dockerFlags) register(fl *pflag.FlagSet) {
 }
 
 // open starts the Docker executor of the node whose repository is repo, or returns
-// nil when there is to be none.
-func (f dockerFlags) open(ctx context.Context, repo string) (*dockerfallback.Executor, error) {
+// nil when there is to be none. The jobs of WASM images run on wasm (nil: refused).
+func (f dockerFlags) open(ctx context.Context, repo string, wasm executor.Executor) (*dockerfallback.Executor, error) {
 	mode := f.mode
 	if mode == "" {
 		mode = "auto"
@@ -45,7 +46,7 @@ func (f dockerFlags) open(ctx context.Context, repo string) (*dockerfallback.Exe
 	if mode != "auto" && mode != "on" {
 		return nil, fmt.Errorf("--docker %q: want auto, on or off", f.mode)
 	}
-	opts := dockerfallback.Options{DenyNetwork: f.denyNetwork, GPUs: f.gpus, PullTimeout: f.pullTimeout, PidsLimit: f.pids}
+	opts := dockerfallback.Options{DenyNetwork: f.denyNetwork, GPUs: f.gpus, PullTimeout: f.pullTimeout, PidsLimit: f.pids, Wasm: wasm}
 	if f.gpus < 0 || f.pids < 0 || f.pullTimeout < 0 {
 		return nil, errors.New("--gpus, --docker-pids-limit and --docker-pull-timeout must not be negative")
 	}

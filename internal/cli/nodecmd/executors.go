@@ -43,7 +43,7 @@ func (o Options) executors(ctx context.Context, repo string, wo wasm.Options, eo
 		}
 		xs[job.EngineWasmtime] = x
 	}
-	d, err := df.open(ctx, repo)
+	d, err := df.open(ctx, repo, xs[job.EngineWasm]) // WASM images run on wazero
 	if err != nil {
 		closeAll(ctx, xs)
 		return nil, err
