@@ -100,7 +100,8 @@ directory are skipped unless -H is given. kubo's flags -r, -Q, -q, -n, -H, -w,
 					if f.quiet {
 						fmt.Fprintln(e.Stdout, l.cid)
 					} else {
-						fmt.Fprintln(e.Stdout, strings.TrimRight("added "+l.cid+" "+l.name, " "))
+						// As kubo: the -w wrapper's line ends in a space (its name is empty).
+						fmt.Fprintln(e.Stdout, "added "+l.cid+" "+l.name)
 					}
 				}
 				return nil
