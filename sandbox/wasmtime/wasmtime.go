@@ -28,6 +28,12 @@ const Available = true
 const Version = "wasmtime-go/v39.0.1"
 
 const (
+	// DefaultMaxInstances bounds the guests one Sandbox runs at once, when
+	// Options.MaxInstances is 0: each holds a slot of the engine's pool.
+	DefaultMaxInstances = 256
+	// keepResident is how much of a pooled memory stays mapped from one run
+	// to the next: what a Go guest's start touches.
+	keepResident = 8 << 20
 	// DefaultMaxInputBytes bounds what the inputs of one run may hold once
 	// copied out of the blockstore, when Options.MaxInputBytes is 0.
 	DefaultMaxInputBytes = 4 << 30 // 4 GiB
@@ -61,6 +67,9 @@ type Options struct {
 	// MaxInputBytes bounds the bytes one run's inputs may hold; 0 means
 	// DefaultMaxInputBytes.
 	MaxInputBytes int64
+	// MaxInstances bounds the guests running at once; more wait for a slot.
+	// 0 means DefaultMaxInstances.
+	MaxInstances int
 }
 
 // Sandbox runs guests on one wasmtime engine. It is safe for concurrent use.
@@ -71,6 +80,7 @@ type Sandbox struct {
 
 	workDir       string
 	maxInputBytes int64
+	slots         chan struct{} // one per instance the engine's pool holds
 
 	mu       sync.Mutex
 	closed   bool
@@ -85,6 +95,10 @@ type Sandbox struct {
 func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	cfg := wt.NewConfig()
 	cfg.SetEpochInterruption(true)
+	slots := cmp.Or(max(opts.MaxInstances, 0), DefaultMaxInstances)
+	if err := usePooling(cfg, uint32(slots), keepResident); err != nil {
+		return nil, err
+	}
 	engine := wt.NewEngineWithConfig(cfg)
 	linker := wt.NewLinker(engine)
 	if err := linker.DefineWasi(); err != nil {
@@ -107,6 +121,7 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		linker:        linker,
 		workDir:       cmp.Or(opts.WorkDir, os.TempDir()),
 		maxInputBytes: cmp.Or(max(opts.MaxInputBytes, 0), DefaultMaxInputBytes),
+		slots:         make(chan struct{}, slots),
 		ticker:        make(chan struct{}),
 		tickDone:      make(chan struct{}),
 	}
@@ -228,14 +243,24 @@ func (s *Sandbox) Run(ctx context.Context, g sandbox.Guest) (res sandbox.Result,
 		return sandbox.Result{ExitCode: sandbox.ExitCodeAbnormal, Stop: sandbox.StopMemory,
 			Reason: sandbox.StartMemoryReason(minMemory, limit)}, nil
 	}
-	work, err := os.MkdirTemp(s.workDir, "wasmtime-run-")
-	if err != nil {
-		return sandbox.Result{}, fmt.Errorf("wasmtime: run directory: %w", err)
+	var dirs []string
+	if len(g.WASI.Mounts) > 0 {
+		work, err := os.MkdirTemp(s.workDir, "wasmtime-run-")
+		if err != nil {
+			return sandbox.Result{}, fmt.Errorf("wasmtime: run directory: %w", err)
+		}
+		defer os.RemoveAll(work)
+		if dirs, err = materialise(ctx, work, g.WASI.Mounts, s.maxInputBytes); err != nil {
+			return sandbox.Result{}, err
+		}
 	}
-	defer os.RemoveAll(work)
-	dirs, err := materialise(ctx, work, g.WASI.Mounts, s.maxInputBytes)
-	if err != nil {
-		return sandbox.Result{}, err
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-ctx.Done():
+		return sandbox.Result{}, ctx.Err()
+	case <-s.stopping.Done():
+		return sandbox.Result{}, sandbox.ErrClosed
 	}
 	t1 := time.Now()
 	defer func() { res.Load, res.Run = t1.Sub(t0), time.Since(t1) }()
