@@ -69,7 +69,7 @@ func buildGuests(outDir string) error {
 		"sha256":    "../../examples/sha256",
 		"wordcount": "../../examples/wordcount",
 	}
-	for _, g := range []string{"escape", "exit", "flood", "memhog", "outfill", "spin"} {
+	for _, g := range []string{"escape", "exit", "flood", "hold", "memhog", "outfill", "spin"} {
 		srcs[g] = "../testdata/guests/" + g
 	}
 	var (
@@ -163,6 +163,36 @@ func TestHello(t *testing.T) {
 			t.Errorf("Run() = %+v, stdout %q, stderr %q", res, stdout, stderr)
 		}
 	})
+}
+
+// TestStdin: the guest reads what Stdin holds, to its end.
+func TestStdin(t *testing.T) {
+	engines(t, func(t *testing.T, r runner) {
+		g, stdout, stderr := guest(t, "hold", "1")
+		g.WASI.Stdin = strings.NewReader(strings.Repeat("request body\n", 20000)) // past a pipe's buffer
+		if res := run(t, r, g); res != (sandbox.Result{}) || stdout.String() != "ready\ndone\n" {
+			t.Errorf("Run() = %+v, stdout %q, stderr %q", res, stdout, stderr)
+		}
+	})
+}
+
+// TestStdinBlockedTimeout: a guest blocked reading a stdin that never ends is
+// stopped by its timeout (wasmtime only: wazero's Stdin must not block).
+func TestStdinBlockedTimeout(t *testing.T) {
+	s, err := New(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	g, stdout, _ := guest(t, "hold", "1")
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	g.WASI.Stdin = pr
+	g.Timeout = time.Second
+	res := run(t, s, g)
+	if res.Stop != sandbox.StopTimeout || res.Reason != sandbox.ReasonTimeout || !strings.HasPrefix(stdout.String(), "ready\n") {
+		t.Errorf("Run() = %+v, stdout %q; want stopped by its timeout", res, stdout)
+	}
 }
 
 func TestInputsAndOutputs(t *testing.T) {

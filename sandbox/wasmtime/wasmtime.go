@@ -216,8 +216,6 @@ func (s *Sandbox) Run(ctx context.Context, g sandbox.Guest) (res sandbox.Result,
 	case g.MemoryLimit != 0 && g.MemoryLimit < wasmPage:
 		return sandbox.Result{}, fmt.Errorf("%w: memory limit %s is below the minimum of 64 KiB (one WebAssembly page)",
 			sandbox.ErrInvalidGuest, sandbox.FormatBytes(g.MemoryLimit))
-	case g.WASI.Stdin != nil:
-		return sandbox.Result{}, fmt.Errorf("%w: the wasmtime engine gives guests no stdin", sandbox.ErrInvalidGuest)
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -347,6 +345,16 @@ func (s *Sandbox) run(ctx context.Context, mod *wt.Module, entry string, memLimi
 	if err != nil {
 		stdout.abort()
 		return sandbox.Result{}, err
+	}
+
+	if g.WASI.Stdin != nil {
+		stop, err := feedStdin(g.WASI.Stdin, wc.SetStdinFile, r)
+		if err != nil {
+			stdout.abort()
+			stderr.abort()
+			return sandbox.Result{}, err
+		}
+		defer stop()
 	}
 
 	store := wt.NewStoreWithData(s.engine, r)
@@ -487,6 +495,37 @@ func newStream(w io.Writer, limit int64, set func(string) error) (*stream, error
 		st.truncated = capped.truncated
 	}()
 	return st, nil
+}
+
+// feedStdin gives the guest a pipe as stdin (opened through /proc/self/fd, as
+// the C API takes only paths) and copies in into it. The guest reads EOF when
+// in ends, or once its run is stopped: a guest blocked reading stdin is in the
+// host, where no epoch reaches it. stop closes the pipe after the run; the
+// copy ends at its next write, or when in's Read returns.
+func feedStdin(in io.Reader, set func(string) error, r *runState) (stop func(), err error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("wasmtime: input pipe: %w", err)
+	}
+	err = set(fmt.Sprintf("/proc/self/fd/%d", pr.Fd()))
+	pr.Close() // wasmtime opened its own
+	if err != nil {
+		pw.Close()
+		return nil, fmt.Errorf("wasmtime: input pipe: %w", err)
+	}
+	go func() {
+		_, _ = io.Copy(pw, in)
+		pw.Close()
+	}()
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-r.halted:
+		case <-done:
+		}
+		pw.Close()
+	}()
+	return func() { close(done) }, nil
 }
 
 // wait waits for the guest's end of the pipe to be closed and everything
