@@ -33,6 +33,12 @@ type Host interface {
 	Mounts(ctx context.Context, inputs []job.Input) ([]wasi.Mount, error)
 }
 
+// Engine runs guests: the wazero sandbox, or another WASM engine that takes a
+// sandbox.Guest (sandbox/wasmtime).
+type Engine interface {
+	Run(ctx context.Context, g sandbox.Guest) (sandbox.Result, error)
+}
+
 // Config configures a Runtime. Zero values take the defaults above.
 type Config struct {
 	// MaxConcurrent is how many requests the node runs at once, all functions
@@ -54,10 +60,10 @@ type Config struct {
 
 // Runtime runs functions' requests on a sandbox. Safe for concurrent use.
 type Runtime struct {
-	cfg  Config
-	sb   *sandbox.Sandbox
-	host Host
-	log  *slog.Logger
+	cfg     Config
+	engines map[job.Engine]Engine
+	host    Host
+	log     *slog.Logger
 
 	slots   chan struct{} // node-wide
 	waiting chan struct{} // node-wide queue places
@@ -76,8 +82,9 @@ type fnGate struct {
 	slots chan struct{}
 }
 
-// NewRuntime builds a Runtime over sb, which it does not own.
-func NewRuntime(cfg Config, sb *sandbox.Sandbox, host Host) *Runtime {
+// NewRuntime builds a Runtime over the engines the node offers functions, which it
+// does not own. A function whose engine is not among them gets 503.
+func NewRuntime(cfg Config, engines map[job.Engine]Engine, host Host) *Runtime {
 	cfg.MaxConcurrent = cmp.Or(max(cfg.MaxConcurrent, 0), DefaultMaxConcurrent)
 	cfg.MaxQueue = cmp.Or(max(cfg.MaxQueue, 0), DefaultMaxQueue)
 	cfg.QueueTimeout = cmp.Or(max(cfg.QueueTimeout, 0), DefaultQueueTimeout)
@@ -87,7 +94,7 @@ func NewRuntime(cfg Config, sb *sandbox.Sandbox, host Host) *Runtime {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runtime{cfg: cfg, sb: sb, host: host, log: cfg.Logger,
+	return &Runtime{cfg: cfg, engines: engines, host: host, log: cfg.Logger,
 		slots: make(chan struct{}, cfg.MaxConcurrent), waiting: make(chan struct{}, cfg.MaxQueue),
 		perFn: map[string]*fnGate{}, pools: map[string]*pool{}, warm: map[string]bool{}, logs: map[string]*logRing{}}
 }
@@ -135,6 +142,9 @@ func (rt *Runtime) Invoke(ctx context.Context, f *job.Function, req *Request) (*
 func (rt *Runtime) invoke(ctx context.Context, f *job.Function, req *Request) (*Response, bool, error) {
 	if uint64(len(req.Body)) > f.MaxBody {
 		return nil, false, fail(http.StatusRequestEntityTooLarge, "request body of %d bytes is over function %s's limit of %s", len(req.Body), f.Name, job.FormatBytes(f.MaxBody))
+	}
+	if rt.engines[f.EngineOf()] == nil {
+		return nil, false, fail(http.StatusServiceUnavailable, "function %s runs on the %s engine, which this node does not offer", f.Name, f.EngineOf())
 	}
 	release, err := rt.admit(ctx, f)
 	if err != nil {
@@ -220,7 +230,7 @@ func (rt *Runtime) invokeFresh(ctx context.Context, f *job.Function, req *Reques
 	}
 	var stdout bytes.Buffer
 	stderr := &tailBuffer{max: 4 << 10}
-	res, err := rt.sb.Run(ctx, sandbox.Guest{
+	res, err := rt.engines[f.EngineOf()].Run(ctx, sandbox.Guest{
 		ModuleKey: f.Module, Module: rt.loader(f.Module),
 		WASI: wasi.Config{Program: f.Name, Env: CGIEnv(req, f.Env), Mounts: mounts,
 			Stdin: bytes.NewReader(req.Body), Stdout: &stdout, Stderr: stderr, Realtime: true},
