@@ -35,7 +35,7 @@ import (
 const (
 	// poolTableElements bounds a module's table: a Go guest's holds one entry
 	// per function that is called indirectly, thousands for a small program.
-	poolTableElements = 1 << 20
+	poolTableElements   = 1 << 20
 	poolTablesPerModule = 4
 	// poolMaxMemory is what one linear memory may grow to, the most a 32-bit
 	// memory can hold: the store's limiter enforces each run's own limit.
