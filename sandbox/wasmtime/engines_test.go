@@ -434,6 +434,41 @@ func TestOutputsLimit(t *testing.T) {
 	})
 }
 
+// TestWritableMount: a writable (:rw) input is the guest's private copy on both
+// engines: it changes it, the input stays as it was, the outputs get none of it,
+// and what it adds counts against the outputs limit.
+func TestWritableMount(t *testing.T) {
+	engines(t, func(t *testing.T, r runner) {
+		input := fstest.MapFS{"big": {Data: bytes.Repeat([]byte("x"), 600<<10), Mode: 0o444}}
+		for _, tt := range []struct {
+			cmds []string
+			hit  bool
+		}{
+			{[]string{"append:big:64", "write:new:300", "rm:big"}, false},
+			{[]string{"fill:huge:1048576"}, true}, // up to 1 GiB
+		} {
+			g, stdout, stderr := guest(t, "outfill", tt.cmds...)
+			g.WASI.Env = map[string]string{"OUTFILL_DIR": "/data"}
+			g.WASI.Mounts = []wasi.Mount{{FS: input, Target: "/data", Writable: true}}
+			g.WASI.OutputsDir, g.WASI.OutputsLimit = t.TempDir(), 8<<20
+			g.Timeout = time.Minute
+			res := run(t, r, g)
+			if !tt.hit && (res != (sandbox.Result{}) || stdout.String() != "ok\n") {
+				t.Errorf("%v: Run() = %+v, stdout %q, stderr %q; want success", tt.cmds, res, stdout, stderr)
+			}
+			if tt.hit && (!res.OutputsLimitHit || !strings.HasPrefix(res.Reason, "outputs limit of 8 MiB exceeded")) {
+				t.Errorf("%v: Run() = %+v, stderr %q; want the outputs limit hit", tt.cmds, res, stderr)
+			}
+			if entries, _ := os.ReadDir(g.WASI.OutputsDir); len(entries) != 0 {
+				t.Errorf("%v: outputs hold %v", tt.cmds, entries)
+			}
+		}
+		if len(input) != 1 || len(input["big"].Data) != 600<<10 {
+			t.Error("the input changed")
+		}
+	})
+}
+
 func TestConfinement(t *testing.T) {
 	engines(t, func(t *testing.T, r runner) {
 		root := t.TempDir()

@@ -313,8 +313,14 @@ func (s *Sandbox) run(ctx context.Context, mod *wt.Module, entry string, memLimi
 		keys, values = append(keys, kv[0]), append(values, kv[1])
 	}
 	wc.SetEnv(keys, values)
+	var writable []string // the private copies of writable mounts
 	for i, m := range g.WASI.Mounts {
-		if err := wc.PreopenDir(inputDirs[i], m.Target, wt.DIR_READ, wt.FILE_READ); err != nil {
+		dirPerms, filePerms := wt.DIR_READ, wt.FILE_READ
+		if m.Writable {
+			dirPerms, filePerms = wt.DIR_READ|wt.DIR_WRITE, wt.FILE_READ|wt.FILE_WRITE
+			writable = append(writable, inputDirs[i])
+		}
+		if err := wc.PreopenDir(inputDirs[i], m.Target, dirPerms, filePerms); err != nil {
 			return sandbox.Result{}, fmt.Errorf("wasmtime: mounting %s: %w", m.Target, err)
 		}
 	}
@@ -323,7 +329,9 @@ func (s *Sandbox) run(ctx context.Context, mod *wt.Module, entry string, memLimi
 		if err := wc.PreopenDir(g.WASI.OutputsDir, wasi.OutputsTarget, wt.DIR_READ|wt.DIR_WRITE, wt.FILE_READ|wt.FILE_WRITE); err != nil {
 			return sandbox.Result{}, fmt.Errorf("wasmtime: mounting %s: %w", wasi.OutputsTarget, err)
 		}
-		outputs = watchOutputs(g.WASI.OutputsDir, cmp.Or(g.WASI.OutputsLimit, wasi.DefaultOutputsLimit), r)
+	}
+	if g.WASI.OutputsDir != "" || len(writable) > 0 {
+		outputs = watchOutputs(g.WASI.OutputsDir, writable, cmp.Or(g.WASI.OutputsLimit, wasi.DefaultOutputsLimit), r)
 		defer func() {
 			if hit, discarded := outputs.finish(); hit && err == nil {
 				res.OutputsLimitHit = true
