@@ -157,3 +157,24 @@ func TestWasmtimeFunctions(t *testing.T) {
 		t.Errorf("--engine v8: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestEngineNoNodeOffers: on a network whose only node offers wazero, a wasmtime job is
+// taken and waits, pending with the reason in describe, until its queue timeout fails
+// it naming the reason.
+func TestEngineNoNodeOffers(t *testing.T) {
+	a := newNetNode(t, "a", binPath)
+	a.args = append(a.args, "--engines", "wazero")
+	a.start()
+	const why = "no node offers engine wasmtime"
+	id := strings.TrimSpace(a.ok("wasm", "run", "--engine", "wasmtime", "--wait=false", "--id-only", guestPath["hello"]))
+	eventually(t, 30*time.Second, func() error {
+		if desc := a.ok("describe", id); field(desc, "State") != "pending" || !strings.Contains(desc, why) {
+			return fmt.Errorf("describe:\n%s\nwant pending, saying %q", desc, why)
+		}
+		return nil
+	})
+	j := runFails(t, a.testNode, "--engine", "wasmtime", "--queue-timeout", "2s", guestPath["hello"])
+	if j.State != job.StateFailed || !strings.Contains(j.Reason, why) {
+		t.Errorf("with --queue-timeout 2s: %s %q, want failed saying %q", j.State, j.Reason, why)
+	}
+}
