@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor/wasm"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
@@ -69,7 +70,7 @@ func TestAnotherEngine(t *testing.T) {
 		t.Errorf("engines %v, want [docker]", got)
 	}
 	// A job for an engine no node offers waits, saying so, until its queue timeout.
-	wj, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"},
+	wj, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4")},
 		QueueTimeout: job.Duration(time.Second)})
 	if err != nil {
 		t.Fatalf("a wasm job on a docker-only node: %v", err)

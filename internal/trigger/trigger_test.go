@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/functions"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -25,7 +26,7 @@ func (e *echoFns) Lookup(name string) (*job.Function, bool) {
 	if name != "echo" {
 		return nil, false
 	}
-	f := &job.Function{Name: "echo", Module: "bafkqaaa", MaxBody: 16}
+	f := &job.Function{Name: "echo", Module: cidtext.MustParse("bafkqaaa"), MaxBody: 16}
 	f.Normalize()
 	return f, true
 }
