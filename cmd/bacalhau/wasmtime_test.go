@@ -169,7 +169,7 @@ func TestEngineNoNodeOffers(t *testing.T) {
 	const why = "no node offers engine wasmtime"
 	id := strings.TrimSpace(a.ok("wasm", "run", "--engine", "wasmtime", "--wait=false", "--id-only", guestPath["hello"]))
 	eventually(t, 30*time.Second, func() error {
-		if desc := a.ok("describe", id); field(desc, "State") != "pending" || !strings.Contains(desc, why) {
+		if desc := a.ok("describe", id, "--output", "table"); field(desc, "State") != "pending" || !strings.Contains(desc, why) {
 			return fmt.Errorf("describe:\n%s\nwant pending, saying %q", desc, why)
 		}
 		return nil

@@ -28,7 +28,6 @@ type outputsWatch struct {
 	hit   bool
 }
 
-//
 // The private copies of writable mounts (rw) count too, as wazero counts what
 // a guest changes in them: by what they grew.
 func watchOutputs(dir string, rw []string, limit int64, r *runState) *outputsWatch {
