@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
@@ -104,4 +107,75 @@ func lineWith(out, s string) string {
 		}
 	}
 	return ""
+}
+
+// TestWasmtimeFunctions: functions deployed with --engine wasmtime run on wasmtime on
+// a node that offers it, fresh (the request body on stdin) and pooled (instances
+// reused, then recycled); a node that does not offer wasmtime answers 503 naming it.
+func TestWasmtimeFunctions(t *testing.T) {
+	if !wasmtime.Available {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this build has no wasmtime engine (it needs cgo on Linux)")
+		}
+		t.Skip("this build has no wasmtime engine: build with cgo on Linux")
+	}
+	a, b := newFnNode(t, "a", "--engines", "wazero"), newFnNode(t, "b", "--engines", "wazero,wasmtime")
+	startNetwork(t, a.netNode, b.netNode)
+
+	out := b.ok("fn", "deploy", "fresh", guestPath["fnfaulty"], "--engine", "wasmtime")
+	if !strings.Contains(out, "fresh mode on wasmtime") {
+		t.Errorf("deploy: %q", out)
+	}
+	if code, body, _ := b.call("POST", "/fn/fresh/x", []byte("twelve bytes")); code != 200 || body != "ok /x 12\n" {
+		t.Errorf("fresh on wasmtime: %d %q", code, body)
+	}
+	if list := b.ok("fn", "list"); !strings.Contains(lineWith(list, "fresh"), "wasmtime") {
+		t.Errorf("fn list does not show the engine:\n%s", list)
+	}
+	var f job.Function
+	if err := json.Unmarshal([]byte(b.ok("fn", "describe", "fresh", "--output", "json")), &f); err != nil || f.Engine != job.EngineWasmtime {
+		t.Errorf("describe: engine %q, %v", f.Engine, err)
+	}
+
+	// a learns the function but does not offer its engine.
+	eventually(t, 60*time.Second, func() error {
+		code, body, _ := a.call("GET", "/fn/fresh/x", nil)
+		if code != 503 || !strings.Contains(body, "wasmtime engine, which this node does not offer") {
+			return fmt.Errorf("node a: %d %q, want 503 naming the engine", code, body)
+		}
+		return nil
+	})
+
+	b.ok("fn", "deploy", "p", guestPath["fnpooled"], "--engine", "wasmtime", "--mode", "pooled", "--pool-size", "1", "--concurrency", "1", "--recycle", "3")
+	for i, want := range []string{"1", "2", "3", "1", "2"} { // recycled after 3 requests
+		if code, body, _ := b.call("GET", "/fn/p/count", nil); code != 200 || strings.TrimSpace(body) != want {
+			t.Errorf("pooled request %d on wasmtime: %d %q, want %s", i+1, code, body, want)
+		}
+	}
+
+	// An unknown engine is a usage error.
+	if _, errOut, code := b.cli("fn", "deploy", "x", guestPath["fnhello"], "--engine", "v8"); code == 0 || !strings.Contains(errOut, "want wazero or wasmtime") {
+		t.Errorf("--engine v8: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestEngineNoNodeOffers: on a network whose only node offers wazero, a wasmtime job is
+// taken and waits, pending with the reason in describe, until its queue timeout fails
+// it naming the reason.
+func TestEngineNoNodeOffers(t *testing.T) {
+	a := newNetNode(t, "a", binPath)
+	a.args = append(a.args, "--engines", "wazero")
+	a.start()
+	const why = "no node offers engine wasmtime"
+	id := strings.TrimSpace(a.ok("wasm", "run", "--engine", "wasmtime", "--wait=false", "--id-only", guestPath["hello"]))
+	eventually(t, 30*time.Second, func() error {
+		if desc := a.ok("describe", id, "--output", "table"); field(desc, "State") != "pending" || !strings.Contains(desc, why) {
+			return fmt.Errorf("describe:\n%s\nwant pending, saying %q", desc, why)
+		}
+		return nil
+	})
+	j := runFails(t, a.testNode, "--engine", "wasmtime", "--queue-timeout", "2s", guestPath["hello"])
+	if j.State != job.StateFailed || !strings.Contains(j.Reason, why) {
+		t.Errorf("with --queue-timeout 2s: %s %q, want failed saying %q", j.State, j.Reason, why)
+	}
 }

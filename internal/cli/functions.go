@@ -41,6 +41,7 @@ type deployFlags struct {
 	mode        string
 	pool        int
 	recycle     int
+	engine      string
 	output      string
 }
 
@@ -51,6 +52,7 @@ func newFnDeploy(e *Env) *cobra.Command {
 		Short: "Deploy (or redeploy) a function to the network",
 		Example: `  bacalhau fn deploy hello ./hello.wasm
   bacalhau fn deploy api ./api.wasm --mode pooled --timeout 5s --memory 64MB --concurrency 32
+  bacalhau fn deploy fast ./api.wasm --engine wasmtime --mode pooled
   bacalhau fn deploy data ./data.wasm -i ipfs://bafy...:/data -e GREETING=hi`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -71,7 +73,7 @@ func newFnDeploy(e *Env) *cobra.Command {
 			if f.output != outTable {
 				return PrintData(e.Stdout, f.output, out)
 			}
-			fmt.Fprintf(e.Stdout, "Function %s deployed: module %s, %s mode, version %d\n", out.Name, out.Module, out.Mode, out.Version)
+			fmt.Fprintf(e.Stdout, "Function %s deployed: module %s, %s mode on %s, version %d\n", out.Name, out.Module, out.Mode, engineName(out.EngineOf()), out.Version)
 			fmt.Fprintf(e.Stdout, "Served on every node's trigger port: curl http://<node>:<trigger port>/fn/%s/\n", out.Name)
 			return nil
 		},
@@ -86,6 +88,7 @@ func newFnDeploy(e *Env) *cobra.Command {
 	fl.StringVar(&f.mode, "mode", string(job.ModeFresh), "fresh (an instance per request, CGI) or pooled (instances reused; built with the Go SDK)")
 	fl.IntVar(&f.pool, "pool-size", 0, fmt.Sprintf("pooled mode: live instances per node (default %d, at most --concurrency)", job.DefaultFunctionPoolSize))
 	fl.IntVar(&f.recycle, "recycle", 0, fmt.Sprintf("pooled mode: requests an instance serves before it is replaced (default %d)", job.DefaultFunctionRecycle))
+	fl.StringVar(&f.engine, "engine", "wazero", "wazero or wasmtime (faster; served only by nodes that offer it)")
 	addOutputFlag(cmd, &f.output, outTable)
 	return cmd
 }
@@ -95,6 +98,10 @@ func (f deployFlags) function(name string) (job.Function, error) {
 	if err := job.ValidFunctionName(name); err != nil {
 		return fn, err
 	}
+	var err error
+	if fn.Engine, err = wasmEngine(f.engine); err != nil {
+		return fn, err
+	}
 	for _, s := range f.inputs {
 		in, err := job.ParseInput(s)
 		if err != nil {
@@ -102,7 +109,6 @@ func (f deployFlags) function(name string) (job.Function, error) {
 		}
 		fn.Inputs = append(fn.Inputs, in)
 	}
-	var err error
 	if fn.Env, err = job.ParseEnv(f.env); err != nil {
 		return fn, err
 	}
@@ -152,10 +158,10 @@ func newFnList(e *Env) *cobra.Command {
 			}
 			rows := make([][]string, 0, len(fns))
 			for _, f := range fns {
-				rows = append(rows, []string{f.Name, f.Module.String(), string(f.Mode), time.Duration(f.Timeout).String(),
+				rows = append(rows, []string{f.Name, f.Module.String(), string(f.Mode), engineName(f.EngineOf()), time.Duration(f.Timeout).String(),
 					job.FormatBytes(f.Memory), strconv.Itoa(f.Concurrency), f.Deployed.Format(time.RFC3339)})
 			}
-			return table(e.Stdout, []string{"NAME", "MODULE", "MODE", "TIMEOUT", "MEMORY", "CONCURRENCY", "DEPLOYED"}, rows, hide)
+			return table(e.Stdout, []string{"NAME", "MODULE", "MODE", "ENGINE", "TIMEOUT", "MEMORY", "CONCURRENCY", "DEPLOYED"}, rows, hide)
 		},
 	}
 	addOutputFlag(cmd, &output, outTable)
@@ -355,4 +361,12 @@ func newFnInvoke(e *Env) *cobra.Command {
 	}
 	fl.IntVar(&port, "trigger-port", defPort, "the node's trigger port, on --api-host (env BACALHAU_TRIGGER_PORT)")
 	return cmd
+}
+
+// engineName is the name users know an engine by: wazero for job.EngineWasm.
+func engineName(e job.Engine) string {
+	if e == job.EngineWasm {
+		return "wazero"
+	}
+	return string(e)
 }

@@ -189,7 +189,7 @@ func (p *pool) start() (*instance, error) {
 	go func() {
 		defer rt.wg.Done()
 		t0 := time.Now()
-		res, err := rt.sb.Run(ctx, sandbox.Guest{
+		res, err := rt.engines[f.EngineOf()].Run(ctx, sandbox.Guest{
 			ModuleKey: f.Module.String(), Module: rt.loader(f.Module),
 			WASI: wasi.Config{Program: f.Name, Env: env, Mounts: mounts, Stdin: &readySignal{r: pr, ready: inst.ready}, Stdout: out,
 				Stderr: inst.stderr, Realtime: true},

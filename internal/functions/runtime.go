@@ -34,6 +34,12 @@ type Host interface {
 	Mounts(ctx context.Context, inputs []job.Input) ([]wasi.Mount, error)
 }
 
+// Engine runs guests: the wazero sandbox, or another WASM engine that takes a
+// sandbox.Guest (sandbox/wasmtime).
+type Engine interface {
+	Run(ctx context.Context, g sandbox.Guest) (sandbox.Result, error)
+}
+
 // Config configures a Runtime. Zero values take the defaults above.
 type Config struct {
 	// MaxConcurrent is how many requests the node runs at once, all functions
@@ -55,10 +61,10 @@ type Config struct {
 
 // Runtime runs functions' requests on a sandbox. Safe for concurrent use.
 type Runtime struct {
-	cfg  Config
-	sb   *sandbox.Sandbox
-	host Host
-	log  *slog.Logger
+	cfg     Config
+	engines map[job.Engine]Engine
+	host    Host
+	log     *slog.Logger
 
 	slots   chan struct{} // node-wide
 	waiting chan struct{} // node-wide queue places
@@ -74,18 +80,31 @@ type Runtime struct {
 
 	// Modules to compile ahead of their first request (Warm), each once; at most
 	// one per deployed function, so the registry's bound bounds it.
-	toWarm  map[cidtext.CID]bool
+	toWarm  map[warmKey]bool
 	warming bool // the warmer goroutine runs
 	stop    context.Context
 	cancel  context.CancelFunc
+}
+
+// precompiler is an Engine that can compile a module ahead of its first run (the
+// wazero sandbox); Warm skips engines that are not.
+type precompiler interface {
+	Precompile(ctx context.Context, key string, load func(context.Context) ([]byte, error)) error
+}
+
+// warmKey is a module to compile ahead, on one engine.
+type warmKey struct {
+	engine job.Engine
+	module cidtext.CID
 }
 
 type fnGate struct {
 	slots chan struct{}
 }
 
-// NewRuntime builds a Runtime over sb, which it does not own.
-func NewRuntime(cfg Config, sb *sandbox.Sandbox, host Host) *Runtime {
+// NewRuntime builds a Runtime over the engines the node offers functions, which it
+// does not own. A function whose engine is not among them gets 503.
+func NewRuntime(cfg Config, engines map[job.Engine]Engine, host Host) *Runtime {
 	cfg.MaxConcurrent = cmp.Or(max(cfg.MaxConcurrent, 0), DefaultMaxConcurrent)
 	cfg.MaxQueue = cmp.Or(max(cfg.MaxQueue, 0), DefaultMaxQueue)
 	cfg.QueueTimeout = cmp.Or(max(cfg.QueueTimeout, 0), DefaultQueueTimeout)
@@ -95,10 +114,10 @@ func NewRuntime(cfg Config, sb *sandbox.Sandbox, host Host) *Runtime {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	rt := &Runtime{cfg: cfg, sb: sb, host: host, log: cfg.Logger,
+	rt := &Runtime{cfg: cfg, engines: engines, host: host, log: cfg.Logger,
 		slots: make(chan struct{}, cfg.MaxConcurrent), waiting: make(chan struct{}, cfg.MaxQueue),
 		perFn: map[string]*fnGate{}, pools: map[string]*pool{}, warm: map[cidtext.CID]bool{}, logs: map[string]*logRing{},
-		toWarm: map[cidtext.CID]bool{}}
+		toWarm: map[warmKey]bool{}}
 	rt.stop, rt.cancel = context.WithCancel(context.Background())
 	return rt
 }
@@ -108,12 +127,15 @@ func NewRuntime(cfg Config, sb *sandbox.Sandbox, host Host) *Runtime {
 // than paying for it. A module already compiled costs nothing; one that fails to
 // load is left for the request to report. One module is compiled at a time.
 func (rt *Runtime) Warm(f *job.Function) {
+	if _, ok := rt.engines[f.EngineOf()].(precompiler); !ok {
+		return // an engine this node does not offer, or one that compiles on first use
+	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.closed || f.Deleted || !f.Module.Defined() {
 		return
 	}
-	rt.toWarm[f.Module] = true
+	rt.toWarm[warmKey{f.EngineOf(), f.Module}] = true
 	if !rt.warming {
 		rt.warming = true
 		rt.wg.Add(1)
@@ -126,20 +148,21 @@ func (rt *Runtime) warmer() {
 	defer rt.wg.Done()
 	for {
 		rt.mu.Lock()
-		var module cidtext.CID
+		var k warmKey
 		for m := range rt.toWarm {
-			module = m
+			k = m
 			break
 		}
-		if !module.Defined() || rt.closed {
+		if !k.module.Defined() || rt.closed {
 			rt.warming = false
 			rt.mu.Unlock()
 			return
 		}
-		delete(rt.toWarm, module)
+		delete(rt.toWarm, k)
 		rt.mu.Unlock()
-		if err := rt.sb.Precompile(rt.stop, module.String(), rt.loader(module)); err != nil {
-			rt.log.Debug("functions: compiling ahead", "module", module.String(), "err", err)
+		p := rt.engines[k.engine].(precompiler)
+		if err := p.Precompile(rt.stop, k.module.String(), rt.loader(k.module)); err != nil {
+			rt.log.Debug("functions: compiling ahead", "engine", k.engine, "module", k.module.String(), "err", err)
 		}
 	}
 }
@@ -187,6 +210,9 @@ func (rt *Runtime) Invoke(ctx context.Context, f *job.Function, req *Request) (*
 func (rt *Runtime) invoke(ctx context.Context, f *job.Function, req *Request) (*Response, bool, error) {
 	if uint64(len(req.Body)) > f.MaxBody {
 		return nil, false, fail(http.StatusRequestEntityTooLarge, "request body of %d bytes is over function %s's limit of %s", len(req.Body), f.Name, job.FormatBytes(f.MaxBody))
+	}
+	if rt.engines[f.EngineOf()] == nil {
+		return nil, false, fail(http.StatusServiceUnavailable, "function %s runs on the %s engine, which this node does not offer", f.Name, f.EngineOf())
 	}
 	release, err := rt.admit(ctx, f)
 	if err != nil {
@@ -272,7 +298,7 @@ func (rt *Runtime) invokeFresh(ctx context.Context, f *job.Function, req *Reques
 	}
 	var stdout bytes.Buffer
 	stderr := &tailBuffer{max: 4 << 10}
-	res, err := rt.sb.Run(ctx, sandbox.Guest{
+	res, err := rt.engines[f.EngineOf()].Run(ctx, sandbox.Guest{
 		ModuleKey: f.Module.String(), Module: rt.loader(f.Module),
 		WASI: wasi.Config{Program: f.Name, Env: CGIEnv(req, f.Env), Mounts: mounts,
 			Stdin: bytes.NewReader(req.Body), Stdout: &stdout, Stderr: stderr, Realtime: true},

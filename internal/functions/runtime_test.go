@@ -113,7 +113,7 @@ func newTestRuntime(tb testing.TB, cfg Config, dir string) (*Runtime, *fileHost)
 		tb.Fatal(err)
 	}
 	h := &fileHost{}
-	rt := NewRuntime(cfg, sb, h)
+	rt := NewRuntime(cfg, map[job.Engine]Engine{job.EngineWasm: sb}, h)
 	tb.Cleanup(func() {
 		rt.Close()
 		sb.Close(ctx)
@@ -197,7 +197,7 @@ func BenchmarkPooledHello(b *testing.B) { benchInvoke(b, job.ModePooled) }
 func waitCompiled(t *testing.T, rt *Runtime, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		if got, _ := rt.sb.CacheStats(); got == n {
+		if got, _ := rt.engines[job.EngineWasm].(*sandbox.Sandbox).CacheStats(); got == n {
 			return
 		}
 		if time.Now().After(deadline) {

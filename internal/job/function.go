@@ -46,6 +46,9 @@ type Function struct {
 	Concurrency int          `json:"concurrency,omitempty"`
 	MaxBody     uint64       `json:"maxBody,omitempty"` // request body bytes
 	Mode        FunctionMode `json:"mode,omitempty"`
+	// Engine is the WASM engine the function runs on: EngineWasm (wazero, the
+	// default) or EngineWasmtime. A node that does not offer it does not serve it.
+	Engine Engine `json:"engine,omitempty"`
 	// PoolSize bounds the live instances of a pooled function on one node; Recycle is
 	// how many requests one serves before it is replaced.
 	PoolSize int `json:"poolSize,omitempty"`
@@ -57,6 +60,15 @@ type Function struct {
 	Deployer string    `json:"deployer,omitempty"` // node ID
 	Deployed time.Time `json:"deployed,omitzero"`
 	Deleted  bool      `json:"deleted,omitempty"` // a tombstone: the name is gone
+}
+
+// EngineOf is the engine f runs on: records from before functions named one run on
+// wazero.
+func (f *Function) EngineOf() Engine {
+	if f.Engine == "" {
+		return EngineWasm
+	}
+	return f.Engine
 }
 
 // Normalize fills defaults. Validate after it.
@@ -81,6 +93,9 @@ func (f *Function) Normalize() {
 	}
 	if f.Mode == "" {
 		f.Mode = ModeFresh
+	}
+	if f.Engine == "" {
+		f.Engine = EngineWasm
 	}
 	if f.PoolSize == 0 {
 		f.PoolSize = min(DefaultFunctionPoolSize, f.Concurrency)
@@ -127,6 +142,9 @@ func (f *Function) Validate() error {
 	}
 	if !f.Module.Defined() {
 		return invalid("function %s: module: empty CID", f.Name)
+	}
+	if e := f.Engine; e != "" && e != EngineWasm && e != EngineWasmtime {
+		return invalid("function %s: engine %q: want %q (wazero) or %q", f.Name, truncateName(string(e)), EngineWasm, EngineWasmtime)
 	}
 	if len(f.Inputs) > maxInputs {
 		return invalid("function %s: %d inputs, at most %d allowed", f.Name, len(f.Inputs), maxInputs)

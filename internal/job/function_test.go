@@ -33,12 +33,26 @@ func TestFunctionValidate(t *testing.T) {
 			f.Inputs = []Input{{CID: cidtext.MustParse("bafkqaaa"), Target: "/d"}, {CID: cidtext.MustParse("bafkqaaa"), Target: "/d"}}
 		},
 		"negative vers": func(f *Function) { f.Version = -1 },
+		"engine docker": func(f *Function) { f.Engine = EngineDocker },
+		"engine other":  func(f *Function) { f.Engine = "v8" },
 	} {
 		f := ok
 		mut(&f)
 		if err := f.Validate(); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
 		}
+	}
+	if ok.Engine != EngineWasm {
+		t.Errorf("Normalize: engine %q, want %q", ok.Engine, EngineWasm)
+	}
+	wt := ok
+	wt.Engine = EngineWasmtime
+	if err := wt.Validate(); err != nil {
+		t.Errorf("wasmtime: %v", err)
+	}
+	// A record from before functions named an engine runs on wazero.
+	if old := (Function{Name: "old"}); old.EngineOf() != EngineWasm {
+		t.Errorf("EngineOf() = %q", old.EngineOf())
 	}
 	tomb := Function{Name: "gone", Deleted: true}
 	if err := tomb.Validate(); err != nil {

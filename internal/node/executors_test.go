@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
@@ -53,7 +53,7 @@ func (x *echoExecutor) Close(context.Context) error { x.closed = true; return ni
 
 // TestAnotherEngine: an engine the node has never heard of runs through the executor
 // seam alone: it is listed, its jobs run, fail by exit code and get results and
-// receipts, and the node closes it. A job for an engine no node runs is refused.
+// receipts, and the node closes it. A job for an engine no node runs waits, saying so.
 func TestAnotherEngine(t *testing.T) {
 	ctx := context.Background()
 	cfg := Config{Repo: t.TempDir(), Concurrency: 1}
@@ -69,8 +69,14 @@ func TestAnotherEngine(t *testing.T) {
 	if got := n.Info().Engines; !slices.Equal(got, []job.Engine{job.EngineDocker}) {
 		t.Errorf("engines %v, want [docker]", got)
 	}
-	if _, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4")}}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "no node of this network runs wasm jobs") {
-		t.Errorf("a wasm job on a docker-only node: %v, want ErrUnsupported naming the engine", err)
+	// A job for an engine no node offers waits, saying so, until its queue timeout.
+	wj, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4")},
+		QueueTimeout: job.Duration(time.Second)})
+	if err != nil {
+		t.Fatalf("a wasm job on a docker-only node: %v", err)
+	}
+	if wj, err = n.Wait(ctx, wj.ID); err != nil || wj.State != job.StateFailed || !strings.Contains(wj.Reason, "no node offers engine wasm") {
+		t.Errorf("a wasm job on a docker-only node: %v, %s (%s), want failed at its queue timeout naming the engine", err, wj.State, wj.Reason)
 	}
 	for _, tt := range []struct {
 		args  []string

@@ -39,13 +39,27 @@ type FunctionsConfig struct {
 	// CacheMemory and CacheDisk bound the functions' compiled modules (a sandbox of
 	// their own, beside the jobs'); 0 means the sandbox defaults.
 	CacheMemory, CacheDisk uint64
+	// Engines start the WASM engines besides wazero that functions may run on
+	// (job.EngineWasmtime), each with its compiled code kept under dir. The node
+	// closes them.
+	Engines map[job.Engine]NewFunctionEngine
 }
+
+// FunctionEngine is an engine functions run on, besides the node's wazero sandbox.
+type FunctionEngine interface {
+	functions.Engine
+	Close(ctx context.Context) error
+}
+
+// NewFunctionEngine starts a FunctionEngine whose compiled code is kept under dir.
+type NewFunctionEngine func(ctx context.Context, dir string) (FunctionEngine, error)
 
 // fnRole is the node's functions role.
 type fnRole struct {
 	reg     *functions.Registry
 	rt      *functions.Runtime
 	sb      *sandbox.Sandbox
+	others  []FunctionEngine // besides sb
 	metrics *prometheus.Registry
 
 	mu     sync.Mutex
@@ -78,11 +92,21 @@ func (n *Node) startFunctions(ctx context.Context) error {
 		return err
 	}
 	r := &fnRole{reg: reg, sb: sb, metrics: prometheus.NewRegistry(), pulled: map[peer.ID]bool{}}
+	engines := map[job.Engine]functions.Engine{job.EngineWasm: sb}
+	for e, start := range cfg.Engines {
+		x, err := start(ctx, filepath.Join(dir, "compile-cache-"+string(e)))
+		if err != nil {
+			r.closeEngines()
+			return fmt.Errorf("node: functions on %s: %w", e, err)
+		}
+		r.others = append(r.others, x)
+		engines[e] = x
+	}
 	rcfg := cfg.Runtime
 	rcfg.Logger = n.cfg.Logger
-	r.rt = functions.NewRuntime(rcfg, sb, fnHost{n})
+	r.rt = functions.NewRuntime(rcfg, engines, fnHost{n})
 	rcfg.Metrics = functions.NewMetrics(r.metrics, r.rt.PoolSizes)
-	r.rt = functions.NewRuntime(rcfg, sb, fnHost{n})
+	r.rt = functions.NewRuntime(rcfg, engines, fnHost{n})
 	n.registerJobMetrics(r.metrics)
 	n.fn = r
 	return nil
@@ -93,9 +117,18 @@ func (n *Node) stopFunctions() error {
 		return nil
 	}
 	n.fn.rt.Close()
+	return n.fn.closeEngines()
+}
+
+// closeEngines closes the role's sandboxes.
+func (r *fnRole) closeEngines() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return n.fn.sb.Close(ctx)
+	errs := []error{r.sb.Close(ctx)}
+	for _, x := range r.others {
+		errs = append(errs, x.Close(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // registerJobMetrics adds the job counters to the /metrics registry.

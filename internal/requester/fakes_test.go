@@ -52,7 +52,10 @@ type fakeLocal struct {
 
 var _ Local = (*fakeLocal)(nil)
 
-func (l *fakeLocal) Refusal(job.Spec) string {
+func (l *fakeLocal) Refusal(spec job.Spec) string {
+	if !l.Runs(spec.Engine) { // as compute.Refusal says first
+		return "this node runs no " + string(spec.Engine) + " jobs"
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.refusal

@@ -23,10 +23,9 @@ func (r *Requester) Submit(ctx context.Context, spec job.Spec) (*job.Job, error)
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
+	// A job for an engine no node offers is taken all the same: it waits, with that
+	// reason, for a node that offers it (or its queue timeout).
 	local := r.cfg.Local
-	if !local.Runs(spec.Engine) && !r.peerRuns(spec.Engine) {
-		return nil, fmt.Errorf("%w: engine %q: no node of this network runs %s jobs (this node runs %s)", ErrUnsupported, spec.Engine, spec.Engine, job.JoinEngines(local.Engines(), ", "))
-	}
 	if r.ctx.Err() != nil {
 		return nil, ErrClosed
 	}

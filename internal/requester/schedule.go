@@ -131,6 +131,9 @@ func (r *Requester) waiting(id string, missing int, why string) error {
 	return nil
 }
 
+// NoEngineReason is why a job waits when no node of the network offers its engine.
+func NoEngineReason(e job.Engine) string { return "no node offers engine " + string(e) }
+
 // waitingPrefix starts the history messages of waiting.
 const waitingPrefix = "waiting for "
 
@@ -250,6 +253,8 @@ func (r *Requester) scheduleRound(j *job.Job, need int) (int, string) {
 	if len(bids) == 0 {
 		why := "no node can run it"
 		switch {
+		case !r.cfg.Local.Runs(j.Spec.Engine) && !r.peerRuns(j.Spec.Engine):
+			why = NoEngineReason(j.Spec.Engine)
 		case len(cannot) > 0:
 			why += ": " + strings.Join(cannot, "; ")
 		case len(j.Spec.Selector) > 0 && !labelled:

@@ -279,6 +279,30 @@ func TestQueueTimeout(t *testing.T) {
 	}
 }
 
+// TestNoNodeOffersTheEngine: a job for an engine no node offers is taken, waits with
+// that reason, and fails at its queue timeout naming it.
+func TestNoNodeOffersTheEngine(t *testing.T) {
+	for _, net := range []*fakeNet{nil, newFakeNet()} { // alone, and with peers
+		clk := &fakeClock{t: t0}
+		r := testRequester(t, clk, &fakeLocal{}, net)
+		spec := job.Spec{Engine: job.EngineWasmtime, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkqaaa")}, QueueTimeout: job.Duration(time.Minute)}
+		j, err := r.Submit(context.Background(), spec)
+		if err != nil {
+			t.Fatalf("submit: %v", err)
+		}
+		const why = "waiting for 1 more node(s): no node offers engine wasmtime"
+		eventually(t, "the reason is recorded", func() bool { return logged(getJob(t, r, j.ID), why) })
+		if k := getJob(t, r, j.ID); k.State != job.StatePending || len(k.Executions) != 0 {
+			t.Fatalf("waiting: %s, executions %+v", k.State, k.Executions)
+		}
+		clk.advance(61 * time.Second)
+		done := waitState(t, r, j.ID, job.StateFailed)
+		if want := "no node took the job within 1m0s: " + why; done.Reason != want {
+			t.Fatalf("reason %q, want %q", done.Reason, want)
+		}
+	}
+}
+
 // TestNoNodeHasTheLabels: a selector no node matches says so.
 func TestNoNodeHasTheLabels(t *testing.T) {
 	clk := &fakeClock{t: t0}
@@ -368,10 +392,6 @@ func TestAloneRunsHere(t *testing.T) {
 	}
 	if k := <-done; k.State != job.StateCompleted {
 		t.Fatalf("waited for %s", k.State)
-	}
-	// An engine nobody runs is refused at submission.
-	if _, err := r.Submit(context.Background(), job.Spec{Engine: job.EngineDocker, Docker: &job.DockerTask{Image: "alpine"}}); !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("docker on a wasm-only network: %v", err)
 	}
 	// A closed requester takes no jobs.
 	r.Close()

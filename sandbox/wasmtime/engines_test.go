@@ -69,7 +69,7 @@ func buildGuests(outDir string) error {
 		"sha256":    "../../examples/sha256",
 		"wordcount": "../../examples/wordcount",
 	}
-	for _, g := range []string{"escape", "exit", "flood", "memhog", "outfill", "spin"} {
+	for _, g := range []string{"escape", "exit", "flood", "hold", "memhog", "outfill", "spin"} {
 		srcs[g] = "../testdata/guests/" + g
 	}
 	var (
@@ -163,6 +163,36 @@ func TestHello(t *testing.T) {
 			t.Errorf("Run() = %+v, stdout %q, stderr %q", res, stdout, stderr)
 		}
 	})
+}
+
+// TestStdin: the guest reads what Stdin holds, to its end.
+func TestStdin(t *testing.T) {
+	engines(t, func(t *testing.T, r runner) {
+		g, stdout, stderr := guest(t, "hold", "1")
+		g.WASI.Stdin = strings.NewReader(strings.Repeat("request body\n", 20000)) // past a pipe's buffer
+		if res := run(t, r, g); res != (sandbox.Result{}) || stdout.String() != "ready\ndone\n" {
+			t.Errorf("Run() = %+v, stdout %q, stderr %q", res, stdout, stderr)
+		}
+	})
+}
+
+// TestStdinBlockedTimeout: a guest blocked reading a stdin that never ends is
+// stopped by its timeout (wasmtime only: wazero's Stdin must not block).
+func TestStdinBlockedTimeout(t *testing.T) {
+	s, err := New(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	g, stdout, _ := guest(t, "hold", "1")
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	g.WASI.Stdin = pr
+	g.Timeout = time.Second
+	res := run(t, s, g)
+	if res.Stop != sandbox.StopTimeout || res.Reason != sandbox.ReasonTimeout || !strings.HasPrefix(stdout.String(), "ready\n") {
+		t.Errorf("Run() = %+v, stdout %q; want stopped by its timeout", res, stdout)
+	}
 }
 
 func TestInputsAndOutputs(t *testing.T) {
@@ -401,6 +431,41 @@ func TestOutputsLimit(t *testing.T) {
 				t.Errorf("outputs/big holds %d bytes, over the limit", info.Size())
 			}
 		})
+	})
+}
+
+// TestWritableMount: a writable (:rw) input is the guest's private copy on both
+// engines: it changes it, the input stays as it was, the outputs get none of it,
+// and what it adds counts against the outputs limit.
+func TestWritableMount(t *testing.T) {
+	engines(t, func(t *testing.T, r runner) {
+		input := fstest.MapFS{"big": {Data: bytes.Repeat([]byte("x"), 600<<10), Mode: 0o444}}
+		for _, tt := range []struct {
+			cmds []string
+			hit  bool
+		}{
+			{[]string{"append:big:64", "write:new:300", "rm:big"}, false},
+			{[]string{"fill:huge:1048576"}, true}, // up to 1 GiB
+		} {
+			g, stdout, stderr := guest(t, "outfill", tt.cmds...)
+			g.WASI.Env = map[string]string{"OUTFILL_DIR": "/data"}
+			g.WASI.Mounts = []wasi.Mount{{FS: input, Target: "/data", Writable: true}}
+			g.WASI.OutputsDir, g.WASI.OutputsLimit = t.TempDir(), 8<<20
+			g.Timeout = time.Minute
+			res := run(t, r, g)
+			if !tt.hit && (res != (sandbox.Result{}) || stdout.String() != "ok\n") {
+				t.Errorf("%v: Run() = %+v, stdout %q, stderr %q; want success", tt.cmds, res, stdout, stderr)
+			}
+			if tt.hit && (!res.OutputsLimitHit || !strings.HasPrefix(res.Reason, "outputs limit of 8 MiB exceeded")) {
+				t.Errorf("%v: Run() = %+v, stderr %q; want the outputs limit hit", tt.cmds, res, stderr)
+			}
+			if entries, _ := os.ReadDir(g.WASI.OutputsDir); len(entries) != 0 {
+				t.Errorf("%v: outputs hold %v", tt.cmds, entries)
+			}
+		}
+		if len(input) != 1 || len(input["big"].Data) != 600<<10 {
+			t.Error("the input changed")
+		}
 	})
 }
 

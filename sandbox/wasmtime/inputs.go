@@ -16,7 +16,7 @@ import (
 )
 
 // materialise copies each mount's files into a directory of its own under
-// work, read-only, and returns the directories in mount order. wasmtime
+// work, read-only unless the mount is Writable, and returns the directories in mount order. wasmtime
 // preopens host directories only, and the node's inputs are fs.FS views of
 // its blockstore. At most limit bytes are copied in all; past it the run
 // fails with ErrInputsTooLarge before the guest starts.
@@ -51,6 +51,9 @@ func materialise(ctx context.Context, work string, mounts []wasi.Mount, limit in
 					ErrInputsTooLarge, sandbox.FormatBytes(uint64(limit)))
 			}
 			return nil, fmt.Errorf("wasmtime: copying input %s: %w", m.Target, err)
+		}
+		if m.Writable {
+			continue // the guest's private copy, removed after the run
 		}
 		// Read-only for the guest (wasmtime is told so too) and for anyone.
 		_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {

@@ -19,15 +19,22 @@ import (
 // can pass the limit; finish then empties the directory, so that no more
 // than the limit is ever imported.
 type outputsWatch struct {
-	dir   string
+	dir   string // "" for none
+	rw    []string
+	base  []int64 // what each of rw held before the run
 	limit int64
 	stop  chan struct{}
 	done  chan struct{}
 	hit   bool
 }
 
-func watchOutputs(dir string, limit int64, r *runState) *outputsWatch {
-	w := &outputsWatch{dir: dir, limit: limit, stop: make(chan struct{}), done: make(chan struct{})}
+// The private copies of writable mounts (rw) count too, as wazero counts what
+// a guest changes in them: by what they grew.
+func watchOutputs(dir string, rw []string, limit int64, r *runState) *outputsWatch {
+	w := &outputsWatch{dir: dir, rw: rw, limit: limit, stop: make(chan struct{}), done: make(chan struct{})}
+	for _, d := range rw {
+		w.base = append(w.base, dirSize(d))
+	}
 	go func() {
 		defer close(w.done)
 		t := time.NewTicker(outputsPoll)
@@ -37,7 +44,7 @@ func watchOutputs(dir string, limit int64, r *runState) *outputsWatch {
 			case <-w.stop:
 				return
 			case <-t.C:
-				if dirSize(dir) > limit {
+				if w.size() > limit {
 					w.hit = true
 					r.halt(stopOutputs)
 					return
@@ -54,15 +61,33 @@ func watchOutputs(dir string, limit int64, r *runState) *outputsWatch {
 func (w *outputsWatch) finish() (hit, discarded bool) {
 	close(w.stop)
 	<-w.done
-	removeLinks(w.dir)
-	if dirSize(w.dir) > w.limit {
-		w.hit, discarded = true, true
+	if w.dir != "" {
+		removeLinks(w.dir)
+	}
+	if w.size() > w.limit {
+		w.hit = true
+		if w.dir == "" {
+			return w.hit, false
+		}
+		discarded = true
 		entries, _ := os.ReadDir(w.dir)
 		for _, e := range entries {
 			_ = os.RemoveAll(filepath.Join(w.dir, e.Name()))
 		}
 	}
 	return w.hit, discarded
+}
+
+// size is what the run's outputs and changes hold, counted against the limit.
+func (w *outputsWatch) size() int64 {
+	var n int64
+	if w.dir != "" {
+		n = dirSize(w.dir)
+	}
+	for i, d := range w.rw {
+		n += max(dirSize(d)-w.base[i], 0)
+	}
+	return n
 }
 
 // dirSize is what dir holds, counted as the outputs limit counts it.

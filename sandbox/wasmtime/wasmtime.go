@@ -28,6 +28,12 @@ const Available = true
 const Version = "wasmtime-go/v39.0.1"
 
 const (
+	// DefaultMaxInstances bounds the guests one Sandbox runs at once, when
+	// Options.MaxInstances is 0: each holds a slot of the engine's pool.
+	DefaultMaxInstances = 256
+	// keepResident is how much of a pooled memory stays mapped from one run
+	// to the next: what a Go guest's start touches.
+	keepResident = 8 << 20
 	// DefaultMaxInputBytes bounds what the inputs of one run may hold once
 	// copied out of the blockstore, when Options.MaxInputBytes is 0.
 	DefaultMaxInputBytes = 4 << 30 // 4 GiB
@@ -61,6 +67,9 @@ type Options struct {
 	// MaxInputBytes bounds the bytes one run's inputs may hold; 0 means
 	// DefaultMaxInputBytes.
 	MaxInputBytes int64
+	// MaxInstances bounds the guests running at once; more wait for a slot.
+	// 0 means DefaultMaxInstances.
+	MaxInstances int
 }
 
 // Sandbox runs guests on one wasmtime engine. It is safe for concurrent use.
@@ -71,6 +80,7 @@ type Sandbox struct {
 
 	workDir       string
 	maxInputBytes int64
+	slots         chan struct{} // one per instance the engine's pool holds
 
 	mu       sync.Mutex
 	closed   bool
@@ -85,6 +95,10 @@ type Sandbox struct {
 func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	cfg := wt.NewConfig()
 	cfg.SetEpochInterruption(true)
+	slots := cmp.Or(max(opts.MaxInstances, 0), DefaultMaxInstances)
+	if err := usePooling(cfg, uint32(slots), keepResident); err != nil {
+		return nil, err
+	}
 	engine := wt.NewEngineWithConfig(cfg)
 	linker := wt.NewLinker(engine)
 	if err := linker.DefineWasi(); err != nil {
@@ -107,6 +121,7 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		linker:        linker,
 		workDir:       cmp.Or(opts.WorkDir, os.TempDir()),
 		maxInputBytes: cmp.Or(max(opts.MaxInputBytes, 0), DefaultMaxInputBytes),
+		slots:         make(chan struct{}, slots),
 		ticker:        make(chan struct{}),
 		tickDone:      make(chan struct{}),
 	}
@@ -201,8 +216,6 @@ func (s *Sandbox) Run(ctx context.Context, g sandbox.Guest) (res sandbox.Result,
 	case g.MemoryLimit != 0 && g.MemoryLimit < wasmPage:
 		return sandbox.Result{}, fmt.Errorf("%w: memory limit %s is below the minimum of 64 KiB (one WebAssembly page)",
 			sandbox.ErrInvalidGuest, sandbox.FormatBytes(g.MemoryLimit))
-	case g.WASI.Stdin != nil:
-		return sandbox.Result{}, fmt.Errorf("%w: the wasmtime engine gives guests no stdin", sandbox.ErrInvalidGuest)
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -228,14 +241,24 @@ func (s *Sandbox) Run(ctx context.Context, g sandbox.Guest) (res sandbox.Result,
 		return sandbox.Result{ExitCode: sandbox.ExitCodeAbnormal, Stop: sandbox.StopMemory,
 			Reason: sandbox.StartMemoryReason(minMemory, limit)}, nil
 	}
-	work, err := os.MkdirTemp(s.workDir, "wasmtime-run-")
-	if err != nil {
-		return sandbox.Result{}, fmt.Errorf("wasmtime: run directory: %w", err)
+	var dirs []string
+	if len(g.WASI.Mounts) > 0 {
+		work, err := os.MkdirTemp(s.workDir, "wasmtime-run-")
+		if err != nil {
+			return sandbox.Result{}, fmt.Errorf("wasmtime: run directory: %w", err)
+		}
+		defer os.RemoveAll(work)
+		if dirs, err = materialise(ctx, work, g.WASI.Mounts, s.maxInputBytes); err != nil {
+			return sandbox.Result{}, err
+		}
 	}
-	defer os.RemoveAll(work)
-	dirs, err := materialise(ctx, work, g.WASI.Mounts, s.maxInputBytes)
-	if err != nil {
-		return sandbox.Result{}, err
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	case <-ctx.Done():
+		return sandbox.Result{}, ctx.Err()
+	case <-s.stopping.Done():
+		return sandbox.Result{}, sandbox.ErrClosed
 	}
 	t1 := time.Now()
 	defer func() { res.Load, res.Run = t1.Sub(t0), time.Since(t1) }()
@@ -290,8 +313,14 @@ func (s *Sandbox) run(ctx context.Context, mod *wt.Module, entry string, memLimi
 		keys, values = append(keys, kv[0]), append(values, kv[1])
 	}
 	wc.SetEnv(keys, values)
+	var writable []string // the private copies of writable mounts
 	for i, m := range g.WASI.Mounts {
-		if err := wc.PreopenDir(inputDirs[i], m.Target, wt.DIR_READ, wt.FILE_READ); err != nil {
+		dirPerms, filePerms := wt.DIR_READ, wt.FILE_READ
+		if m.Writable {
+			dirPerms, filePerms = wt.DIR_READ|wt.DIR_WRITE, wt.FILE_READ|wt.FILE_WRITE
+			writable = append(writable, inputDirs[i])
+		}
+		if err := wc.PreopenDir(inputDirs[i], m.Target, dirPerms, filePerms); err != nil {
 			return sandbox.Result{}, fmt.Errorf("wasmtime: mounting %s: %w", m.Target, err)
 		}
 	}
@@ -300,7 +329,9 @@ func (s *Sandbox) run(ctx context.Context, mod *wt.Module, entry string, memLimi
 		if err := wc.PreopenDir(g.WASI.OutputsDir, wasi.OutputsTarget, wt.DIR_READ|wt.DIR_WRITE, wt.FILE_READ|wt.FILE_WRITE); err != nil {
 			return sandbox.Result{}, fmt.Errorf("wasmtime: mounting %s: %w", wasi.OutputsTarget, err)
 		}
-		outputs = watchOutputs(g.WASI.OutputsDir, cmp.Or(g.WASI.OutputsLimit, wasi.DefaultOutputsLimit), r)
+	}
+	if g.WASI.OutputsDir != "" || len(writable) > 0 {
+		outputs = watchOutputs(g.WASI.OutputsDir, writable, cmp.Or(g.WASI.OutputsLimit, wasi.DefaultOutputsLimit), r)
 		defer func() {
 			if hit, discarded := outputs.finish(); hit && err == nil {
 				res.OutputsLimitHit = true
@@ -322,6 +353,16 @@ func (s *Sandbox) run(ctx context.Context, mod *wt.Module, entry string, memLimi
 	if err != nil {
 		stdout.abort()
 		return sandbox.Result{}, err
+	}
+
+	if g.WASI.Stdin != nil {
+		stop, err := feedStdin(g.WASI.Stdin, wc.SetStdinFile, r)
+		if err != nil {
+			stdout.abort()
+			stderr.abort()
+			return sandbox.Result{}, err
+		}
+		defer stop()
 	}
 
 	store := wt.NewStoreWithData(s.engine, r)
@@ -462,6 +503,37 @@ func newStream(w io.Writer, limit int64, set func(string) error) (*stream, error
 		st.truncated = capped.truncated
 	}()
 	return st, nil
+}
+
+// feedStdin gives the guest a pipe as stdin (opened through /proc/self/fd, as
+// the C API takes only paths) and copies in into it. The guest reads EOF when
+// in ends, or once its run is stopped: a guest blocked reading stdin is in the
+// host, where no epoch reaches it. stop closes the pipe after the run; the
+// copy ends at its next write, or when in's Read returns.
+func feedStdin(in io.Reader, set func(string) error, r *runState) (stop func(), err error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("wasmtime: input pipe: %w", err)
+	}
+	err = set(fmt.Sprintf("/proc/self/fd/%d", pr.Fd()))
+	pr.Close() // wasmtime opened its own
+	if err != nil {
+		pw.Close()
+		return nil, fmt.Errorf("wasmtime: input pipe: %w", err)
+	}
+	go func() {
+		_, _ = io.Copy(pw, in)
+		pw.Close()
+	}()
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-r.halted:
+		case <-done:
+		}
+		pw.Close()
+	}()
+	return func() { close(done) }, nil
 }
 
 // wait waits for the guest's end of the pipe to be closed and everything

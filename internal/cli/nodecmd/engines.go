@@ -1,7 +1,9 @@
 package nodecmd
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -9,6 +11,7 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor/wasmtime"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/node"
 )
 
 // engineNames maps the names `serve --engines` takes to the engines they offer: the
@@ -73,4 +76,25 @@ func (f *engineFlags) options() (engineOptions, error) {
 	}
 	o.wasmtimeInputs = int64(n)
 	return o, nil
+}
+
+// functionEngines are the engines besides wazero that a node's functions run on:
+// wasmtime, where the node offers it for jobs.
+func functionEngines(eo engineOptions) map[job.Engine]node.NewFunctionEngine {
+	if !wasmtime.Available || !eo.offers(job.EngineWasmtime) {
+		return nil
+	}
+	start := func(ctx context.Context, dir string) (node.FunctionEngine, error) {
+		work := dir + "-runs" // what a crash left there is garbage
+		if err := os.RemoveAll(work); err != nil {
+			return nil, err
+		}
+		for _, d := range []string{dir, work} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, err
+			}
+		}
+		return wasmtime.NewSandbox(ctx, wasmtime.Options{CacheDir: dir, WorkDir: work, MaxInputBytes: eo.wasmtimeInputs})
+	}
+	return map[job.Engine]node.NewFunctionEngine{job.EngineWasmtime: start}
 }

@@ -83,6 +83,7 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 				l.Close()
 				return err
 			}
+			cfg.Functions.Engines = functionEngines(eo)
 			n, err := node.Open(ctx, cfg)
 			if err != nil {
 				l.Close()

@@ -21,3 +21,6 @@ type Options struct {
 
 // New fails: this build has no wasmtime.
 func New(context.Context, Options) (executor.Executor, error) { return nil, ErrUnavailable }
+
+// NewSandbox fails: this build has no wasmtime.
+func NewSandbox(context.Context, Options) (Sandbox, error) { return nil, ErrUnavailable }

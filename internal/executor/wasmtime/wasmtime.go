@@ -48,3 +48,6 @@ func (x *Executor) Execute(ctx context.Context, t executor.Task) (executor.Resul
 
 // Close stops every run.
 func (x *Executor) Close(ctx context.Context) error { return x.box.Close(ctx) }
+
+// NewSandbox starts a wasmtime sandbox of its own, for HTTP functions; Close it.
+func NewSandbox(ctx context.Context, opts Options) (Sandbox, error) { return wtsandbox.New(ctx, opts) }
