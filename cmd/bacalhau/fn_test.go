@@ -326,4 +326,8 @@ func TestFunctionPooled(t *testing.T) {
 	if code, _, _ := n.call("GET", "/fn/p/count", nil); code != 200 {
 		t.Fatal(code)
 	}
+	// The live instance shows on /metrics (the gauge reads the runtime that serves).
+	if got := n.metric("bacalhau_function_pooled_instances"); got != 1 {
+		t.Fatalf("bacalhau_function_pooled_instances %v, want 1", got)
+	}
 }

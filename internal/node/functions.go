@@ -104,8 +104,8 @@ func (n *Node) startFunctions(ctx context.Context) error {
 	}
 	rcfg := cfg.Runtime
 	rcfg.Logger = n.cfg.Logger
-	r.rt = functions.NewRuntime(rcfg, engines, fnHost{n})
-	rcfg.Metrics = functions.NewMetrics(r.metrics, r.rt.PoolSizes)
+	// The pool-size gauge reads the runtime built next (r.rt is set before any scrape).
+	rcfg.Metrics = functions.NewMetrics(r.metrics, func() map[string]int { return r.rt.PoolSizes() })
 	r.rt = functions.NewRuntime(rcfg, engines, fnHost{n})
 	n.registerJobMetrics(r.metrics)
 	n.fn = r
