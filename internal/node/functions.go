@@ -96,6 +96,7 @@ func (n *Node) stopFunctions() error {
 // registerJobMetrics adds the job counters to the /metrics registry.
 func (n *Node) registerJobMetrics(reg *prometheus.Registry) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.counts.register(reg)
 	for _, st := range []job.State{job.StatePending, job.StateRunning, job.StateCompleted, job.StateFailed, job.StateCancelled} {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bacalhau_jobs",
 			Help: "Jobs this node knows, by state.", ConstLabels: prometheus.Labels{"state": string(st)}},
