@@ -152,6 +152,11 @@ func (fs Functions) Deploy(ctx context.Context, f job.Function) (job.Function, e
 	if err := f.Validate(); err != nil {
 		return f, err
 	}
+	for _, r := range f.Routes {
+		if other, ok := n.fn.reg.RouteOwner(r); ok && other != f.Name {
+			return f, fmt.Errorf("%w: %s is function %s's (delete %s, or redeploy it without that route, first)", job.ErrRouteTaken, r, other, other)
+		}
+	}
 	k, _ := blockstore.ParseCID(f.Module)
 	if ok, err := n.blocks.Has(ctx, k); err != nil || !ok {
 		if n.net == nil || n.net.ex == nil {
@@ -205,16 +210,11 @@ func (fs Functions) Get(name string) (job.Function, error) {
 	return *f, nil
 }
 
-// Logs returns this node's records of name's invocations after sequence number after.
-func (fs Functions) Logs(name string, after uint64, limit int) ([]functions.Invocation, error) {
-	if _, ok := fs.n.fn.reg.Record(name); !ok {
-		return nil, fmt.Errorf("%w: %q", functions.ErrNotFound, name)
-	}
-	return fs.n.fn.rt.Logs(name, after, limit), nil
-}
-
 // Lookup is the trigger's view of the registry.
 func (fs Functions) Lookup(name string) (*job.Function, bool) { return fs.n.fn.reg.Lookup(name) }
+
+// Route returns the function whose route takes the trigger request's path.
+func (fs Functions) Route(path string) (*job.Function, string, bool) { return fs.n.fn.reg.Route(path) }
 
 // Invoke runs one request.
 func (fs Functions) Invoke(ctx context.Context, f *job.Function, r *functions.Request) (*functions.Response, error) {
@@ -257,6 +257,7 @@ func functionTopics() dht.Topics {
 // registry of every peer this node meets (by its heartbeats).
 func (n *Node) startFunctionsNetwork() error {
 	fnproto.Serve(n.net.peer, n.fn.reg.All)
+	fnproto.ServeLogs(n.net.peer, n.localLogs)
 	ch, err := n.net.peer.Subscribe(n.life.ctx, fnproto.TopicFunctions)
 	if err != nil {
 		return err
