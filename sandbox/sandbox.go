@@ -26,7 +26,7 @@ import (
 
 const (
 	// DefaultEntryPoint is the function a Guest calls when EntryPoint is "".
-	DefaultEntryPoint = "_start"
+	DefaultEntryPoint = wasi.DefaultEntryPoint
 	// DefaultMemoryLimit is the most linear memory a guest may have when
 	// Guest.MemoryLimit is 0.
 	DefaultMemoryLimit = 1 << 30 // 1 GiB

@@ -14,6 +14,10 @@ import (
 // OutputsTarget is where Config.OutputsDir appears in the guest.
 const OutputsTarget = "/outputs"
 
+// DefaultEntryPoint is the function a WASI command starts in, which a runner calls when
+// it is told of no other.
+const DefaultEntryPoint = "_start"
+
 // DefaultProgramName is argv[0] when Config.Program is empty.
 const DefaultProgramName = "main.wasm"
 

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
@@ -107,7 +108,11 @@ func (b *bench) burst() ([]row, error) {
 	}
 	c := p.client()
 	const n = 200
-	spec := job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: mod}}
+	modCID, err := job.ParseCID(mod)
+	if err != nil {
+		return nil, err
+	}
+	spec := job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: modCID}}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	states := map[job.State]int{}
@@ -338,7 +343,7 @@ func (b *bench) list() ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec := job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"}}
+	spec := job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4")}}
 	t0 := time.Now().Add(-time.Hour)
 	for i := 0; i < 10_000; i++ {
 		j := job.New(spec, t0.Add(time.Duration(i)*time.Millisecond))

@@ -466,7 +466,11 @@ func (b *bench) net20() ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	spec := job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: strings.TrimSpace(out)}}
+	mod, err := job.ParseCID(strings.TrimSpace(out))
+	if err != nil {
+		return nil, err
+	}
+	spec := job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: mod}}
 	for i, from := range []*netNode{last, ns[1]} {
 		what := "the newest node, right after it is known"
 		if i > 0 {

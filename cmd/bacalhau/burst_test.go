@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -26,7 +27,7 @@ func TestBurstQueuesEverything(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			ctx := context.Background()
-			j, err := c.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: mod}})
+			j, err := c.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse(mod)}})
 			if err == nil {
 				j, err = c.Watch(ctx, j.ID, func(*job.Job) bool { return true })
 			}

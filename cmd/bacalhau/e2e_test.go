@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -177,7 +178,7 @@ func TestGuestLimits(t *testing.T) {
 		c := n.client()
 		ctx := context.Background()
 		modCID := strings.TrimSpace(n.ok("data", "add", mod))
-		spin, err := c.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: modCID, Args: []string{"spin"}}, Timeout: job.Duration(2 * time.Second)})
+		spin, err := c.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse(modCID), Args: []string{"spin"}}, Timeout: job.Duration(2 * time.Second)})
 		if err != nil {
 			t.Fatal(err)
 		}

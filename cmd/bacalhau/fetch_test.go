@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -38,7 +39,7 @@ func TestFetchDoesNotHoldWorkers(t *testing.T) {
 	missing := nobodysCID(t)
 	var stuck []string
 	for range 3 {
-		j, err := c.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: missing}, Timeout: job.Duration(10 * time.Minute)})
+		j, err := c.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse(missing)}, Timeout: job.Duration(10 * time.Minute)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -184,7 +184,7 @@ func TestURLInput(t *testing.T) {
 			t.Errorf("-i %s: the guest saw\n%s", in, out)
 		}
 		j := decodeJob(t, n.ok("describe", field(out, "Job ID"), "--output", "json"))
-		if len(j.Spec.Inputs) != 1 || j.Spec.Inputs[0].CID == "" || j.Spec.Inputs[0].Target != "/web" {
+		if len(j.Spec.Inputs) != 1 || !j.Spec.Inputs[0].CID.Defined() || j.Spec.Inputs[0].Target != "/web" {
 			t.Errorf("-i %s: inputs recorded %+v", in, j.Spec.Inputs)
 		}
 	}

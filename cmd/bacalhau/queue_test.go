@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -19,7 +20,7 @@ func TestVerifyOnTooFewNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	mod := strings.TrimSpace(n.ok("data", "add", guestPath["hello"]))
-	j, err := c.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: mod}, Verify: 2, QueueTimeout: job.Duration(3 * time.Second)})
+	j, err := c.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse(mod)}, Verify: 2, QueueTimeout: job.Duration(3 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor/wasmtime"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -86,7 +87,7 @@ func TestWasmtimeEngine(t *testing.T) {
 	}
 	// ...and by the node, for a client that does not check.
 	mod := strings.TrimSpace(a.ok("data", "add", guestPath["hello"]))
-	_, err := a.client().Submit(context.Background(), job.Spec{Engine: job.EngineWasmtime, Wasm: &job.WasmTask{Module: mod}, Verify: 2})
+	_, err := a.client().Submit(context.Background(), job.Spec{Engine: job.EngineWasmtime, Wasm: &job.WasmTask{Module: cidtext.MustParse(mod)}, Verify: 2})
 	if !errors.Is(err, api.ErrInvalidSpec) || !strings.Contains(err.Error(), "not reproducible") && !strings.Contains(err.Error(), "engine's are not") {
 		t.Errorf("submitting a verified wasmtime job: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -27,14 +28,14 @@ func testPeer(t testing.TB) peer.ID {
 
 func TestRecordValidate(t *testing.T) {
 	p := testPeer(t)
-	f := job.Function{Name: "hello", Module: "bafkqaaa", Version: 1, Deployer: p.String()}
+	f := job.Function{Name: "hello", Module: cidtext.MustParse("bafkqaaa"), Version: 1, Deployer: p.String()}
 	f.Normalize()
 	if err := (&FunctionRecord{Node: p, Function: f}).Validate(); err != nil {
 		t.Fatal(err)
 	}
 	for name, r := range map[string]*FunctionRecord{
 		"no node":    {Function: f},
-		"no version": {Node: p, Function: job.Function{Name: "x", Module: "bafkqaaa", Deployer: "d"}},
+		"no version": {Node: p, Function: job.Function{Name: "x", Module: cidtext.MustParse("bafkqaaa"), Deployer: "d"}},
 		"bad name":   {Node: p, Function: job.Function{Name: "X", Deleted: true, Version: 1, Deployer: "d"}},
 	} {
 		if err := r.Validate(); !errors.Is(err, dht.ErrInvalid) {

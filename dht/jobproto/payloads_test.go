@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -15,7 +16,7 @@ import (
 const wasmCID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 
 func testSpec() job.Spec {
-	return job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: wasmCID, Args: []string{"hello"}},
+	return job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse(wasmCID), Args: []string{"hello"}},
 		Timeout: job.Duration(time.Minute), Memory: 64 << 20}
 }
 
@@ -47,7 +48,7 @@ func TestJobAnnouncementReachesOtherNodes(t *testing.T) {
 		if !ok {
 			t.Fatalf("node %d: payload %T", i, m.Payload)
 		}
-		if m.From != b.ID() || got.JobID != ann.JobID || got.Spec.Wasm.Module != wasmCID || got.Selector["region"] != "eu" {
+		if m.From != b.ID() || got.JobID != ann.JobID || got.Spec.Wasm.Module.String() != wasmCID || got.Selector["region"] != "eu" {
 			t.Errorf("node %d got %+v from %s", i, got, m.From)
 		}
 		if m.Seq == 0 || time.Since(m.Time) > time.Minute {

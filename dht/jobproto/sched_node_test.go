@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -17,7 +18,7 @@ func TestExecutionIDsTakeWholeJobUUID(t *testing.T) {
 		if err := validExecutionID(id); err != nil {
 			t.Errorf("execution ID %q refused: %v", id, err)
 		}
-		a := &Accept{JobID: fuzzJobID, ExecutionID: id, Spec: job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"}}}
+		a := &Accept{JobID: fuzzJobID, ExecutionID: id, Spec: job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")}}}
 		if err := a.Validate(); err != nil {
 			t.Errorf("accept of %q refused: %v", id, err)
 		}
@@ -113,7 +114,7 @@ func TestExecutionUpdateOutcome(t *testing.T) {
 // with them; checking it and normalising it happen once, on receipt.
 func TestAcceptNormalises(t *testing.T) {
 	a := &Accept{JobID: fuzzJobID, ExecutionID: "e-" + strings.TrimPrefix(fuzzJobID, "j-") + "-1",
-		Spec: job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"}}}
+		Spec: job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4")}}}
 	if err := a.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -242,3 +242,32 @@ func encodeBase58(b []byte) string {
 	}
 	return string(out)
 }
+
+// MustParse is Parse for CIDs written in the source, such as a test's fixtures: it
+// panics on an error.
+func MustParse(s string) CID {
+	c, err := Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// MarshalText prints c as String does; the zero CID prints as "".
+func (c CID) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText reads a CID as Parse does, so that a CID in JSON is checked where the
+// JSON is decoded, once. "" reads as the zero CID (no CID): whether one is needed is the
+// decoded type's Validate to say.
+func (c *CID) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*c = CID{}
+		return nil
+	}
+	p, err := Parse(string(b))
+	if err != nil {
+		return err
+	}
+	*c = p
+	return nil
+}

@@ -2,6 +2,7 @@ package cidtext
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -136,6 +137,60 @@ func FuzzParse(f *testing.F) {
 		back, err := Parse(got.String())
 		if err != nil || back != got {
 			t.Fatalf("%s does not read back: %v", got, err)
+		}
+	})
+}
+
+// TestJSON: a CID in JSON is its text, the zero CID is "", and garbage is refused with
+// Parse's words.
+func TestJSON(t *testing.T) {
+	type doc struct {
+		C CID `json:"c"`
+		Z CID `json:"z,omitzero"`
+	}
+	c := MustParse("QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n")
+	b, err := json.Marshal(doc{C: c})
+	if err != nil || string(b) != `{"c":"QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n"}` {
+		t.Fatalf("Marshal = %s, %v", b, err)
+	}
+	var d doc
+	if err := json.Unmarshal([]byte(`{"c":"ipfs://QmdfTbBqBPQ7VNxZEYEj14VmRuZBkqFbiwReogJgS1zR1n","z":""}`), &d); err != nil || d.C != c || d.Z.Defined() {
+		t.Fatalf("Unmarshal = %+v, %v", d, err)
+	}
+	err = json.Unmarshal([]byte(`{"c":"hello-world"}`), &d)
+	if err == nil || !strings.Contains(err.Error(), "is not a valid CID") {
+		t.Fatalf("Unmarshal of garbage = %v, want Parse's error", err)
+	}
+}
+
+// FuzzUnmarshalText: what UnmarshalText accepts is what Parse accepts, and marshals back
+// to text that reads as the same CID.
+func FuzzUnmarshalText(f *testing.F) {
+	for _, s := range samples(f) {
+		f.Add(s)
+	}
+	f.Add("")
+	f.Add("ipfs://")
+	f.Fuzz(func(t *testing.T, s string) {
+		var c CID
+		err := c.UnmarshalText([]byte(s))
+		if s == "" {
+			if err != nil || c.Defined() {
+				t.Fatalf("UnmarshalText(\"\") = %v, %v", c, err)
+			}
+			return
+		}
+		p, perr := Parse(s)
+		if (err == nil) != (perr == nil) || c != p {
+			t.Fatalf("UnmarshalText(%q) = %v, %v; Parse says %v, %v", s, c, err, p, perr)
+		}
+		if err != nil {
+			return
+		}
+		b, _ := c.MarshalText()
+		var back CID
+		if err := back.UnmarshalText(b); err != nil || back != c {
+			t.Fatalf("%q does not read back: %v", b, err)
 		}
 	})
 }

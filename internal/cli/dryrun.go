@@ -34,14 +34,14 @@ func dryRun(e *Env, d *jobspec.Decoded, module string) error {
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", module, err)
 			}
-			d.Spec.Wasm.Module = c.String()
+			d.Spec.Wasm.Module = c
 			fmt.Fprintf(e.Stderr, "Note: %s is not uploaded by --dry-run; `bacalhau data add %s` before submitting this spec\n", module, module)
 		} else {
 			c, err := job.ParseCID(module)
 			if err != nil {
 				return fmt.Errorf("%s is neither a file nor a CID", module)
 			}
-			d.Spec.Wasm.Module = c.String()
+			d.Spec.Wasm.Module = c
 		}
 	}
 	if err := validateOffline(d); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -133,7 +134,7 @@ func (f deployFlags) function(name string) (job.Function, error) {
 		fn.PoolSize = min(job.DefaultFunctionPoolSize, fn.Concurrency)
 	}
 	checked := fn
-	checked.Module = "bafkqaaa" // the module is uploaded after the flags are checked
+	checked.Module = cidtext.MustParse("bafkqaaa") // the module is uploaded after the flags are checked
 	checked.Normalize()
 	return fn, checked.Validate()
 }
@@ -158,7 +159,7 @@ func newFnList(e *Env) *cobra.Command {
 			}
 			rows := make([][]string, 0, len(fns))
 			for _, f := range fns {
-				rows = append(rows, []string{f.Name, f.Module, string(f.Mode), time.Duration(f.Timeout).String(),
+				rows = append(rows, []string{f.Name, f.Module.String(), string(f.Mode), time.Duration(f.Timeout).String(),
 					job.FormatBytes(f.Memory), strconv.Itoa(f.Concurrency), f.Deployed.Format(time.RFC3339), cmp(strings.Join(f.Routes, ","), "-")})
 			}
 			return table(e.Stdout, []string{"NAME", "MODULE", "MODE", "TIMEOUT", "MEMORY", "CONCURRENCY", "DEPLOYED", "ROUTES"}, rows, hide)

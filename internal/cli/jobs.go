@@ -77,7 +77,7 @@ func listRow(j *job.Job, wide bool) []string {
 func describeTask(s job.Spec) string {
 	switch {
 	case s.Wasm != nil:
-		return strings.TrimSpace(string(s.Engine) + " " + s.Wasm.Module + " " + strings.Join(s.Wasm.Args, " ")) // wasm (wazero) or wasmtime
+		return strings.TrimSpace(string(s.Engine) + " " + s.Wasm.Module.String() + " " + strings.Join(s.Wasm.Args, " ")) // wasm (wazero) or wasmtime
 	case s.Docker != nil:
 		return strings.TrimSpace("docker " + s.Docker.Image + " " + strings.Join(s.Docker.Args, " "))
 	}
@@ -196,7 +196,7 @@ func describeTable(w io.Writer, j *job.Job) error {
 	}
 	fmt.Fprintf(&b, "Created:     %s\nTask:        %s\n", j.CreatedAt.Local().Format(time.RFC3339), describeTask(j.Spec))
 	for _, in := range j.Spec.Inputs {
-		src := in.CID
+		src := in.CID.String()
 		if in.Path != "" {
 			src += "/" + in.Path
 		}

@@ -182,9 +182,13 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // resolveURLs downloads the URL inputs of a decoded spec and fills in their CIDs.
 func resolveURLs(cmd *cobra.Command, e *Env, d *jobspec.Decoded, f urlFlags) error {
 	for _, in := range d.URLInputs {
-		c, err := fetchURL(cmd, e, in.URL, f)
+		text, err := fetchURL(cmd, e, in.URL, f)
 		if err != nil {
 			return err
+		}
+		c, err := job.ParseCID(text)
+		if err != nil {
+			return fmt.Errorf("input %s: the node answered with a bad CID: %w", in.URL, err)
 		}
 		d.Spec.Inputs[in.Index].CID = c
 	}

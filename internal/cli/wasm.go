@@ -13,6 +13,7 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore/filecid"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/jobspec"
 )
@@ -190,27 +191,27 @@ func parseTimeout(s string) (time.Duration, error) {
 
 // moduleCID uploads a local .wasm file (unless the node holds it already), or takes the
 // argument as the CID of a module already in IPFS.
-func moduleCID(cmd *cobra.Command, e *Env, arg string) (string, error) {
+func moduleCID(cmd *cobra.Command, e *Env, arg string) (cidtext.CID, error) {
 	if f, err := os.Open(arg); err == nil {
 		c, _, err := filecid.Sum(f, 0)
 		f.Close()
 		if err != nil {
-			return "", fmt.Errorf("reading %s: %w", arg, err)
+			return cidtext.CID{}, fmt.Errorf("reading %s: %w", arg, err)
 		}
 		if ok, err := e.Client().Has(cmd.Context(), c.String()); err == nil && ok {
-			return c.String(), nil
+			return c, nil
 		}
 		resp, err := addPath(cmd, e, arg, api.AddOptions{CIDVersion: 1})
 		if err != nil {
-			return "", fmt.Errorf("uploading %s: %w", arg, err)
+			return cidtext.CID{}, fmt.Errorf("uploading %s: %w", arg, err)
 		}
-		return resp.CID, nil
+		return job.ParseCID(resp.CID)
 	}
 	c, err := job.ParseCID(arg)
 	if err != nil {
-		return "", fmt.Errorf("%s is neither a file nor a CID", arg)
+		return cidtext.CID{}, fmt.Errorf("%s is neither a file nor a CID", arg)
 	}
-	return c.String(), nil
+	return c, nil
 }
 
 // submitAndWait submits a spec, follows it with progress on stderr, and prints the

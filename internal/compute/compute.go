@@ -294,13 +294,13 @@ func (n *Compute) Enqueue(jobID, execID string, spec job.Spec, requester peer.ID
 // specRoots are the CIDs of a spec's module and inputs.
 func specRoots(spec job.Spec) []cid.Cid {
 	var roots []cid.Cid
-	if m := spec.Module(); m != "" {
-		if c, err := blockstore.ParseCID(m); err == nil {
+	if m := spec.Module(); m.Defined() {
+		if c, err := blockstore.Key(m); err == nil {
 			roots = append(roots, c)
 		}
 	}
 	for _, in := range spec.Inputs {
-		if c, err := blockstore.ParseCID(in.CID); err == nil {
+		if c, err := blockstore.Key(in.CID); err == nil {
 			roots = append(roots, c)
 		}
 	}
@@ -492,20 +492,18 @@ func (n *Compute) outcome(t *Assignment, dir string, res executor.Result, runErr
 		e.StdoutTruncated, e.StderrTruncated = res.StdoutTruncated, res.StderrTruncated
 		code := res.ExitCode
 		e.ExitCode = &code
-		c, err := n.importResult(dir, res.ExitCode, t.JobID, e.State)
+		rc, err := n.importResult(dir, res.ExitCode, t.JobID, e.State)
 		if err != nil {
 			e.State, e.Outcome, e.Error = job.StateFailed, job.OutcomeResultFailed, "storing the result: "+err.Error()
 		} else {
-			e.ResultCID = c
-			r := job.NewReceipt(&job.Job{ID: t.JobID, Spec: t.Spec}, t.ExecID, c, code)
+			e.ResultCID = rc.String()
+			r := job.NewReceipt(&job.Job{ID: t.JobID, Spec: t.Spec}, t.ExecID, e.ResultCID, code)
 			if err := n.host.Sign(r); err != nil {
 				n.log.Error("sign receipt", "job", t.JobID, "err", err)
 			} else {
 				e.Receipt = r
 			}
-			if rc, err := blockstore.ParseCID(c); err == nil {
-				n.host.Provide(rc)
-			}
+			n.host.Provide(rc)
 		}
 	}
 	e.EndedAt = n.now()
@@ -515,9 +513,9 @@ func (n *Compute) outcome(t *Assignment, dir string, res executor.Result, runErr
 // importResult adds the job directory (outputs/, stdout, stderr, exitCode) as one UnixFS
 // directory with kubo's --cid-version=1 settings, and pins it for the retention of a
 // result that ended in state st.
-func (n *Compute) importResult(dir string, exitCode int, jobID string, st job.State) (string, error) {
+func (n *Compute) importResult(dir string, exitCode int, jobID string, st job.State) (cid.Cid, error) {
 	if err := os.WriteFile(filepath.Join(dir, "exitCode"), []byte(strconv.Itoa(exitCode)), 0o600); err != nil {
-		return "", err
+		return cid.Undef, err
 	}
 	// Import even when the job was cancelled: the node's own context may be done.
 	ctx := context.WithoutCancel(n.ctx)
@@ -532,9 +530,9 @@ func (n *Compute) importResult(dir string, exitCode int, jobID string, st job.St
 	pin := blockstore.PinInfo{Kind: blockstore.PinResult, Label: jobID, Created: now, Expires: now.Add(keep)}
 	e, err := n.blocks.AddPathPinned(h.Context(ctx), dir, blockstore.AddOptions{CIDVersion: 1, Hidden: true}, pin)
 	if err != nil {
-		return "", err
+		return cid.Undef, err
 	}
-	return e.CID.String(), nil
+	return e.CID, nil
 }
 
 // head returns the first summaryBytes of a file.
@@ -648,10 +646,10 @@ func (n *Compute) needsFetch(spec job.Spec) bool {
 	if _, ok := n.executors[spec.Engine].(executor.Preparer); ok || !n.holds(spec) {
 		return true
 	}
-	if spec.Module() == "" {
+	if !spec.Module().Defined() {
 		return false
 	}
-	mod, err := blockstore.ParseCID(spec.Module())
+	mod, err := blockstore.Key(spec.Module())
 	return err == nil && !n.moduleWhole(mod)
 }
 
@@ -682,8 +680,8 @@ func (n *Compute) moduleWhole(c cid.Cid) bool {
 
 // fetchContent makes the module (whole) and each input's root and path local.
 func (n *Compute) fetchContent(ctx context.Context, t *Assignment, limit time.Duration) error {
-	if m := t.Spec.Module(); m != "" {
-		mod, err := blockstore.ParseCID(m)
+	if m := t.Spec.Module(); m.Defined() {
+		mod, err := blockstore.Key(m)
 		if err != nil {
 			return err
 		}
@@ -692,7 +690,7 @@ func (n *Compute) fetchContent(ctx context.Context, t *Assignment, limit time.Du
 		}
 	}
 	for _, in := range t.Spec.Inputs {
-		c, err := blockstore.ParseCID(in.CID)
+		c, err := blockstore.Key(in.CID)
 		if err != nil {
 			return err
 		}
@@ -784,14 +782,14 @@ func (n *Compute) moduleSize(ctx context.Context, c cid.Cid) string {
 // holds reports whether the module and every input root are in the local store.
 func (n *Compute) holds(spec job.Spec) bool {
 	ctx := n.ctx
-	if m := spec.Module(); m != "" {
-		c, err := blockstore.ParseCID(m)
+	if m := spec.Module(); m.Defined() {
+		c, err := blockstore.Key(m)
 		if ok, _ := n.blocks.Has(ctx, c); err != nil || !ok {
 			return false
 		}
 	}
 	for _, in := range spec.Inputs {
-		c, err := blockstore.ParseCID(in.CID)
+		c, err := blockstore.Key(in.CID)
 		if ok, _ := n.blocks.Has(ctx, c); err != nil || !ok {
 			return false
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -185,7 +186,7 @@ func TestRunToResult(t *testing.T) {
 	if e := ended(t, h); e.State != job.StateFailed || e.Outcome != job.OutcomeNotStarted || e.Error != "no such image" {
 		t.Fatalf("not started: %+v", e)
 	}
-	if err := c.Enqueue("j-4", "e-4-1", job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkqaaa"}}, peer.ID("req")); err != nil {
+	if err := c.Enqueue("j-4", "e-4-1", job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkqaaa")}}, peer.ID("req")); err != nil {
 		t.Fatal(err)
 	}
 	if e := ended(t, h); e.State != job.StateFailed || e.Error != "module bafkqaaa is not on this node, which is not on a network" {
@@ -256,7 +257,7 @@ func TestMissingContent(t *testing.T) {
 	c, h := newCompute(t)
 	missing := "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 	spec := dockerSpec("exit", "0")
-	spec.Inputs = []job.Input{{CID: missing, Target: "/inputs"}}
+	spec.Inputs = []job.Input{{CID: cidtext.MustParse(missing), Target: "/inputs"}}
 	if err := c.Enqueue("j-1", "e-1-1", spec, peer.ID("req")); err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +280,7 @@ func TestRefusalAndOffer(t *testing.T) {
 		want string
 	}{
 		{ok, ""},
-		{job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkqaaa"}}, "this node runs no wasm jobs"},
+		{job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkqaaa")}}, "this node runs no wasm jobs"},
 		{func() job.Spec { s := ok; s.Selector = map[string]string{"zone": "b"}; return s }(), "this node does not have the labels zone=b"},
 		{func() job.Spec { s := ok; s.Memory = 2 << 30; return s }(), "needs 2 GiB of memory; this node offers 1 GiB"},
 		{func() job.Spec { s := ok; s.OutputsLimit = 2 << 30; return s }(), "asks for up to 2 GiB of outputs; this node allows 1 GiB"},

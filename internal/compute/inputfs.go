@@ -116,7 +116,7 @@ func (dirInfo) Sys() any           { return nil }
 // read through g when they are needed. A path naming a file is mounted as a directory
 // holding that file under its name.
 func InputFS(ctx context.Context, g blockstore.BlockGetter, in job.Input) (fs.FS, error) {
-	c, err := blockstore.ParseCID(in.CID)
+	c, err := blockstore.Key(in.CID)
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func TestInputFSPathToFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"sub/data.txt", "/sub/data.txt"} {
-		fsys, err := InputFS(ctx, store.Blocks(), job.Input{CID: e.CID.String(), Path: p, Target: "/data"})
+		fsys, err := InputFS(ctx, store.Blocks(), job.Input{CID: blockstore.JobCID(e.CID), Path: p, Target: "/data"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,14 +48,14 @@ func TestInputFSPathToFile(t *testing.T) {
 			t.Fatalf("path %s: %q, %v", p, b, err)
 		}
 	}
-	fsys, err := InputFS(ctx, store.Blocks(), job.Input{CID: e.CID.String(), Path: "sub", Target: "/data"})
+	fsys, err := InputFS(ctx, store.Blocks(), job.Input{CID: blockstore.JobCID(e.CID), Path: "sub", Target: "/data"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := fstest.TestFS(fsys, "data.txt"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := InputFS(ctx, store.Blocks(), job.Input{CID: e.CID.String(), Path: "sub/nope", Target: "/data"}); err == nil {
+	if _, err := InputFS(ctx, store.Blocks(), job.Input{CID: blockstore.JobCID(e.CID), Path: "sub/nope", Target: "/data"}); err == nil {
 		t.Fatal("a path that is not in the DAG mounted")
 	}
 }

@@ -8,11 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-
-	"github.com/ipfs/go-cid"
-
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
 // A job's result keeps its dotfiles: `ipfs add -r` (and AddPath by default) skips them,
@@ -33,11 +30,7 @@ func TestImportResultKeepsDotfiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := n.importResult(dir, 0, "j-test", job.StateCompleted)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := cid.Decode(s)
+	root, err := n.importResult(dir, 0, "j-test", job.StateCompleted)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,7 +57,7 @@ type instance struct {
 }
 
 func poolKey(f *job.Function) string {
-	return f.Name + "@" + strconv.FormatInt(f.Version, 10) + "/" + f.Deployer + "/" + f.Module
+	return f.Name + "@" + strconv.FormatInt(f.Version, 10) + "/" + f.Deployer + "/" + f.Module.String()
 }
 
 func (rt *Runtime) poolOf(f *job.Function) (*pool, error) {
@@ -192,7 +192,7 @@ func (p *pool) start() (*instance, error) {
 		defer rt.wg.Done()
 		t0 := time.Now()
 		res, err := rt.sb.Run(ctx, sandbox.Guest{
-			ModuleKey: f.Module, Module: rt.loader(f.Module),
+			ModuleKey: f.Module.String(), Module: rt.loader(f.Module),
 			WASI: wasi.Config{Program: f.Name, Env: env, Mounts: mounts, Stdin: &readySignal{r: pr, ready: inst.ready}, Stdout: out,
 				Stderr: instanceStderr{inst}, Realtime: true},
 			MemoryLimit: f.Memory, OutputLimit: 1 << 62,

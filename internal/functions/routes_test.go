@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -18,7 +19,7 @@ func TestRegistryRoutes(t *testing.T) {
 	}
 	apply := func(name string, version int64, deleted bool, routes ...string) {
 		t.Helper()
-		f := job.Function{Name: name, Module: "bafkqaaa", Version: version, Deployer: "d", Deleted: deleted, Routes: routes}
+		f := job.Function{Name: name, Module: cidtext.MustParse("bafkqaaa"), Version: version, Deployer: "d", Deleted: deleted, Routes: routes}
 		if !deleted {
 			f.Normalize()
 		}

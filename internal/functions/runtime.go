@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
 	"github.com/bacalhau-project/bacalhau-wasm/wasi"
@@ -31,7 +32,7 @@ const (
 // Host is what the functions role needs from its node: module bytes and input file
 // systems, by CID, fetched from the network when the node lacks them.
 type Host interface {
-	ReadModule(ctx context.Context, cid string) ([]byte, error)
+	ReadModule(ctx context.Context, module cidtext.CID) ([]byte, error)
 	Mounts(ctx context.Context, inputs []job.Input) ([]wasi.Mount, error)
 }
 
@@ -67,10 +68,10 @@ type Runtime struct {
 	waiting chan struct{} // node-wide queue places
 
 	mu        sync.Mutex
-	perFn     map[string]*fnGate // by function name
-	pools     map[string]*pool   // by function name + version
-	instances int                // live pooled instances
-	warm      map[string]bool    // modules this process has run: later loads are not cold
+	perFn     map[string]*fnGate   // by function name
+	pools     map[string]*pool     // by function name + version
+	instances int                  // live pooled instances
+	warm      map[cidtext.CID]bool // modules this process has run: later loads are not cold
 	logs      map[string]*logRing
 	closed    bool
 	wg        sync.WaitGroup
@@ -94,7 +95,7 @@ func NewRuntime(cfg Config, sb *sandbox.Sandbox, host Host) *Runtime {
 	}
 	return &Runtime{cfg: cfg, sb: sb, host: host, log: cfg.Logger,
 		slots: make(chan struct{}, cfg.MaxConcurrent), waiting: make(chan struct{}, cfg.MaxQueue),
-		perFn: map[string]*fnGate{}, pools: map[string]*pool{}, warm: map[string]bool{}, logs: map[string]*logRing{}}
+		perFn: map[string]*fnGate{}, pools: map[string]*pool{}, warm: map[cidtext.CID]bool{}, logs: map[string]*logRing{}}
 }
 
 // Error is an invocation that produced no response of the function's own: its HTTP
@@ -121,7 +122,7 @@ func (rt *Runtime) Invoke(ctx context.Context, f *job.Function, req *Request) (*
 	req.stderr = &tailBuffer{max: rt.cfg.LogStderr}
 	resp, cold, err := rt.invoke(ctx, f, req)
 	rec := Invocation{Time: start.UTC(), RequestID: req.RequestID, Method: req.Method, Path: job.ClipText(req.PathInfo, job.MaxInvocationText),
-		Duration: time.Since(start), Module: f.Module, Cold: cold, Stderr: req.stderr.String()}
+		Duration: time.Since(start), Module: f.Module.String(), Cold: cold, Stderr: req.stderr.String()}
 	var fe *Error
 	switch {
 	case err == nil:
@@ -206,7 +207,7 @@ func (rt *Runtime) admit(ctx context.Context, f *job.Function) (func(), error) {
 }
 
 // coldStart reports whether module has not run in this process yet, and marks it.
-func (rt *Runtime) coldStart(module string) bool {
+func (rt *Runtime) coldStart(module cidtext.CID) bool {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	cold := !rt.warm[module]
@@ -214,7 +215,7 @@ func (rt *Runtime) coldStart(module string) bool {
 	return cold
 }
 
-func (rt *Runtime) loader(module string) func(context.Context) ([]byte, error) {
+func (rt *Runtime) loader(module cidtext.CID) func(context.Context) ([]byte, error) {
 	return func(ctx context.Context) ([]byte, error) { return rt.host.ReadModule(ctx, module) }
 }
 
@@ -227,7 +228,7 @@ func (rt *Runtime) invokeFresh(ctx context.Context, f *job.Function, req *Reques
 	var stdout bytes.Buffer
 	stderr := &tailBuffer{max: 4 << 10}
 	res, err := rt.sb.Run(ctx, sandbox.Guest{
-		ModuleKey: f.Module, Module: rt.loader(f.Module),
+		ModuleKey: f.Module.String(), Module: rt.loader(f.Module),
 		WASI: wasi.Config{Program: f.Name, Env: CGIEnv(req, f.Env), Mounts: mounts,
 			Stdin: bytes.NewReader(req.Body), Stdout: &stdout, Stderr: req.teeStderr(stderr), Realtime: true},
 		Timeout: time.Duration(f.Timeout), MemoryLimit: f.Memory, OutputLimit: rt.cfg.MaxResponse,

@@ -91,10 +91,11 @@ func parseLongInput(s string) (Input, error) {
 func makeInput(src, dst string) (Input, error) {
 	src = strings.TrimPrefix(strings.TrimPrefix(src, "ipfs://"), "/ipfs/")
 	c, sub, _ := strings.Cut(src, "/")
-	if _, err := ParseCID(c); err != nil {
+	k, err := ParseCID(c)
+	if err != nil {
 		return Input{}, invalid("input: %v", err)
 	}
-	in := Input{CID: c, Path: sub, Target: dst}
+	in := Input{CID: k, Path: sub, Target: dst}
 	if err := in.validate(); err != nil {
 		return Input{}, err
 	}
@@ -119,7 +120,7 @@ func ParseEnv(kvs []string) (map[string]string, error) {
 
 // String prints an input back in the short flag form.
 func (in Input) String() string {
-	src := "ipfs://" + in.CID
+	src := "ipfs://" + in.CID.String()
 	if in.Path != "" {
 		src += "/" + strings.Trim(in.Path, "/")
 	}

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 )
 
 // FunctionMode says how a function's requests get an instance of its module.
@@ -35,7 +37,7 @@ const (
 // what `bacalhau fn deploy` publishes and every node serves under /fn/<name>/.
 type Function struct {
 	Name    string            `json:"name"`
-	Module  string            `json:"module"` // CID of the .wasm bytes
+	Module  cidtext.CID       `json:"module"` // of the .wasm bytes
 	Inputs  []Input           `json:"inputs,omitempty"`
 	Env     map[string]string `json:"env,omitempty"`
 	Timeout Duration          `json:"timeout,omitempty"` // per request
@@ -130,8 +132,8 @@ func (f *Function) Validate() error {
 	if f.Deleted {
 		return nil
 	}
-	if _, err := ParseCID(f.Module); err != nil {
-		return invalid("function %s: module: %v", f.Name, err)
+	if !f.Module.Defined() {
+		return invalid("function %s: module: empty CID", f.Name)
 	}
 	if len(f.Inputs) > maxInputs {
 		return invalid("function %s: %d inputs, at most %d allowed", f.Name, len(f.Inputs), maxInputs)

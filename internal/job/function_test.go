@@ -5,10 +5,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 )
 
 func TestFunctionValidate(t *testing.T) {
-	ok := Function{Name: "hello-1", Module: "bafkqaaa"}
+	ok := Function{Name: "hello-1", Module: cidtext.MustParse("bafkqaaa")}
 	ok.Normalize()
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
@@ -18,7 +20,7 @@ func TestFunctionValidate(t *testing.T) {
 		"name dash":    func(f *Function) { f.Name = "-x" },
 		"name slash":   func(f *Function) { f.Name = "a/b" },
 		"name long":    func(f *Function) { f.Name = strings.Repeat("a", 64) },
-		"module":       func(f *Function) { f.Module = "nope" },
+		"module":       func(f *Function) { f.Module = cidtext.CID{} },
 		"mode":         func(f *Function) { f.Mode = "warm" },
 		"timeout":      func(f *Function) { f.Timeout = Duration(MaxFunctionTimeout + 1) },
 		"memory":       func(f *Function) { f.Memory = 1 },
@@ -26,9 +28,9 @@ func TestFunctionValidate(t *testing.T) {
 		"body":         func(f *Function) { f.MaxBody = MaxFunctionMaxBody + 1 },
 		"pool":         func(f *Function) { f.PoolSize = 0 },
 		"env":          func(f *Function) { f.Env = map[string]string{"A=B": "x"} },
-		"input target": func(f *Function) { f.Inputs = []Input{{CID: "bafkqaaa", Target: "/outputs"}} },
+		"input target": func(f *Function) { f.Inputs = []Input{{CID: cidtext.MustParse("bafkqaaa"), Target: "/outputs"}} },
 		"input twice": func(f *Function) {
-			f.Inputs = []Input{{CID: "bafkqaaa", Target: "/d"}, {CID: "bafkqaaa", Target: "/d"}}
+			f.Inputs = []Input{{CID: cidtext.MustParse("bafkqaaa"), Target: "/d"}, {CID: cidtext.MustParse("bafkqaaa"), Target: "/d"}}
 		},
 		"negative vers": func(f *Function) { f.Version = -1 },
 	} {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 )
 
 const (
@@ -16,7 +18,7 @@ const (
 )
 
 func wasmSpec() Spec {
-	return Spec{Engine: EngineWasm, Wasm: &WasmTask{Module: cidV1}}
+	return Spec{Engine: EngineWasm, Wasm: &WasmTask{Module: cidtext.MustParse(cidV1)}}
 }
 
 func TestValidate(t *testing.T) {
@@ -27,31 +29,30 @@ func TestValidate(t *testing.T) {
 	}{
 		{"ok", func(*Spec) {}, ""},
 		{"ok with inputs", func(s *Spec) {
-			s.Inputs = []Input{{CID: cidV0, Target: "/data"}, {CID: cidV1, Target: "/more"}}
+			s.Inputs = []Input{{CID: cidtext.MustParse(cidV0), Target: "/data"}, {CID: cidtext.MustParse(cidV1), Target: "/more"}}
 		}, ""},
 		{"no engine", func(s *Spec) { s.Engine = "" }, "no engine"},
 		{"unknown engine", func(s *Spec) { s.Engine = "jvm" }, `unknown engine "jvm"`},
 		{"wasm without task", func(s *Spec) { s.Wasm = nil }, "no wasm task"},
 		{"both tasks", func(s *Spec) { s.Docker = &DockerTask{Image: "ubuntu"} }, "cannot also carry"},
-		{"bad module cid", func(s *Spec) { s.Wasm.Module = "not-a-cid" }, "not a valid CID"},
-		{"empty module", func(s *Spec) { s.Wasm.Module = "" }, "no wasm module"},
-		{"escape target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "/../etc"}} }, "not a clean path"},
-		{"relative target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "data"}} }, "absolute path"},
-		{"root target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "/"}} }, ""},
+		{"empty module", func(s *Spec) { s.Wasm.Module = cidtext.CID{} }, "no wasm module"},
+		{"escape target", func(s *Spec) { s.Inputs = []Input{{CID: cidtext.MustParse(cidV1), Target: "/../etc"}} }, "not a clean path"},
+		{"relative target", func(s *Spec) { s.Inputs = []Input{{CID: cidtext.MustParse(cidV1), Target: "data"}} }, "absolute path"},
+		{"root target", func(s *Spec) { s.Inputs = []Input{{CID: cidtext.MustParse(cidV1), Target: "/"}} }, ""},
 		{"root target under others", func(s *Spec) {
-			s.Inputs = []Input{{CID: cidV1, Target: "/", Writable: true}, {CID: cidV0, Target: "/data"}}
+			s.Inputs = []Input{{CID: cidtext.MustParse(cidV1), Target: "/", Writable: true}, {CID: cidtext.MustParse(cidV0), Target: "/data"}}
 		}, ""},
 		{"two roots", func(s *Spec) {
-			s.Inputs = []Input{{CID: cidV1, Target: "/"}, {CID: cidV0, Target: "/", Writable: true}}
+			s.Inputs = []Input{{CID: cidtext.MustParse(cidV1), Target: "/"}, {CID: cidtext.MustParse(cidV0), Target: "/", Writable: true}}
 		}, "two inputs"},
-		{"outputs target", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Target: "/outputs/x"}} }, "collides"},
+		{"outputs target", func(s *Spec) { s.Inputs = []Input{{CID: cidtext.MustParse(cidV1), Target: "/outputs/x"}} }, "collides"},
 		{"dup target", func(s *Spec) {
-			s.Inputs = []Input{{CID: cidV1, Target: "/a"}, {CID: cidV0, Target: "/a"}}
+			s.Inputs = []Input{{CID: cidtext.MustParse(cidV1), Target: "/a"}, {CID: cidtext.MustParse(cidV0), Target: "/a"}}
 		}, "two inputs"},
 		{"nested target", func(s *Spec) {
-			s.Inputs = []Input{{CID: cidV1, Target: "/a"}, {CID: cidV0, Target: "/a/b"}}
+			s.Inputs = []Input{{CID: cidtext.MustParse(cidV1), Target: "/a"}, {CID: cidtext.MustParse(cidV0), Target: "/a/b"}}
 		}, "nested"},
-		{"dag path escape", func(s *Spec) { s.Inputs = []Input{{CID: cidV1, Path: "a/../b", Target: "/a"}} }, "bad segment"},
+		{"dag path escape", func(s *Spec) { s.Inputs = []Input{{CID: cidtext.MustParse(cidV1), Path: "a/../b", Target: "/a"}} }, "bad segment"},
 		{"negative timeout", func(s *Spec) { s.Timeout = Duration(-time.Second) }, "out of range"},
 		{"huge memory", func(s *Spec) { s.Memory = 1 << 40 }, "over the limit"},
 		{"bad env", func(s *Spec) { s.Env = map[string]string{"A=B": "c"} }, "environment variable name"},
@@ -59,7 +60,7 @@ func TestValidate(t *testing.T) {
 		{"docker ok", func(s *Spec) { s.Engine, s.Wasm, s.Docker = EngineDocker, nil, &DockerTask{Image: "ubuntu:24.04"} }, ""},
 		{"docker root input", func(s *Spec) {
 			s.Engine, s.Wasm, s.Docker = EngineDocker, nil, &DockerTask{Image: "ubuntu:24.04"}
-			s.Inputs = []Input{{CID: "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e", Target: "/", Writable: true}}
+			s.Inputs = []Input{{CID: cidtext.MustParse("bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e"), Target: "/", Writable: true}}
 		}, "cannot mount an input at /"},
 		{"wasmtime ok", func(s *Spec) { s.Engine = EngineWasmtime }, ""},
 		{"wasmtime without task", func(s *Spec) { s.Engine, s.Wasm = EngineWasmtime, nil }, "engine is wasmtime but no wasm task"},
@@ -94,17 +95,17 @@ func TestParseInput(t *testing.T) {
 		want    Input
 		wantErr string
 	}{
-		{cidV1, Input{CID: cidV1, Target: "/inputs"}, ""},
-		{"ipfs://" + cidV1, Input{CID: cidV1, Target: "/inputs"}, ""},
-		{"ipfs://" + cidV1 + ":/data", Input{CID: cidV1, Target: "/data"}, ""},
-		{"src=ipfs://" + cidV0 + ",dst=/more", Input{CID: cidV0, Target: "/more"}, ""},
-		{"src=ipfs://" + cidV0 + "/sub/dir,dst=/more", Input{CID: cidV0, Path: "sub/dir", Target: "/more"}, ""},
-		{"ipfs://" + cidV1 + ":/data:rw", Input{CID: cidV1, Target: "/data", Writable: true}, ""},
-		{"ipfs://" + cidV1 + ":/:rw", Input{CID: cidV1, Target: "/", Writable: true}, ""},
-		{"ipfs://" + cidV1 + ":/", Input{CID: cidV1, Target: "/"}, ""},
-		{"ipfs://" + cidV1 + ":/data:ro", Input{CID: cidV1, Target: "/data"}, ""},
-		{"src=ipfs://" + cidV0 + ",dst=/,rw", Input{CID: cidV0, Target: "/", Writable: true}, ""},
-		{"src=ipfs://" + cidV0 + ",rw,dst=/x,ro", Input{CID: cidV0, Target: "/x"}, ""},
+		{cidV1, Input{CID: cidtext.MustParse(cidV1), Target: "/inputs"}, ""},
+		{"ipfs://" + cidV1, Input{CID: cidtext.MustParse(cidV1), Target: "/inputs"}, ""},
+		{"ipfs://" + cidV1 + ":/data", Input{CID: cidtext.MustParse(cidV1), Target: "/data"}, ""},
+		{"src=ipfs://" + cidV0 + ",dst=/more", Input{CID: cidtext.MustParse(cidV0), Target: "/more"}, ""},
+		{"src=ipfs://" + cidV0 + "/sub/dir,dst=/more", Input{CID: cidtext.MustParse(cidV0), Path: "sub/dir", Target: "/more"}, ""},
+		{"ipfs://" + cidV1 + ":/data:rw", Input{CID: cidtext.MustParse(cidV1), Target: "/data", Writable: true}, ""},
+		{"ipfs://" + cidV1 + ":/:rw", Input{CID: cidtext.MustParse(cidV1), Target: "/", Writable: true}, ""},
+		{"ipfs://" + cidV1 + ":/", Input{CID: cidtext.MustParse(cidV1), Target: "/"}, ""},
+		{"ipfs://" + cidV1 + ":/data:ro", Input{CID: cidtext.MustParse(cidV1), Target: "/data"}, ""},
+		{"src=ipfs://" + cidV0 + ",dst=/,rw", Input{CID: cidtext.MustParse(cidV0), Target: "/", Writable: true}, ""},
+		{"src=ipfs://" + cidV0 + ",rw,dst=/x,ro", Input{CID: cidtext.MustParse(cidV0), Target: "/x"}, ""},
 		{"ipfs://" + cidV1 + ":/data:rx", Input{}, "unknown mount mode"},
 		{"ipfs://" + cidV1 + ":/outputs:rw", Input{}, "collides"},
 		{"ipfs://" + cidV1 + ":rw", Input{}, "absolute path"},
@@ -191,7 +192,7 @@ func TestSpecJSONRoundTrip(t *testing.T) {
 		t.Fatalf("timeout not human readable: %s", b)
 	}
 	var back Spec
-	if err := json.Unmarshal(b, &back); err != nil || back.Timeout != s.Timeout || back.Wasm.Module != cidV1 {
+	if err := json.Unmarshal(b, &back); err != nil || back.Timeout != s.Timeout || back.Wasm.Module.String() != cidV1 {
 		t.Fatalf("round trip: %+v, %v", back, err)
 	}
 }
@@ -211,14 +212,14 @@ func TestFormatLabelsRoundTrip(t *testing.T) {
 // TestTaskDigest: a WASM task's digest is the one receipts have always carried, and a
 // Docker task's covers its whole task.
 func TestTaskDigest(t *testing.T) {
-	wasm := Spec{Engine: EngineWasm, Wasm: &WasmTask{Module: "bafy-not-covered", EntryPoint: "_start", Args: []string{"a"}},
+	wasm := Spec{Engine: EngineWasm, Wasm: &WasmTask{Module: cidtext.MustParse(cidV1), EntryPoint: "_start", Args: []string{"a"}},
 		Env: map[string]string{"B": "2", "A": "1"}, Memory: 1024}
 	old := sha256.Sum256([]byte(`{"Engine":"wasm","EntryPoint":"_start","Args":["a"],"Env":[{"K":"A","V":"1"},{"K":"B","V":"2"}],"Memory":1024}`))
 	if got := TaskDigest(wasm); got != hex.EncodeToString(old[:]) {
 		t.Errorf("wasm digest changed: %s", got)
 	}
 	other := wasm
-	other.Wasm = &WasmTask{Module: "bafy-other", EntryPoint: "_start", Args: []string{"a"}}
+	other.Wasm = &WasmTask{Module: cidtext.MustParse(cidV0), EntryPoint: "_start", Args: []string{"a"}}
 	if TaskDigest(other) != TaskDigest(wasm) {
 		t.Error("the module changed the digest: receipts bind it by CID, not in the digest")
 	}
@@ -234,5 +235,29 @@ func TestTaskDigest(t *testing.T) {
 		if got == base {
 			t.Errorf("a docker task's %s does not change its digest", name)
 		}
+	}
+}
+
+// TestSpecJSONRefusesBadCIDs: a CID in a spec is checked where the JSON is decoded (the
+// HTTP body, a peer's message), with the words of cidtext.Parse, and prints back as the
+// same text.
+func TestSpecJSONRefusesBadCIDs(t *testing.T) {
+	for _, s := range []string{
+		`{"engine":"wasm","wasm":{"module":"not-a-cid"}}`,
+		`{"engine":"wasm","wasm":{"module":"` + cidV1 + `"},"inputs":[{"cid":"bafy!!!","target":"/data"}]}`,
+	} {
+		var spec Spec
+		err := json.Unmarshal([]byte(s), &spec)
+		if err == nil || !strings.Contains(err.Error(), "is not a valid CID") {
+			t.Fatalf("decoding %s = %v, want an error saying it is not a valid CID", s, err)
+		}
+	}
+	in := `{"engine":"wasm","wasm":{"module":"` + cidV1 + `"},"inputs":[{"cid":"` + cidV0 + `","target":"/data"}]}`
+	var spec Spec
+	if err := json.Unmarshal([]byte(in), &spec); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := json.Marshal(spec); err != nil || string(out) != in {
+		t.Fatalf("a spec prints back as %s, %v; want %s", out, err, in)
 	}
 }

@@ -41,7 +41,7 @@ func (r *Receipt) SigningBytes() []byte {
 func NewReceipt(j *Job, executionID, resultCID string, exitCode int) *Receipt {
 	r := &Receipt{JobID: j.ID, ExecutionID: executionID, ResultCID: resultCID, ExitCode: exitCode, SpecDigest: TaskDigest(j.Spec)}
 	if j.Spec.Wasm != nil {
-		r.Module = j.Spec.Wasm.Module
+		r.Module = j.Spec.Wasm.Module.String()
 	}
 	r.Inputs = InputRefs(j.Spec)
 	return r
@@ -51,7 +51,7 @@ func NewReceipt(j *Job, executionID, resultCID string, exitCode int) *Receipt {
 func InputRefs(s Spec) []string {
 	refs := make([]string, 0, len(s.Inputs))
 	for _, in := range s.Inputs {
-		ref := in.CID
+		ref := in.CID.String()
 		if in.Path != "" {
 			ref += "/" + in.Path
 		}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 )
 
 func TestValidRoute(t *testing.T) {
@@ -59,7 +61,7 @@ func TestRouteMatches(t *testing.T) {
 }
 
 func TestFunctionRoutes(t *testing.T) {
-	f := Function{Name: "hello", Module: "bafkqaaa", Routes: []string{"/hello/", "/hi"}}
+	f := Function{Name: "hello", Module: cidtext.MustParse("bafkqaaa"), Routes: []string{"/hello/", "/hi"}}
 	f.Normalize()
 	if err := f.Validate(); err != nil || f.Routes[0] != "/hello" {
 		t.Fatalf("%v %v", f.Routes, err)
@@ -69,7 +71,7 @@ func TestFunctionRoutes(t *testing.T) {
 		"reserved": {"/fn/x"},
 		"many":     make([]string, MaxRoutes+1),
 	} {
-		g := Function{Name: "hello", Module: "bafkqaaa", Routes: routes}
+		g := Function{Name: "hello", Module: cidtext.MustParse("bafkqaaa"), Routes: routes}
 		g.Normalize()
 		if err := g.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "function hello") {
 			t.Errorf("%s: %v", name, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
+	"github.com/bacalhau-project/bacalhau-wasm/wasi"
 )
 
 // Engine names the executor a task runs on.
@@ -59,10 +60,10 @@ const (
 	DefaultMemory      = 256 << 20 // bytes
 	MaxMemory          = 4 << 30   // wasm32 cannot address more
 	MinMemory          = 64 << 10  // one WebAssembly page
-	DefaultOutputsPath = "/outputs"
+	DefaultOutputsPath = wasi.OutputsTarget
 	// DefaultEntryPoint is the function a WASM task calls when it names none: a WASI
 	// command's.
-	DefaultEntryPoint = "_start"
+	DefaultEntryPoint = wasi.DefaultEntryPoint
 	// DefaultQueueTimeout is how long a job may wait for a node to take it (pending with
 	// no execution under way, counted over all such spells) before it fails. Long enough
 	// for a node to restart or a new one to join; short enough that a job no node can
@@ -112,9 +113,9 @@ type Spec struct {
 
 // WasmTask runs a WASI module held in IPFS.
 type WasmTask struct {
-	Module     string   `json:"module"` // CID of the .wasm bytes
-	EntryPoint string   `json:"entryPoint,omitempty"`
-	Args       []string `json:"args,omitempty"`
+	Module     cidtext.CID `json:"module"` // of the .wasm bytes
+	EntryPoint string      `json:"entryPoint,omitempty"`
+	Args       []string    `json:"args,omitempty"`
 }
 
 // DockerTask runs an OCI image on the Docker engine.
@@ -146,9 +147,9 @@ const (
 // with Writable, as a copy-on-write directory whose changes are discarded after the run.
 // Target may be "/": the input is then the guest's root, under the other mounts.
 type Input struct {
-	CID    string `json:"cid"`
-	Path   string `json:"path,omitempty"` // inside the DAG, optional
-	Target string `json:"target"`
+	CID    cidtext.CID `json:"cid"`
+	Path   string      `json:"path,omitempty"` // inside the DAG, optional
+	Target string      `json:"target"`
 	// Writable lets the guest change the mount (-i ipfs://CID:/data:rw): unchanged
 	// files are still read lazily from the DAG, what the guest writes goes to scratch
 	// space counted against the outputs limit, and none of it is in the result.
@@ -205,14 +206,14 @@ func (s *Spec) EffectiveQueueTimeout() time.Duration {
 	return time.Duration(s.QueueTimeout)
 }
 
-// Module is the CID of the module the task runs, as text, or "" for a task that names
+// Module is the CID of the module the task runs, or the zero CID for a task that names
 // none (a Docker task names an image). With the inputs, it is the content a node must
 // hold to run the task.
-func (s *Spec) Module() string {
+func (s *Spec) Module() cidtext.CID {
 	if s.Wasm != nil {
 		return s.Wasm.Module
 	}
-	return ""
+	return cidtext.CID{}
 }
 
 // EffectiveMemory is the spec's memory limit, DefaultMemory where it is 0.
@@ -334,11 +335,8 @@ func (s *Spec) Validate() error {
 }
 
 func (w *WasmTask) validate() error {
-	if w.Module == "" {
+	if !w.Module.Defined() {
 		return invalid("no wasm module given")
-	}
-	if _, err := ParseCID(w.Module); err != nil {
-		return invalid("module: %v", err)
 	}
 	if w.EntryPoint != "" && !validExportName(w.EntryPoint) {
 		return invalid("entry point %q is not a valid export name", w.EntryPoint)
@@ -389,8 +387,8 @@ func validateArgs(args []string) error {
 }
 
 func (in Input) validate() error {
-	if _, err := ParseCID(in.CID); err != nil {
-		return invalid("input: %v", err)
+	if !in.CID.Defined() {
+		return invalid("input: empty CID")
 	}
 	if in.Path != "" {
 		if err := checkDAGPath(in.Path); err != nil {
@@ -402,7 +400,7 @@ func (in Input) validate() error {
 
 // RootTarget mounts an input as the guest's root directory; /outputs and the other
 // inputs are mounted over it.
-const RootTarget = "/"
+const RootTarget = wasi.RootTarget
 
 // ValidateTarget checks a mount point inside the guest: absolute, already clean, and not
 // /outputs or anything under or above it (the root, RootTarget, excepted: every other
@@ -447,7 +445,9 @@ func validExportName(s string) bool {
 }
 
 // ParseCID decodes a CID given by a user, with or without an ipfs:// or /ipfs/ prefix.
-// The node's packages turn it into go-cid's type with blockstore.ParseCID.
+// The model holds CIDs parsed (cidtext.CID, read from JSON by its UnmarshalText): parse
+// once where text comes in, and let the node's packages turn the result into go-cid's
+// type with blockstore.Key.
 func ParseCID(s string) (cidtext.CID, error) { return cidtext.Parse(s) }
 
 func invalid(format string, args ...any) error {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -202,7 +203,8 @@ func (d *Decoded) task(t *Task) error {
 				return d.fix(err)
 			}
 			c, sub, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(ip2.CID, "ipfs://"), "/ipfs/"), "/")
-			if _, err := job.ParseCID(c); err != nil {
+			k, err := job.ParseCID(c)
+			if err != nil {
 				return d.at(ip+".Source.Params.CID", "%v", err)
 			}
 			if sub != "" && ip2.Path != "" {
@@ -211,7 +213,7 @@ func (d *Decoded) task(t *Task) error {
 			if ip2.Path != "" {
 				sub = strings.Trim(ip2.Path, "/")
 			}
-			s.Inputs = append(s.Inputs, job.Input{CID: c, Path: sub, Target: target})
+			s.Inputs = append(s.Inputs, job.Input{CID: k, Path: sub, Target: target})
 		case strings.EqualFold(in.Source.Type, SourceURL), strings.EqualFold(in.Source.Type, "url"):
 			var up urlParams
 			if err := params(in.Source.Params, sl, ip+".Source.Params", &up); err != nil {
@@ -267,35 +269,27 @@ func (d *Decoded) task(t *Task) error {
 }
 
 // entryModule reads a wasm EntryModule: a CID, or an InputSource of type ipfs.
-func entryModule(v any, path string) (string, error) {
+func entryModule(v any, path string) (cidtext.CID, error) {
 	switch m := v.(type) {
 	case nil:
-		return "", fmt.Errorf("no module given (want Source: {Type: ipfs, Params: {CID: ...}}, or a CID)")
+		return cidtext.CID{}, fmt.Errorf("no module given (want Source: {Type: ipfs, Params: {CID: ...}}, or a CID)")
 	case string:
-		c, err := job.ParseCID(m)
-		if err != nil {
-			return "", err
-		}
-		return c.String(), nil
+		return job.ParseCID(m)
 	case map[string]any:
 		var in InputSource
 		if err := params(m, 0, path, &in); err != nil {
-			return "", err
+			return cidtext.CID{}, err
 		}
 		if in.Source == nil || !strings.EqualFold(in.Source.Type, SourceIPFS) {
-			return "", fmt.Errorf("the module must come from ipfs (add it with `bacalhau data add` and give its CID)")
+			return cidtext.CID{}, fmt.Errorf("the module must come from ipfs (add it with `bacalhau data add` and give its CID)")
 		}
 		var p ipfsParams
 		if err := params(in.Source.Params, 0, path+".Source.Params", &p); err != nil {
-			return "", err
+			return cidtext.CID{}, err
 		}
-		c, err := job.ParseCID(p.CID)
-		if err != nil {
-			return "", err
-		}
-		return c.String(), nil
+		return job.ParseCID(p.CID)
 	}
-	return "", fmt.Errorf("want a CID or an InputSource")
+	return cidtext.CID{}, fmt.Errorf("want a CID or an InputSource")
 }
 
 // CheckURL accepts the URLs a urlDownload input may name: http or https, with a host.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -22,9 +23,9 @@ func TestDecodeWasm(t *testing.T) {
 	}
 	want := job.Spec{
 		Engine: job.EngineWasm,
-		Wasm:   &job.WasmTask{Module: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", EntryPoint: "_start", Args: []string{"a", "b"}},
+		Wasm:   &job.WasmTask{Module: cidtext.MustParse("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"), EntryPoint: "_start", Args: []string{"a", "b"}},
 		Inputs: []job.Input{
-			{CID: "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", Target: "/data"},
+			{CID: cidtext.MustParse("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"), Target: "/data"},
 			{Target: "/web"},
 		},
 		Env:          map[string]string{"K": "V"},
@@ -71,8 +72,8 @@ func TestDecodeDockerJSON(t *testing.T) {
 // and the bare spec this project prints.
 func TestRoundTrip(t *testing.T) {
 	specs := []job.Spec{
-		{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", EntryPoint: "_start", Args: []string{"x", "--y=1", "3"}},
-			Inputs: []job.Input{{CID: "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", Path: "sub/dir", Target: "/data"}},
+		{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"), EntryPoint: "_start", Args: []string{"x", "--y=1", "3"}},
+			Inputs: []job.Input{{CID: cidtext.MustParse("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"), Path: "sub/dir", Target: "/data"}},
 			Env:    map[string]string{"A": "1", "B": "true"}, Memory: 1 << 28, OutputsLimit: 1 << 30, Timeout: job.Duration(time.Minute),
 			QueueTimeout: job.Duration(10 * time.Minute), Verify: 3, Selector: map[string]string{"a": "b", "c": "d"}},
 		{Engine: job.EngineDocker, Docker: &job.DockerTask{Image: "alpine", Entrypoint: []string{"sh"}, Args: []string{"-c", "ls"}}, Verify: 1},

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor/wasm"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
@@ -68,7 +69,7 @@ func TestAnotherEngine(t *testing.T) {
 	if got := n.Info().Engines; !slices.Equal(got, []job.Engine{job.EngineDocker}) {
 		t.Errorf("engines %v, want [docker]", got)
 	}
-	if _, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"}}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "no node of this network runs wasm jobs") {
+	if _, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4")}}); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "no node of this network runs wasm jobs") {
 		t.Errorf("a wasm job on a docker-only node: %v, want ErrUnsupported naming the engine", err)
 	}
 	for _, tt := range []struct {

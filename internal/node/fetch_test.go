@@ -12,6 +12,7 @@ import (
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -40,7 +41,7 @@ func TestFetchNotFound(t *testing.T) {
 	defer n.Close()
 	hello := helloSpec(t, n)
 	missing := missingCID(t)
-	lost, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: missing}})
+	lost, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse(missing)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func TestFetchBoundedByJobTimeout(t *testing.T) {
 	}
 	defer n.Close()
 	missing := missingCID(t)
-	j, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: missing}, Timeout: job.Duration(time.Second)})
+	j, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse(missing)}, Timeout: job.Duration(time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestFetchBoundedByJobTimeout(t *testing.T) {
 
 	alone := openNode(t, t.TempDir())
 	defer alone.Close()
-	j, err = alone.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: missing}})
+	j, err = alone.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse(missing)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestFetchPartialModule(t *testing.T) {
 	if err := n.Blocks().Put(ctx, root); err != nil {
 		t.Fatal(err)
 	}
-	j, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: e.CID.String()}})
+	j, err := n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: blockstore.JobCID(e.CID)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestFetchPartialModule(t *testing.T) {
 	if _, err := n.Blocks().AddFile(ctx, bytes.NewReader(big), blockstore.AddOptions{CIDVersion: 1}); err != nil {
 		t.Fatal(err)
 	}
-	j, err = n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: e.CID.String()}})
+	j, err = n.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: blockstore.JobCID(e.CID)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
 	"github.com/bacalhau-project/bacalhau-wasm/dht/fnproto"
 	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/compute"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/functions"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
@@ -116,8 +117,8 @@ func (n *Node) MetricsHandler() http.Handler {
 // fnHost is the node as the functions runtime sees it.
 type fnHost struct{ n *Node }
 
-func (h fnHost) ReadModule(ctx context.Context, c string) ([]byte, error) {
-	k, err := blockstore.ParseCID(c)
+func (h fnHost) ReadModule(ctx context.Context, c cidtext.CID) ([]byte, error) {
+	k, err := blockstore.Key(c)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +158,7 @@ func (fs Functions) Deploy(ctx context.Context, f job.Function) (job.Function, e
 			return f, fmt.Errorf("%w: %s is function %s's (delete %s, or redeploy it without that route, first)", job.ErrRouteTaken, r, other, other)
 		}
 	}
-	k, _ := blockstore.ParseCID(f.Module)
+	k, _ := blockstore.Key(f.Module)
 	if ok, err := n.blocks.Has(ctx, k); err != nil || !ok {
 		if n.net == nil || n.net.ex == nil {
 			return f, fmt.Errorf("%w: module %s is not on this node: add it first (bacalhau data add)", job.ErrInvalid, f.Module)
@@ -236,7 +237,7 @@ func (fs Functions) InvokeAsync(ctx context.Context, f *job.Function, r *functio
 	env := maps.Clone(functions.CGIEnv(r, f.Env))
 	env["BACALHAU_REQUEST_BODY"] = "/request/" + e.CID.String()
 	spec := job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: f.Module},
-		Inputs:  append(append([]job.Input(nil), f.Inputs...), job.Input{CID: e.CID.String(), Target: "/request"}),
+		Inputs:  append(append([]job.Input(nil), f.Inputs...), job.Input{CID: blockstore.JobCID(e.CID), Target: "/request"}),
 		Env:     env,
 		Timeout: f.Timeout, Memory: f.Memory}
 	j, err := n.Submit(ctx, spec)

@@ -7,16 +7,14 @@ import (
 	"testing"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
-	"github.com/bacalhau-project/bacalhau-wasm/internal/requester"
 )
 
 // TestSharedIDPrefix: two live jobs whose IDs share their first 8 hex digits (the short
 // form `list` prints) both run and complete, each in an execution of its own.
 func TestSharedIDPrefix(t *testing.T) {
 	var k atomic.Int64
-	requester.SetJobIDs(func() string { return fmt.Sprintf("j-deadbeef-0000-4000-8000-%012d", k.Add(1)) })
-	t.Cleanup(func() { requester.SetJobIDs(nil) })
-	n, err := Open(context.Background(), withWasm(t, Config{Repo: t.TempDir(), Concurrency: 2, Memory: 1 << 30}))
+	sharedIDs := func() string { return fmt.Sprintf("j-deadbeef-0000-4000-8000-%012d", k.Add(1)) }
+	n, err := Open(context.Background(), withWasm(t, Config{Repo: t.TempDir(), Concurrency: 2, Memory: 1 << 30, JobIDs: sharedIDs}))
 	if err != nil {
 		t.Fatal(err)
 	}

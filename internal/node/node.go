@@ -50,7 +50,10 @@ type Config struct {
 	OutputLimit int64        // per-stream stdout/stderr cap; 0 means the sandbox default
 	Logger      *slog.Logger // nil discards
 	Now         func() time.Time
-	Labels      map[string]string // what selectors (-s k=v) match against
+	// JobIDs makes the IDs of jobs submitted to this node; nil is job.NewID. Tests set
+	// it to make IDs that share a prefix.
+	JobIDs func() string
+	Labels map[string]string // what selectors (-s k=v) match against
 	// Memory is what the node offers its jobs in all, in bytes: an execution reserves
 	// its spec's memory from it while it runs, and a job asking for more than all of it
 	// is refused. 0 means 3/4 of the machine's RAM.
@@ -212,7 +215,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.life.ctx, n.life.cancel = context.WithCancel(context.Background())
 	n.life.started = cfg.Now()
 	nodeCloses = true
-	rc := requester.Config{Self: pid, Store: n.jobs, Local: local{n}, Labels: cfg.Labels, Now: cfg.Now, Logger: cfg.Logger,
+	rc := requester.Config{Self: pid, Store: n.jobs, Local: local{n}, Labels: cfg.Labels, Now: cfg.Now, JobIDs: cfg.JobIDs, Logger: cfg.Logger,
 		Settled: n.counts.settle}
 	if nc := cfg.Network; nc != nil {
 		n.net = &netSide{}

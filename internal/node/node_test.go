@@ -50,7 +50,7 @@ func helloSpec(t *testing.T, n *Node) job.Spec {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: e.CID.String()}}
+	return job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: blockstore.JobCID(e.CID)}}
 }
 
 // submitAll submits count jobs at once and returns their IDs.

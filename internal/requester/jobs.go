@@ -32,7 +32,7 @@ func (r *Requester) Submit(ctx context.Context, spec job.Spec) (*job.Job, error)
 	}
 	now := r.now()
 	j := job.New(spec, now)
-	j.ID = newJobID()
+	j.ID = r.cfg.JobIDs()
 	j.Requester, j.Rev = r.id, 1
 	// Alone on the network, this node takes the job in the same write that stores it:
 	// a lone node pays one write per job less.
@@ -55,18 +55,6 @@ func (r *Requester) Submit(ctx context.Context, spec job.Spec) (*job.Job, error)
 	}
 	r.startDrive(j.ID)
 	return j, nil
-}
-
-// newJobID makes the IDs of submitted jobs; tests replace it.
-var newJobID = job.NewID
-
-// SetJobIDs makes the IDs of the jobs submitted from now on with f (job.NewID when f is
-// nil). It is for tests of jobs whose IDs share a prefix.
-func SetJobIDs(f func() string) {
-	if f == nil {
-		f = job.NewID
-	}
-	newJobID = f
 }
 
 // ExecutionID names the k-th execution of a job: unique by construction, as it holds

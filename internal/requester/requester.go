@@ -74,7 +74,10 @@ type Config struct {
 	// with when heard again); BidWindow is how long a round waits for bids.
 	Grace, Heartbeat, BidWindow time.Duration
 	Now                         func() time.Time // nil: time.Now in UTC
-	Logger                      *slog.Logger     // nil discards
+	// JobIDs makes the IDs of submitted jobs; nil is job.NewID. Tests set it to make
+	// IDs that share a prefix.
+	JobIDs func() string
+	Logger *slog.Logger // nil discards
 	// Settled, if set, is called once for each job this node owns when it reaches a
 	// terminal state (completed, failed or cancelled), after the change is stored.
 	Settled func(*job.Job)
@@ -114,6 +117,9 @@ type Requester struct {
 func New(ctx context.Context, cfg Config) *Requester {
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return time.Now().UTC() }
+	}
+	if cfg.JobIDs == nil {
+		cfg.JobIDs = job.NewID
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -22,7 +23,7 @@ import (
 var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func wasmSpec() job.Spec {
-	return job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkqaaa"}}
+	return job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkqaaa")}}
 }
 
 // heard makes r hear a heartbeat of each of ps at its clock's time.

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -29,7 +30,7 @@ var (
 func ownJob(t *testing.T, n *Requester, clk *fakeClock, verify int, nodes ...peer.ID) (string, []string) {
 	t.Helper()
 	now := clk.now()
-	j := job.New(job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkqaaa"}, Verify: verify}, now)
+	j := job.New(job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkqaaa")}, Verify: verify}, now)
 	j.Requester, j.Rev = n.id, 1
 	var ids []string
 	for k, p := range nodes {

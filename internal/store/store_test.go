@@ -11,11 +11,12 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
 func spec() job.Spec {
-	return job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"}}
+	return job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4")}}
 }
 
 func open(t testing.TB, path string) *Store {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/functions"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -25,7 +26,7 @@ func (e *echoFns) Lookup(name string) (*job.Function, bool) {
 	if name != "echo" {
 		return nil, false
 	}
-	f := &job.Function{Name: "echo", Module: "bafkqaaa", MaxBody: 16}
+	f := &job.Function{Name: "echo", Module: cidtext.MustParse("bafkqaaa"), MaxBody: 16}
 	f.Normalize()
 	return f, true
 }
@@ -159,7 +160,7 @@ func TestServeRoute(t *testing.T) {
 		{Name: "deep", Routes: []string{"/hello/deep", "/x"}},
 		{Name: "root", Routes: []string{"/"}},
 	} {
-		f.Module, f.Version, f.Deployer = "bafkqaaa", int64(i+1), "d"
+		f.Module, f.Version, f.Deployer = cidtext.MustParse("bafkqaaa"), int64(i+1), "d"
 		f.Normalize()
 		if _, err := reg.Apply(f); err != nil {
 			t.Fatal(err)

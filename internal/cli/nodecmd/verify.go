@@ -118,9 +118,9 @@ func rerun(ctx context.Context, e *cli.Env, j *job.Job) (string, error) {
 		return "", err
 	}
 	defer n.Close()
-	cids := []string{j.Spec.Wasm.Module}
+	cids := []string{j.Spec.Wasm.Module.String()}
 	for _, in := range j.Spec.Inputs {
-		cids = append(cids, in.CID)
+		cids = append(cids, in.CID.String())
 	}
 	for _, c := range cids {
 		err := e.Client().Download(ctx, c, "car", func(r io.Reader) error {

@@ -62,7 +62,7 @@ func Guest(t executor.Task, engine job.Engine) (sandbox.Guest, error) {
 	if t.Spec.Engine != engine || w == nil {
 		return sandbox.Guest{}, fmt.Errorf("%w: the %s executor was given a %q task", job.ErrInvalid, engine, t.Spec.Engine)
 	}
-	mod, err := blockstore.ParseCID(w.Module)
+	mod, err := blockstore.Key(w.Module)
 	if err != nil {
 		return sandbox.Guest{}, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
+	"github.com/bacalhau-project/bacalhau-wasm/blockstore"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/sandbox"
@@ -80,7 +81,7 @@ func TestExecute(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	task := executor.Task{
 		JobID: "j-1", ExecutionID: "e-1",
-		Spec:       job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: mod.String()}, Memory: job.DefaultMemory},
+		Spec:       job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: blockstore.JobCID(mod)}, Memory: job.DefaultMemory},
 		Content:    fileContent{mod, wasmPath},
 		OutputsDir: outputs, OutputsLimit: 1 << 20,
 		Stdout: &stdout, Stderr: &stderr,
@@ -100,7 +101,7 @@ func TestExecute(t *testing.T) {
 	}
 	// A module nobody has: an error (it could not start) naming the module.
 	other, _ := cid.Decode("bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4")
-	task.Spec = job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: other.String()}}
+	task.Spec = job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: blockstore.JobCID(other)}}
 	if _, err := x.Execute(context.Background(), task); err == nil || !bytes.Contains([]byte(err.Error()), []byte(other.String())) {
 		t.Errorf("missing module: %v, want an error naming %s", err, other)
 	}
