@@ -178,11 +178,11 @@ func (r *Requester) update(id string, fn func(*job.Job) error) (*job.Job, error)
 		return nil
 	})
 	if err == nil {
+		if settled && r.cfg.Settled != nil {
+			r.cfg.Settled(j) // before the watchers wake: who saw the end sees it counted
+		}
 		r.watch.publish(id)
 		r.publishEvent(j)
-		if settled && r.cfg.Settled != nil {
-			r.cfg.Settled(j)
-		}
 	}
 	return j, err
 }
