@@ -127,7 +127,9 @@ func TestDecodeErrors(t *testing.T) {
 		{"a: &x [1]\nb: *x\n", "aliases"},
 		{"Type: batch\nType: ops\n", "line 2: key \"Type\" appears twice"},
 		{"Type: [\n", "not valid YAML or JSON"},
-		{"engine: wasm\nwasm: {module: x}\nbogus: 1\n", "line 3, bogus: unknown field"},
+		{"engine: wasm\nwasm: {module: bafkqaaa}\nbogus: 1\n", "line 3, bogus: unknown field"},
+		{"engine: wasm\nwasm: {module: x}\n", "line 2, wasm.module: \"x\" is not a valid CID"},
+		{"engine: wasm\nwasm: {module: [x]}\n", "line 2, wasm.module: want a string"},
 	} {
 		_, err := Decode([]byte(c.spec))
 		var e *Error

@@ -1,6 +1,7 @@
 package jobspec
 
 import (
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,7 +134,10 @@ func join(path, field string) string {
 	return path + "." + field
 }
 
-var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+var (
+	unmarshalerType     = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
 
 // fill checks n against type t and returns a value of plain JSON types (map[string]any,
 // []any, string, float64/int64, bool, nil) that encoding/json decodes into t without
@@ -147,6 +151,18 @@ func fill(n node, t reflect.Type, path string) (any, error) {
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		return plain(n, path)
+	}
+	if reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		// A value that reads itself from text (a CID): a string, checked here so
+		// that its error carries the field's path and line.
+		s, ok := n.v.(scalar)
+		if !ok {
+			return nil, errAt(n, path, "want a string")
+		}
+		if err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s.text)); err != nil {
+			return nil, errAt(n, path, "%v", err)
+		}
+		return s.text, nil
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
