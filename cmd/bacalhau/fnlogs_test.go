@@ -29,7 +29,7 @@ func TestFunctionLogsAcrossNodes(t *testing.T) {
 	logs := a.ok("fn", "logs", "echo")
 	var line string
 	for _, l := range strings.Split(logs, "\n") {
-		if strings.Contains(l, reqID) {
+		if strings.Contains(l, reqID) && !strings.HasPrefix(l, "    | ") { // not the stderr under it
 			line = l
 		}
 	}
