@@ -4,25 +4,29 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strconv"
-	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
 // Invocation is the record of one function request a node ran (GET
 // /api/v1/functions/:name/logs).
-type Invocation struct {
-	Seq       uint64        `json:"seq"`
-	Time      time.Time     `json:"time"`
-	RequestID string        `json:"requestId"`
-	Method    string        `json:"method"`
-	Path      string        `json:"path"`
-	Status    int           `json:"status"`
-	Duration  time.Duration `json:"duration"`
-	Module    string        `json:"module"`
-	Cold      bool          `json:"cold,omitempty"` // the module's first run in this process, or a new pooled instance
-	Error     string        `json:"error,omitempty"`
+type Invocation = job.Invocation
+
+// FunctionLogs is the answer of GET /api/v1/functions/:name/logs: the records of the
+// node asked and of its peers, oldest first, and the cursor to ask for the next ones.
+type FunctionLogs struct {
+	Records []Invocation `json:"records"`
+	// Cursor is what to pass as after= to get only newer records: every node's last
+	// sequence number.
+	Cursor string `json:"cursor"`
+	// Unreachable are the peers that gave no records in time, with why.
+	Unreachable []NodeError `json:"unreachable,omitempty"`
+}
+
+// NodeError is a peer that could not answer, and why.
+type NodeError struct {
+	Node  string `json:"node"`
+	Error string `json:"error"`
 }
 
 // DeployFunction deploys f (POST /api/v1/functions) and returns it as recorded.
@@ -53,10 +57,10 @@ func (c *Client) DeleteFunction(ctx context.Context, name string) (job.Function,
 	return out, err
 }
 
-// FunctionLogs returns the node's records of name's invocations after sequence number
-// after.
-func (c *Client) FunctionLogs(ctx context.Context, name string, after uint64) ([]Invocation, error) {
-	var out []Invocation
-	err := c.doJSON(ctx, http.MethodGet, "/api/v1/functions/"+url.PathEscape(name)+"/logs?after="+strconv.FormatUint(after, 10), nil, &out)
+// FunctionLogs returns the records of name's invocations on every node the node asked
+// can reach, after cursor (a FunctionLogs.Cursor, or "" for the latest records).
+func (c *Client) FunctionLogs(ctx context.Context, name, cursor string) (FunctionLogs, error) {
+	var out FunctionLogs
+	err := c.doJSON(ctx, http.MethodGet, "/api/v1/functions/"+url.PathEscape(name)+"/logs?after="+url.QueryEscape(cursor), nil, &out)
 	return out, err
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -42,6 +43,7 @@ type deployFlags struct {
 	pool        int
 	recycle     int
 	engine      string
+	routes      []string
 	output      string
 }
 
@@ -51,6 +53,7 @@ func newFnDeploy(e *Env) *cobra.Command {
 		Use:   "deploy NAME MODULE.wasm|CID",
 		Short: "Deploy (or redeploy) a function to the network",
 		Example: `  bacalhau fn deploy hello ./hello.wasm
+  bacalhau fn deploy hello ./hello.wasm --route /hello
   bacalhau fn deploy api ./api.wasm --mode pooled --timeout 5s --memory 64MB --concurrency 32
   bacalhau fn deploy fast ./api.wasm --engine wasmtime --mode pooled
   bacalhau fn deploy data ./data.wasm -i ipfs://bafy...:/data -e GREETING=hi`,
@@ -75,6 +78,9 @@ func newFnDeploy(e *Env) *cobra.Command {
 			}
 			fmt.Fprintf(e.Stdout, "Function %s deployed: module %s, %s mode on %s, version %d\n", out.Name, out.Module, out.Mode, engineName(out.EngineOf()), out.Version)
 			fmt.Fprintf(e.Stdout, "Served on every node's trigger port: curl http://<node>:<trigger port>/fn/%s/\n", out.Name)
+			for _, r := range out.Routes {
+				fmt.Fprintf(e.Stdout, "and on its route:                curl http://<node>:<trigger port>%s\n", r)
+			}
 			return nil
 		},
 	}
@@ -87,6 +93,7 @@ func newFnDeploy(e *Env) *cobra.Command {
 	fl.IntVar(&f.concurrency, "concurrency", 0, fmt.Sprintf("requests one node runs at once (default %d); more wait, then get 429", job.DefaultFunctionConcurrent))
 	fl.StringVar(&f.mode, "mode", string(job.ModeFresh), "fresh (an instance per request, CGI) or pooled (instances reused; built with the Go SDK)")
 	fl.IntVar(&f.pool, "pool-size", 0, fmt.Sprintf("pooled mode: live instances per node (default %d, at most --concurrency)", job.DefaultFunctionPoolSize))
+	fl.StringArrayVar(&f.routes, "route", nil, "also answer on this path of the trigger listener and under it, e.g. /hello (repeatable; one function's at a time; not /fn, /ipfs, /api, /metrics)")
 	fl.IntVar(&f.recycle, "recycle", 0, fmt.Sprintf("pooled mode: requests an instance serves before it is replaced (default %d)", job.DefaultFunctionRecycle))
 	fl.StringVar(&f.engine, "engine", "wazero", "wazero or wasmtime (faster; served only by nodes that offer it)")
 	addOutputFlag(cmd, &f.output, outTable)
@@ -94,7 +101,7 @@ func newFnDeploy(e *Env) *cobra.Command {
 }
 
 func (f deployFlags) function(name string) (job.Function, error) {
-	fn := job.Function{Name: name, Mode: job.FunctionMode(f.mode), Concurrency: f.concurrency, PoolSize: f.pool, Recycle: f.recycle}
+	fn := job.Function{Name: name, Mode: job.FunctionMode(f.mode), Concurrency: f.concurrency, PoolSize: f.pool, Recycle: f.recycle, Routes: f.routes}
 	if err := job.ValidFunctionName(name); err != nil {
 		return fn, err
 	}
@@ -159,9 +166,9 @@ func newFnList(e *Env) *cobra.Command {
 			rows := make([][]string, 0, len(fns))
 			for _, f := range fns {
 				rows = append(rows, []string{f.Name, f.Module.String(), string(f.Mode), engineName(f.EngineOf()), time.Duration(f.Timeout).String(),
-					job.FormatBytes(f.Memory), strconv.Itoa(f.Concurrency), f.Deployed.Format(time.RFC3339)})
+					job.FormatBytes(f.Memory), strconv.Itoa(f.Concurrency), f.Deployed.Format(time.RFC3339), cmp(strings.Join(f.Routes, ","), "-")})
 			}
-			return table(e.Stdout, []string{"NAME", "MODULE", "MODE", "ENGINE", "TIMEOUT", "MEMORY", "CONCURRENCY", "DEPLOYED"}, rows, hide)
+			return table(e.Stdout, []string{"NAME", "MODULE", "MODE", "ENGINE", "TIMEOUT", "MEMORY", "CONCURRENCY", "DEPLOYED", "ROUTES"}, rows, hide)
 		},
 	}
 	addOutputFlag(cmd, &output, outTable)
@@ -214,25 +221,36 @@ func newFnLogs(e *Env) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "logs NAME",
-		Short: "Show the requests this node ran for a function: request ID, status, duration; -f follows",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show the requests every node ran for a function: node, request ID, status, duration, stderr; -f follows",
+		Long: `Show the requests every node of the network ran for a function, oldest first: the
+node asked gathers its peers' records (waiting a few seconds at most, and saying which
+peers did not answer). A line is: time, node, request ID, status, method, path,
+duration, then the error if any; what the guest wrote to stderr follows, indented.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			var after uint64
+			cursor := ""
+			warned := map[string]bool{}
 			for {
-				recs, err := e.Client().FunctionLogs(cmd.Context(), args[0], after)
+				page, err := e.Client().FunctionLogs(cmd.Context(), args[0], cursor)
 				if err != nil {
 					if cmd.Context().Err() != nil {
 						return nil
 					}
 					return err
 				}
-				if output != outTable && !follow {
-					return PrintData(e.Stdout, output, recs)
+				for _, u := range page.Unreachable {
+					if !warned[u.Node] {
+						warned[u.Node] = true
+						fmt.Fprintf(e.Stderr, "node %s gave no records: %s\n", u.Node, u.Error)
+					}
 				}
-				for _, r := range recs {
+				if output != outTable && !follow {
+					return PrintData(e.Stdout, output, page.Records)
+				}
+				for _, r := range page.Records {
 					if output != outTable {
 						if err := PrintData(e.Stdout, output, r); err != nil {
 							return err
@@ -240,8 +258,8 @@ func newFnLogs(e *Env) *cobra.Command {
 					} else {
 						printInvocation(e.Stdout, r)
 					}
-					after = r.Seq
 				}
+				cursor = page.Cursor
 				if !follow {
 					return nil
 				}
@@ -263,11 +281,27 @@ func printInvocation(w io.Writer, r api.Invocation) {
 	if r.Cold {
 		cold = " cold"
 	}
-	line := fmt.Sprintf("%s %s %d %s %s %s%s", r.Time.Format(time.RFC3339Nano), r.RequestID, r.Status, r.Method, cmp(r.Path, "/"), r.Duration.Round(time.Microsecond), cold)
+	line := fmt.Sprintf("%s %s %s %d %s %s %s%s", r.Time.Format(time.RFC3339Nano), cmp(r.Node, "-"), r.RequestID, r.Status, r.Method, cmp(r.Path, "/"), r.Duration.Round(time.Microsecond), cold)
 	if r.Error != "" {
 		line += ": " + r.Error
 	}
 	fmt.Fprintln(w, line)
+	if s := strings.TrimRight(r.Stderr, "\n"); s != "" {
+		for _, l := range strings.Split(s, "\n") {
+			fmt.Fprintf(w, "    | %s\n", printable(l))
+		}
+	}
+}
+
+// printable replaces what a terminal would act on (control bytes, invalid UTF-8) in
+// text a guest wrote.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || r >= 0x20 && r != 0x7f && !(r >= 0x80 && r < 0xa0) && r != utf8.RuneError {
+			return r
+		}
+		return '?'
+	}, s)
 }
 
 func cmp(s, def string) string {

@@ -14,15 +14,29 @@ import (
 // Request is one HTTP request as a function sees it.
 type Request struct {
 	Method     string
-	PathInfo   string // the path after /fn/<name>, "" or starting with '/'
+	PathInfo   string // the path after SCRIPT_NAME, "" or starting with '/'
 	Query      string
 	Header     http.Header
 	Host       string
 	RemoteAddr string
 	ServerPort string
 	Body       []byte
-	Name       string // the function's name: SCRIPT_NAME is /fn/<name>
+	Name       string // the function's name: SCRIPT_NAME is /fn/<name>...
+	// Routed says the request came by one of the function's routes, ScriptName:
+	// SCRIPT_NAME is then ScriptName ("" for the root route "/").
+	Routed     bool
+	ScriptName string
 	RequestID  string
+
+	stderr *tailBuffer // what the guest writes to stderr for this request, for its record
+}
+
+// scriptName is r's SCRIPT_NAME.
+func (r *Request) scriptName() string {
+	if r.Routed {
+		return r.ScriptName
+	}
+	return "/fn/" + r.Name
 }
 
 // Limits of the CGI mapping.
@@ -65,10 +79,10 @@ func CGIEnv(r *Request, base map[string]string) map[string]string {
 	set("SERVER_PROTOCOL", "HTTP/1.1")
 	set("SERVER_SOFTWARE", "bacalhau")
 	set("REQUEST_METHOD", r.Method)
-	set("SCRIPT_NAME", "/fn/"+r.Name)
+	set("SCRIPT_NAME", r.scriptName())
 	set("PATH_INFO", r.PathInfo)
 	set("QUERY_STRING", r.Query)
-	uri := "/fn/" + r.Name + r.PathInfo
+	uri := r.scriptName() + r.PathInfo
 	if r.Query != "" {
 		uri += "?" + r.Query
 	}

@@ -31,13 +31,18 @@ func (rt *Runtime) record(name string, rec Invocation) {
 }
 
 // Logs returns the records of name's invocations on this node with a sequence number
-// above after, oldest first, at most limit (all if limit <= 0).
+// above after, oldest first, the newest limit of them (all if limit <= 0). A cursor
+// beyond the last record is from before this process started (the records live in
+// memory): all are newer.
 func (rt *Runtime) Logs(name string, after uint64, limit int) []Invocation {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	l := rt.logs[name]
 	if l == nil {
 		return []Invocation{}
+	}
+	if after > l.next {
+		after = 0
 	}
 	out := make([]Invocation, 0, len(l.recs))
 	for i := range l.recs {

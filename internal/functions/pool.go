@@ -52,6 +52,8 @@ type instance struct {
 	broken atomic.Pointer[string] // a protocol error the guest made
 	served int
 	stderr *tailBuffer
+	// cur is the stderr record of the request the instance serves (Request.stderr).
+	cur atomic.Pointer[tailBuffer]
 }
 
 func poolKey(f *job.Function) string {
@@ -192,7 +194,7 @@ func (p *pool) start() (*instance, error) {
 		res, err := rt.engines[f.EngineOf()].Run(ctx, sandbox.Guest{
 			ModuleKey: f.Module.String(), Module: rt.loader(f.Module),
 			WASI: wasi.Config{Program: f.Name, Env: env, Mounts: mounts, Stdin: &readySignal{r: pr, ready: inst.ready}, Stdout: out,
-				Stderr: inst.stderr, Realtime: true},
+				Stderr: instanceStderr{inst}, Realtime: true},
 			MemoryLimit: f.Memory, OutputLimit: 1 << 62,
 		})
 		inst.res, inst.runErr = res, err
@@ -228,6 +230,10 @@ func (inst *instance) kill() {
 func (inst *instance) do(ctx context.Context, req *Request) (_ *Response, ok bool, _ error) {
 	f := inst.p.f
 	frame := sdk.AppendFrame(nil, CGIEnv(req, nil), req.Body)
+	if req.stderr != nil {
+		inst.cur.Store(req.stderr)
+		defer inst.cur.Store(nil)
+	}
 	werr := make(chan error, 1)
 	go func() { _, err := inst.stdin.Write(frame); werr <- err }()
 	// A new instance loads (compiles, at worst) and initialises first: like a fresh
@@ -393,6 +399,17 @@ func (w *frameWriter) fail(reason string) error {
 	w.inst.cancel()
 	w.inst.stdin.CloseWithError(errKilled)
 	return errors.New(reason)
+}
+
+// instanceStderr is a pooled instance's stderr: its own tail, for the reason it
+// ended, and the record of the request it serves.
+type instanceStderr struct{ inst *instance }
+
+func (w instanceStderr) Write(p []byte) (int, error) {
+	if t := w.inst.cur.Load(); t != nil {
+		t.Write(p)
+	}
+	return w.inst.stderr.Write(p)
 }
 
 // readySignal closes ready at the first Read: the guest is initialised and waits for a

@@ -34,6 +34,8 @@ type Registry struct {
 	path string
 	max  int
 	fns  map[string]*job.Function
+	// routes maps each route of a live function to its name (routes.go).
+	routes map[string]string
 }
 
 // OpenRegistry loads the registry kept at path (none yet: empty).
@@ -41,7 +43,7 @@ func OpenRegistry(path string, max int) (*Registry, error) {
 	if max <= 0 {
 		max = DefaultMaxFunctions
 	}
-	r := &Registry{path: path, max: max, fns: map[string]*job.Function{}}
+	r := &Registry{path: path, max: max, fns: map[string]*job.Function{}, routes: map[string]string{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return r, nil
@@ -59,6 +61,7 @@ func OpenRegistry(path string, max int) (*Registry, error) {
 			r.fns[f.Name] = &f
 		}
 	}
+	r.rebuildRoutesLocked()
 	return r, nil
 }
 
@@ -84,6 +87,7 @@ func (r *Registry) Apply(f job.Function) (bool, error) {
 		}
 		return false, err
 	}
+	r.rebuildRoutesLocked()
 	return true, nil
 }
 

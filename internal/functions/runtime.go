@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -25,6 +26,7 @@ const (
 	DefaultMaxResponse   = 16 << 20
 	DefaultMaxInstances  = 64
 	DefaultLogEntries    = 1000
+	DefaultLogStderr     = 1 << 10
 )
 
 // Host is what the functions role needs from its node: module bytes and input file
@@ -55,8 +57,10 @@ type Config struct {
 	MaxInstances int
 	// LogEntries is how many invocation records the node keeps per function.
 	LogEntries int
-	Logger     *slog.Logger
-	Metrics    *Metrics // nil: none
+	// LogStderr is how many bytes of the guest's stderr a record keeps (the end).
+	LogStderr int
+	Logger    *slog.Logger
+	Metrics   *Metrics // nil: none
 }
 
 // Runtime runs functions' requests on a sandbox. Safe for concurrent use.
@@ -111,6 +115,7 @@ func NewRuntime(cfg Config, engines map[job.Engine]Engine, host Host) *Runtime {
 	cfg.MaxResponse = cmp.Or(max(cfg.MaxResponse, 0), DefaultMaxResponse)
 	cfg.MaxInstances = cmp.Or(max(cfg.MaxInstances, 0), DefaultMaxInstances)
 	cfg.LogEntries = cmp.Or(max(cfg.LogEntries, 0), DefaultLogEntries)
+	cfg.LogStderr = min(cmp.Or(max(cfg.LogStderr, 0), DefaultLogStderr), job.MaxInvocationStderr)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -188,17 +193,18 @@ var errClosed = errors.New("functions: runtime closed")
 // Invoke runs req on f and returns the function's response, or an *Error.
 func (rt *Runtime) Invoke(ctx context.Context, f *job.Function, req *Request) (*Response, error) {
 	start := time.Now()
+	req.stderr = &tailBuffer{max: rt.cfg.LogStderr}
 	resp, cold, err := rt.invoke(ctx, f, req)
-	rec := Invocation{Time: start.UTC(), RequestID: req.RequestID, Method: req.Method, Path: req.PathInfo,
-		Duration: time.Since(start), Module: f.Module.String(), Cold: cold}
+	rec := Invocation{Time: start.UTC(), RequestID: req.RequestID, Method: req.Method, Path: job.ClipText(req.PathInfo, job.MaxInvocationText),
+		Duration: time.Since(start), Module: f.Module.String(), Cold: cold, Stderr: req.stderr.String()}
 	var fe *Error
 	switch {
 	case err == nil:
 		rec.Status = resp.Status
 	case errors.As(err, &fe):
-		rec.Status, rec.Error = fe.Status, fe.Reason
+		rec.Status, rec.Error = fe.Status, job.ClipText(fe.Reason, job.MaxInvocationText)
 	default:
-		rec.Status, rec.Error = http.StatusInternalServerError, err.Error()
+		rec.Status, rec.Error = http.StatusInternalServerError, job.ClipText(err.Error(), job.MaxInvocationText)
 	}
 	rt.record(f.Name, rec)
 	if m := rt.cfg.Metrics; m != nil {
@@ -301,7 +307,7 @@ func (rt *Runtime) invokeFresh(ctx context.Context, f *job.Function, req *Reques
 	res, err := rt.engines[f.EngineOf()].Run(ctx, sandbox.Guest{
 		ModuleKey: f.Module.String(), Module: rt.loader(f.Module),
 		WASI: wasi.Config{Program: f.Name, Env: CGIEnv(req, f.Env), Mounts: mounts,
-			Stdin: bytes.NewReader(req.Body), Stdout: &stdout, Stderr: stderr, Realtime: true},
+			Stdin: bytes.NewReader(req.Body), Stdout: &stdout, Stderr: req.teeStderr(stderr), Realtime: true},
 		Timeout: time.Duration(f.Timeout), MemoryLimit: f.Memory, OutputLimit: rt.cfg.MaxResponse,
 	})
 	if m := rt.cfg.Metrics; m != nil && cold {
@@ -370,6 +376,14 @@ func (t *tailBuffer) suffix() string {
 		s = "..." + s[len(s)-512:]
 	}
 	return " (stderr: " + s + ")"
+}
+
+// teeStderr is w, and the request's record's stderr too.
+func (r *Request) teeStderr(w io.Writer) io.Writer {
+	if r.stderr == nil {
+		return w
+	}
+	return io.MultiWriter(w, r.stderr)
 }
 
 // Close stops the pooled instances and waits for them.

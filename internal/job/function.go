@@ -53,6 +53,9 @@ type Function struct {
 	// how many requests one serves before it is replaced.
 	PoolSize int `json:"poolSize,omitempty"`
 	Recycle  int `json:"recycle,omitempty"`
+	// Routes are paths of the trigger listener the function answers besides
+	// /fn/<name>/ (see ValidRoute); a route is one function's at a time.
+	Routes []string `json:"routes,omitempty"`
 
 	// Version orders deploys and deletes of one name across the network: the record
 	// with the highest (Version, Deployer) wins. Set by the node that takes the deploy.
@@ -74,6 +77,10 @@ func (f *Function) EngineOf() Engine {
 // Normalize fills defaults. Validate after it.
 func (f *Function) Normalize() {
 	f.Inputs = slices.Clone(f.Inputs)
+	f.Routes = slices.Clone(f.Routes)
+	for i, r := range f.Routes {
+		f.Routes[i] = CleanRoute(r)
+	}
 	for i := range f.Inputs {
 		if f.Inputs[i].Target == "" {
 			f.Inputs[i].Target = DefaultInputsPath
@@ -190,7 +197,7 @@ func (f *Function) Validate() error {
 	if f.Recycle < 1 {
 		return invalid("function %s: recycle after %d requests: want at least 1", f.Name, f.Recycle)
 	}
-	return nil
+	return f.validateRoutes()
 }
 
 // Newer reports whether f supersedes g, a record of the same name.

@@ -134,6 +134,7 @@ func (r *fnRole) closeEngines() error {
 // registerJobMetrics adds the job counters to the /metrics registry.
 func (n *Node) registerJobMetrics(reg *prometheus.Registry) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.counts.register(reg)
 	for _, st := range []job.State{job.StatePending, job.StateRunning, job.StateCompleted, job.StateFailed, job.StateCancelled} {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "bacalhau_jobs",
 			Help: "Jobs this node knows, by state.", ConstLabels: prometheus.Labels{"state": string(st)}},
@@ -188,6 +189,11 @@ func (fs Functions) Deploy(ctx context.Context, f job.Function) (job.Function, e
 	f.Version, f.Deployer, f.Deployed = 0, "", time.Time{}
 	if err := f.Validate(); err != nil {
 		return f, err
+	}
+	for _, r := range f.Routes {
+		if other, ok := n.fn.reg.RouteOwner(r); ok && other != f.Name {
+			return f, fmt.Errorf("%w: %s is function %s's (delete %s, or redeploy it without that route, first)", job.ErrRouteTaken, r, other, other)
+		}
 	}
 	k, _ := blockstore.Key(f.Module)
 	if ok, err := n.blocks.Has(ctx, k); err != nil || !ok {
@@ -260,16 +266,11 @@ func (fs Functions) Get(name string) (job.Function, error) {
 	return *f, nil
 }
 
-// Logs returns this node's records of name's invocations after sequence number after.
-func (fs Functions) Logs(name string, after uint64, limit int) ([]functions.Invocation, error) {
-	if _, ok := fs.n.fn.reg.Record(name); !ok {
-		return nil, fmt.Errorf("%w: %q", functions.ErrNotFound, name)
-	}
-	return fs.n.fn.rt.Logs(name, after, limit), nil
-}
-
 // Lookup is the trigger's view of the registry.
 func (fs Functions) Lookup(name string) (*job.Function, bool) { return fs.n.fn.reg.Lookup(name) }
+
+// Route returns the function whose route takes the trigger request's path.
+func (fs Functions) Route(path string) (*job.Function, string, bool) { return fs.n.fn.reg.Route(path) }
 
 // Invoke runs one request.
 func (fs Functions) Invoke(ctx context.Context, f *job.Function, r *functions.Request) (*functions.Response, error) {
@@ -312,6 +313,7 @@ func functionTopics() dht.Topics {
 // registry of every peer this node meets (by its heartbeats).
 func (n *Node) startFunctionsNetwork() error {
 	fnproto.Serve(n.net.peer, n.fn.reg.All)
+	fnproto.ServeLogs(n.net.peer, n.localLogs)
 	ch, err := n.net.peer.Subscribe(n.life.ctx, fnproto.TopicFunctions)
 	if err != nil {
 		return err

@@ -12,7 +12,11 @@ import (
 // Submit validates a spec, stores the job with this node as its requester and starts
 // scheduling it. The job is on disk when Submit returns: a crash after that loses nothing.
 func (n *Node) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
-	return n.req.Submit(ctx, spec)
+	j, err := n.req.Submit(ctx, spec)
+	if err == nil {
+		n.counts.submit(j)
+	}
+	return j, err
 }
 
 // Get returns a job by ID or unique ID prefix.

@@ -150,6 +150,7 @@ type Node struct {
 	fn      *fnRole              // the functions role: registry, runtime (functions.go)
 	req     *requester.Requester // the requester side: jobs, scheduling, the shared view
 	net     *netSide             // nil without Config.Network
+	counts  *jobCounters         // for /metrics (metrics.go)
 	life    lifetime
 }
 
@@ -203,7 +204,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: identity: %w", err)
 	}
-	n := &Node{cfg: cfg, id: pid.String(), peerID: pid, key: key}
+	n := &Node{cfg: cfg, id: pid.String(), peerID: pid, key: key, counts: newJobCounters()}
 	if n.blocks, err = blockstore.Open(filepath.Join(cfg.Repo, "blocks"), blockstore.Options{Logger: cfg.Logger, MaxSize: max(cfg.RepoMaxSize, 0)}); err != nil {
 		return nil, err
 	}
@@ -214,7 +215,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.life.ctx, n.life.cancel = context.WithCancel(context.Background())
 	n.life.started = cfg.Now()
 	nodeCloses = true
-	rc := requester.Config{Self: pid, Store: n.jobs, Local: local{n}, Labels: cfg.Labels, Now: cfg.Now, JobIDs: cfg.JobIDs, Logger: cfg.Logger}
+	rc := requester.Config{Self: pid, Store: n.jobs, Local: local{n}, Labels: cfg.Labels, Now: cfg.Now, JobIDs: cfg.JobIDs, Logger: cfg.Logger,
+		Settled: n.counts.settle}
 	if nc := cfg.Network; nc != nil {
 		n.net = &netSide{}
 		rc.Net = link{n}

@@ -78,6 +78,9 @@ type Config struct {
 	// IDs that share a prefix.
 	JobIDs func() string
 	Logger *slog.Logger // nil discards
+	// Settled, if set, is called once for each job this node owns when it reaches a
+	// terminal state (completed, failed or cancelled), after the change is stored.
+	Settled func(*job.Job)
 }
 
 // Requester owns the jobs submitted to its node: it stores them, schedules their
@@ -159,7 +162,9 @@ func (r *Requester) connected() bool { return r.net != nil && r.net.Connected() 
 // update changes a job this node owns, bumps its revision, wakes its watchers and
 // tells the network. An error from fn leaves the job as it was.
 func (r *Requester) update(id string, fn func(*job.Job) error) (*job.Job, error) {
+	settled := false
 	j, err := r.jobs.Update(id, func(j *job.Job) error {
+		was := j.State
 		if err := fn(j); err != nil {
 			return err
 		}
@@ -169,9 +174,13 @@ func (r *Requester) update(id string, fn func(*job.Job) error) (*job.Job, error)
 			j.UpdatedAt = now
 		}
 		j.UpdateQueueClock(now)
+		settled = !was.Terminal() && j.State.Terminal()
 		return nil
 	})
 	if err == nil {
+		if settled && r.cfg.Settled != nil {
+			r.cfg.Settled(j) // before the watchers wake: who saw the end sees it counted
+		}
 		r.watch.publish(id)
 		r.publishEvent(j)
 	}

@@ -498,9 +498,9 @@ func TestBidAfterRound(t *testing.T) {
 	}
 }
 
-// TestNoNodeOffersTheEngine: a job whose labelled nodes do not run its engine says
+// TestNoLabelledNodeOffersTheEngine: a job whose labelled nodes do not run its engine says
 // that, not that no node has the labels.
-func TestNoNodeOffersTheEngine(t *testing.T) {
+func TestNoLabelledNodeOffersTheEngine(t *testing.T) {
 	clk := &fakeClock{t: t0}
 	local, net := &fakeLocal{refusal: "this node runs no docker jobs"}, newFakeNet()
 	r := testRequester(t, clk, local, net) // labelled region=eu, runs wasm only

@@ -40,6 +40,12 @@ type Functions interface {
 	Invoke(ctx context.Context, f *job.Function, r *functions.Request) (*functions.Response, error)
 }
 
+// Router is the optional ability of a Functions to answer requests by route: it
+// returns the function whose route (the longest) takes path, and that route.
+type Router interface {
+	Route(path string) (f *job.Function, route string, ok bool)
+}
+
 // Async is the optional ability of a Functions to run a request as a job
 // (Prefer: respond-async): it returns the job's ID.
 type Async interface {
@@ -70,9 +76,7 @@ func New(cfg Config, fns Functions) *Server {
 	cfg.MaxHeaderBytes = cmp.Or(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), fns: fns}
 	s.mux.HandleFunc("/fn/", s.serveFn)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not found: functions are under /fn/<name>/", "")
-	})
+	s.mux.HandleFunc("/", s.serveRoute)
 	return s
 }
 
@@ -142,6 +146,32 @@ func (s *Server) serveFn(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no function named %q is deployed", name), name)
 		return
 	}
+	s.run(w, r, f, &functions.Request{PathInfo: pathInfo, RequestID: id})
+}
+
+// serveRoute runs the function whose route takes the request's path: SCRIPT_NAME is
+// the route, PATH_INFO the rest of the path.
+func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request) {
+	id := newRequestID()
+	w.Header().Set("X-Request-Id", id)
+	rt, ok := s.fns.(Router)
+	var f *job.Function
+	var route string
+	if ok {
+		f, route, ok = rt.Route(r.URL.Path)
+	}
+	if !ok {
+		writeError(w, http.StatusNotFound, "not found: no function's route takes "+clip(r.URL.Path)+"; functions are under /fn/<name>/ and their routes", "")
+		return
+	}
+	script, pathInfo := functions.SplitRoute(route, r.URL.Path)
+	s.run(w, r, f, &functions.Request{PathInfo: pathInfo, Routed: true, ScriptName: script, RequestID: id})
+}
+
+// run reads r's body within f's limits and answers with f's response; req holds the
+// request's ID and how its path splits.
+func (s *Server) run(w http.ResponseWriter, r *http.Request, f *job.Function, req *functions.Request) {
+	name := f.Name
 	if r.ContentLength > int64(f.MaxBody) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes is over function %s's limit of %s", r.ContentLength, name, job.FormatBytes(f.MaxBody)), name)
 		return
@@ -160,8 +190,7 @@ func (s *Server) serveFn(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Now().Add(time.Duration(f.Timeout) + time.Minute))
-	req := &functions.Request{Method: r.Method, PathInfo: pathInfo, Query: r.URL.RawQuery, Header: r.Header,
-		Host: r.Host, RemoteAddr: r.RemoteAddr, Body: body, Name: name, RequestID: id}
+	req.Method, req.Query, req.Header, req.Host, req.RemoteAddr, req.Body, req.Name = r.Method, r.URL.RawQuery, r.Header, r.Host, r.RemoteAddr, body, name
 	if prefersAsync(r.Header) {
 		s.serveAsync(w, r, f, req)
 		return

@@ -131,3 +131,87 @@ func TestPrefersAsync(t *testing.T) {
 		}
 	}
 }
+
+// routedFns answers by the routes of a real registry; Invoke records the function and
+// the request.
+type routedFns struct {
+	*functions.Registry
+	fn  string
+	got *functions.Request
+}
+
+var _ Router = (*routedFns)(nil)
+
+func (r *routedFns) Invoke(_ context.Context, f *job.Function, req *functions.Request) (*functions.Response, error) {
+	r.fn, r.got = f.Name, req
+	return &functions.Response{Status: 200, Body: []byte(f.Name)}, nil
+}
+
+// TestServeRoute: a request whose path a route takes runs that route's function (the
+// longest route wins), with SCRIPT_NAME the route and PATH_INFO the rest; /fn/ and the
+// other paths are as without routes.
+func TestServeRoute(t *testing.T) {
+	reg, err := functions.OpenRegistry(t.TempDir()+"/registry.json", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range []job.Function{
+		{Name: "hello", Routes: []string{"/hello"}},
+		{Name: "deep", Routes: []string{"/hello/deep", "/x"}},
+		{Name: "root", Routes: []string{"/"}},
+	} {
+		f.Module, f.Version, f.Deployer = cidtext.MustParse("bafkqaaa"), int64(i+1), "d"
+		f.Normalize()
+		if _, err := reg.Apply(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fns := &routedFns{Registry: reg}
+	srv := httptest.NewServer(New(Config{}, fns))
+	defer srv.Close()
+	for _, c := range []struct {
+		path, fn, script, pathInfo, uri string
+	}{
+		{"/hello", "hello", "/hello", "", "/hello"},
+		{"/hello/", "hello", "/hello", "/", "/hello/"},
+		{"/hello/a/b?q=1", "hello", "/hello", "/a/b", "/hello/a/b?q=1"},
+		{"/hello/deep/er", "deep", "/hello/deep", "/er", "/hello/deep/er"},
+		{"/hello/deeper", "hello", "/hello", "/deeper", "/hello/deeper"},
+		{"/helloworld", "root", "", "/helloworld", "/helloworld"},
+		{"/", "root", "", "/", "/"},
+		{"/fn/hello/z", "hello", "/fn/hello", "/z", "/fn/hello/z"},
+	} {
+		fns.fn, fns.got = "", nil
+		resp, err := http.Get(srv.URL + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || fns.fn != c.fn {
+			t.Errorf("%s: %d, ran %q, want %q", c.path, resp.StatusCode, fns.fn, c.fn)
+			continue
+		}
+		env := functions.CGIEnv(fns.got, nil)
+		if env["SCRIPT_NAME"] != c.script || env["PATH_INFO"] != c.pathInfo || env["REQUEST_URI"] != c.uri {
+			t.Errorf("%s: SCRIPT_NAME %q PATH_INFO %q REQUEST_URI %q, want %q %q %q", c.path,
+				env["SCRIPT_NAME"], env["PATH_INFO"], env["REQUEST_URI"], c.script, c.pathInfo, c.uri)
+		}
+	}
+	// Without the root route, a path no route takes is a 404; a delete frees the route.
+	for i, name := range []string{"root", "hello"} {
+		if _, err := reg.Apply(job.Function{Name: name, Deleted: true, Version: int64(10 + i), Deployer: "d"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"/helloworld", "/hello/x"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 404 || !strings.Contains(string(b), "no function's route takes") {
+			t.Errorf("%s after the deletes: %d %s", p, resp.StatusCode, b)
+		}
+	}
+}

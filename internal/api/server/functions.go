@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,7 +16,8 @@ type Functions interface {
 	Delete(ctx context.Context, name string) (job.Function, error)
 	List() []job.Function
 	Get(name string) (job.Function, error)
-	Logs(name string, after uint64, limit int) ([]api.Invocation, error)
+	// Logs gathers name's records from the node and its peers, after cursor.
+	Logs(ctx context.Context, name string, cursor map[string]uint64, limit int) (api.FunctionLogs, error)
 }
 
 // maxLogRecords bounds one answer of GET /functions/:name/logs.
@@ -60,14 +60,11 @@ func (s *Server) ServeFunctions(fns Functions) {
 		return c.JSON(http.StatusOK, f)
 	})
 	g.GET("/:name/logs", func(c echo.Context) error {
-		var after uint64
-		if a := c.QueryParam("after"); a != "" {
-			var err error
-			if after, err = strconv.ParseUint(a, 10, 64); err != nil {
-				return badRequest("after=%q: want a sequence number", a)
-			}
+		cursor, err := api.ParseLogCursor(c.QueryParam("after"))
+		if err != nil {
+			return badRequest("after=: %v", err)
 		}
-		recs, err := fns.Logs(c.Param("name"), after, maxLogRecords)
+		recs, err := fns.Logs(c.Request().Context(), c.Param("name"), cursor, maxLogRecords)
 		if err != nil {
 			return err
 		}

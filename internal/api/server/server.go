@@ -215,7 +215,7 @@ var errorCodes = []struct {
 	{http.StatusBadRequest, api.CodeInvalidData, []error{blockstore.ErrBadPath, blockstore.ErrBadBlock, blockstore.ErrBadDAG, blockstore.ErrExists, blockstore.ErrBadCAR}},
 	{http.StatusBadRequest, api.CodeInvalidRequest, []error{blockstore.ErrBadOptions}},
 	{http.StatusNotFound, api.CodeNotFound, []error{job.ErrNotFound, blockstore.ErrNotFound}},
-	{http.StatusConflict, api.CodeConflict, []error{job.ErrTransition}},
+	{http.StatusConflict, api.CodeConflict, []error{job.ErrTransition, job.ErrRouteTaken}},
 	{http.StatusInsufficientStorage, api.CodeRepoFull, []error{blockstore.ErrRepoFull}},
 	{http.StatusInsufficientStorage, api.CodeDiskFull, []error{blockstore.ErrDiskFull}},
 	{499, api.CodeCanceled, []error{context.Canceled}}, // the client closed the request

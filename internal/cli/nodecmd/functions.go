@@ -29,6 +29,8 @@ type fnFlags struct {
 	maxFunctions int
 	headerTime   time.Duration
 	bodyTime     time.Duration
+	logEntries   int
+	logStderr    string
 }
 
 func (f *fnFlags) register(fl *pflag.FlagSet) {
@@ -40,6 +42,8 @@ func (f *fnFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.maxResponse, "fn-max-response", job.FormatBytes(functions.DefaultMaxResponse), "largest response a function may write; past it: 502")
 	fl.IntVar(&f.instances, "fn-max-instances", functions.DefaultMaxInstances, "live pooled instances on this node, all functions together")
 	fl.IntVar(&f.maxFunctions, "max-functions", functions.DefaultMaxFunctions, "functions this node keeps deployed at once")
+	fl.IntVar(&f.logEntries, "fn-log-entries", functions.DefaultLogEntries, "records of requests (fn logs) this node keeps per function, in memory")
+	fl.StringVar(&f.logStderr, "fn-log-stderr", job.FormatBytes(functions.DefaultLogStderr), "bytes of a request's stderr its record keeps (the end), up to 64KiB")
 	fl.DurationVar(&f.headerTime, "trigger-header-timeout", trigger.DefaultReadHeaderTimeout, "time a client has to send a request's headers to the trigger listener")
 	fl.DurationVar(&f.bodyTime, "trigger-body-timeout", trigger.DefaultBodyTimeout, "time a client has to send a request's body to the trigger listener")
 }
@@ -58,9 +62,16 @@ func (f *fnFlags) config() (*node.FunctionsConfig, error) {
 	if err != nil || resp == 0 || resp > 1<<30 {
 		return nil, fmt.Errorf("--fn-max-response %q: want a size from 1B to 1GiB", f.maxResponse)
 	}
+	if f.logEntries < 1 {
+		return nil, fmt.Errorf("--fn-log-entries %d: want at least 1", f.logEntries)
+	}
+	stderr, err := job.ParseBytes(f.logStderr)
+	if err != nil || stderr == 0 || stderr > job.MaxInvocationStderr {
+		return nil, fmt.Errorf("--fn-log-stderr %q: want a size from 1B to %s", f.logStderr, job.FormatBytes(job.MaxInvocationStderr))
+	}
 	return &node.FunctionsConfig{MaxFunctions: f.maxFunctions, Runtime: functions.Config{
 		MaxConcurrent: f.concurrency, MaxQueue: max(f.queue, 0), QueueTimeout: f.queueTimeout,
-		MaxResponse: int64(resp), MaxInstances: f.instances}}, nil
+		MaxResponse: int64(resp), MaxInstances: f.instances, LogEntries: f.logEntries, LogStderr: int(stderr)}}, nil
 }
 
 // serveTrigger starts the trigger listener, if asked for, and prints where it is; mount

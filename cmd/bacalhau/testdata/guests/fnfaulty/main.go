@@ -6,6 +6,8 @@
 //	/nohead     writes a body with no header block
 //	/trap       divides by zero (a runtime panic: the guest exits with code 2)
 //	/big        writes 64 MiB
+//	/stderr     writes a line to stderr, then answers as below
+//	/env        answers with its SCRIPT_NAME, PATH_INFO and REQUEST_URI
 //	anything else: 200 "ok <path>", echoing the body's length
 package main
 
@@ -39,6 +41,11 @@ func main() {
 		for i := 0; i < 64; i++ {
 			fmt.Print(chunk)
 		}
+	case "/stderr":
+		fmt.Fprintf(os.Stderr, "a line on stderr for %s\n", os.Getenv("BACALHAU_REQUEST_ID"))
+		fmt.Printf("Content-Type: text/plain\r\n\r\nok %s %d\n", path, len(body))
+	case "/env":
+		fmt.Printf("Content-Type: text/plain\r\n\r\nscript=%s path=%s uri=%s\n", os.Getenv("SCRIPT_NAME"), os.Getenv("PATH_INFO"), os.Getenv("REQUEST_URI"))
 	default:
 		fmt.Printf("Content-Type: text/plain\r\nStatus: 200 OK\r\n\r\nok %s %d\n", path, len(body))
 	}
