@@ -2,8 +2,8 @@ package dockerfallback
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
+	"github.com/bacalhau-project/bacalhau-wasm/wasi"
 )
 
 // materialise copies each input into dir/inputs/<i> and returns their bind mounts:
@@ -22,8 +23,8 @@ func (x *Executor) materialise(ctx context.Context, dir string, inputs []executo
 	mounts := make([]mount.Mount, 0, len(inputs)+1)
 	for i, in := range inputs {
 		dst := filepath.Join(dir, "inputs", strconv.Itoa(i))
-		if err := copyFS(ctx, dst, in.FS, &left); err != nil {
-			if err == errInputsTooBig {
+		if err := wasi.CopyTree(ctx, dst, in.FS, &left); err != nil {
+			if errors.Is(err, wasi.ErrTreeTooBig) {
 				return nil, fmt.Errorf("%w: the inputs hold more than this node's limit of %s for a container's inputs", job.ErrInvalid, job.FormatBytes(uint64(x.opts.MaxInputBytes)))
 			}
 			return nil, fmt.Errorf("materialising input at %s: %w", in.Target, err)
@@ -39,50 +40,6 @@ func (x *Executor) materialise(ctx context.Context, dir string, inputs []executo
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: dst, Target: in.Target, ReadOnly: !in.Writable})
 	}
 	return mounts, nil
-}
-
-var errInputsTooBig = fmt.Errorf("inputs too big")
-
-// copyFS writes the tree of fsys under dst, counting its files' bytes down from left.
-// Only directories and regular files are copied.
-func copyFS(ctx context.Context, dst string, fsys fs.FS, left *int64) error {
-	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		target := filepath.Join(dst, filepath.FromSlash(p))
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, 0o755)
-		case d.Type().IsRegular():
-			return copyFile(fsys, p, target, left)
-		}
-		return nil
-	})
-}
-
-func copyFile(fsys fs.FS, p, target string, left *int64) error {
-	src, err := fsys.Open(p)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	f, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	n, err := io.Copy(f, io.LimitReader(src, *left+1))
-	*left -= n
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && *left < 0 {
-		err = errInputsTooBig
-	}
-	return err
 }
 
 // openUp lets anyone write the tree under dir.

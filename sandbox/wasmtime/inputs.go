@@ -4,8 +4,8 @@ package wasmtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -26,27 +26,8 @@ func materialise(ctx context.Context, work string, mounts []wasi.Mount, limit in
 	for i, m := range mounts {
 		dir := filepath.Join(work, "in-"+strconv.Itoa(i))
 		dirs[i] = dir
-		err := fs.WalkDir(m.FS, ".", func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			host := filepath.Join(dir, filepath.FromSlash(p))
-			switch {
-			case d.IsDir():
-				return os.MkdirAll(host, 0o755)
-			case d.Type().IsRegular():
-				n, err := copyFile(m.FS, p, host, left)
-				left -= n
-				return err
-			default:
-				return nil // no links or devices: a blockstore holds none
-			}
-		})
-		if err != nil {
-			if err == errOverLimit {
+		if err := wasi.CopyTree(ctx, dir, m.FS, &left); err != nil {
+			if errors.Is(err, wasi.ErrTreeTooBig) {
 				return nil, fmt.Errorf("%w: the inputs hold more than this node's limit of %s for the wasmtime engine",
 					ErrInputsTooLarge, sandbox.FormatBytes(uint64(limit)))
 			}
@@ -64,26 +45,4 @@ func materialise(ctx context.Context, work string, mounts []wasi.Mount, limit in
 		})
 	}
 	return dirs, nil
-}
-
-var errOverLimit = fmt.Errorf("over the limit")
-
-func copyFile(fsys fs.FS, name, host string, left int64) (int64, error) {
-	src, err := fsys.Open(name)
-	if err != nil {
-		return 0, err
-	}
-	defer src.Close()
-	dst, err := os.OpenFile(host, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return 0, err
-	}
-	n, err := io.Copy(dst, io.LimitReader(src, left+1))
-	if cerr := dst.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && n > left {
-		err = errOverLimit
-	}
-	return n, err
 }
