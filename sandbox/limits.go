@@ -227,23 +227,29 @@ func formatBytes(n uint64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// cappedWriter passes at most left bytes on to w and silently discards the
-// rest, so that a guest writing forever neither fills the host nor sees an
-// error it might handle differently from run to run.
-type cappedWriter struct {
+// CappedWriter passes at most a limit of bytes on to its writer and silently
+// discards the rest, so that a guest writing forever neither fills the host nor
+// sees an error it might handle differently from run to run. Truncated says
+// whether anything was discarded. The wasmtime engine caps its guests' output
+// with it too.
+type CappedWriter struct {
 	w         io.Writer
 	left      int64
 	truncated bool
 }
 
-func newCappedWriter(w io.Writer, limit int64) *cappedWriter {
+// NewCappedWriter caps w (nil: io.Discard) at limit bytes.
+func NewCappedWriter(w io.Writer, limit int64) *CappedWriter {
 	if w == nil {
 		w = io.Discard
 	}
-	return &cappedWriter{w: w, left: limit}
+	return &CappedWriter{w: w, left: limit}
 }
 
-func (c *cappedWriter) Write(p []byte) (int, error) {
+// Truncated reports whether bytes past the limit were discarded.
+func (c *CappedWriter) Truncated() bool { return c.truncated }
+
+func (c *CappedWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	if int64(n) > c.left {
 		c.truncated = true

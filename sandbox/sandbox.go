@@ -332,8 +332,8 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 	if outLimit == 0 {
 		outLimit = DefaultOutputLimit
 	}
-	stdout := newCappedWriter(t.WASI.Stdout, outLimit)
-	stderr := newCappedWriter(t.WASI.Stderr, outLimit)
+	stdout := NewCappedWriter(t.WASI.Stdout, outLimit)
+	stderr := NewCappedWriter(t.WASI.Stderr, outLimit)
 	var quota *outputsQuota
 	if t.WASI.OutputsDir != "" || hasWritable(t.WASI.Mounts) {
 		if quota, err = newOutputsQuota(t.WASI.OutputsDir, cmp.Or(t.WASI.OutputsLimit, wasi.DefaultOutputsLimit)); err != nil {
@@ -347,7 +347,7 @@ func (s *Sandbox) run(ctx context.Context, c *compiled, entry string, memLimit u
 	}
 	defer dropScratch()
 	defer func() {
-		res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
+		res.StdoutTruncated, res.StderrTruncated = stdout.Truncated(), stderr.Truncated()
 		if err == nil && quota != nil && quota.hit.Load() {
 			res.OutputsLimitHit = true
 			if res.Reason == "" {

@@ -493,14 +493,14 @@ func newStream(w io.Writer, limit int64, set func(string) error) (*stream, error
 		return nil, fmt.Errorf("wasmtime: output pipe: %w", err)
 	}
 	st := &stream{r: pr, done: make(chan struct{})}
-	capped := &cappedWriter{w: cmp.Or[io.Writer](w, io.Discard), left: limit}
+	capped := sandbox.NewCappedWriter(w, limit)
 	go func() {
 		defer close(st.done)
 		_, _ = io.Copy(capped, pr)
 		// A writer that fails is discarded; the guest must not block on it.
 		_, _ = io.Copy(io.Discard, pr)
 		pr.Close()
-		st.truncated = capped.truncated
+		st.truncated = capped.Truncated()
 	}()
 	return st, nil
 }
@@ -547,27 +547,4 @@ func (s *stream) wait() bool {
 func (s *stream) abort() {
 	s.r.Close()
 	<-s.done
-}
-
-// cappedWriter passes at most left bytes on to w and discards the rest.
-type cappedWriter struct {
-	w         io.Writer
-	left      int64
-	truncated bool
-}
-
-func (c *cappedWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	if int64(n) > c.left {
-		c.truncated = true
-		p = p[:c.left]
-	}
-	if len(p) > 0 {
-		k, err := c.w.Write(p)
-		c.left -= int64(k)
-		if err != nil {
-			return k, err
-		}
-	}
-	return n, nil
 }
