@@ -72,6 +72,15 @@ func (s *Sandbox) Precompile(ctx context.Context, key string, load func(context.
 	return nil
 }
 
+// Compiled reports whether the module cached under key is compiled and in
+// memory: a Run of it starts without loading or compiling anything.
+func (s *Sandbox) Compiled(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.modules[key]
+	return c != nil && c.elem != nil
+}
+
 // CacheStats reports how many compiled modules the in-memory cache holds
 // and what they are estimated to cost, in bytes (bounded by
 // Options.MaxCacheBytes). Modules evicted while a run still uses them are
@@ -149,6 +158,12 @@ func (s *Sandbox) load(c *compiled, load func(context.Context) ([]byte, error)) 
 	ctx, cancel := context.WithTimeoutCause(s.stopping, s.loadTimeout, ErrLoadTimeout)
 	defer cancel()
 	got, err := s.compile(ctx, load)
+	if err == nil && ctx.Err() != nil {
+		// Done past the bound (wazero compiles on one goroutine without looking at
+		// ctx when it has one worker): dropped, as a compilation stopped at it.
+		_ = got.mod.Close(context.Background())
+		err = ctx.Err()
+	}
 	if err != nil && ctx.Err() != nil {
 		// Stopped, not failed: say why rather than what the loader made of it.
 		if err = context.Cause(ctx); errors.Is(err, ErrLoadTimeout) {

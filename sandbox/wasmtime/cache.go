@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -104,13 +105,44 @@ func (c *codeCache) get(ctx context.Context, key string, load func(context.Conte
 	return e.mod, nil
 }
 
+// load loads e's module, from the disk cache or by compiling it, within the
+// load timeout. wasmtime cannot stop a compilation once it has started: at
+// the timeout the load fails for its waiters and the compilation goes on in
+// the background, its code dropped when it ends (Close waits for it), so
+// that a load past the bound leaves nothing behind, as on wazero.
 func (c *codeCache) load(e *entry, load func(context.Context) ([]byte, error)) {
 	defer c.loads.Done()
 	ctx, cancel := context.WithTimeoutCause(c.ctx, c.loadTimeout, sandbox.ErrLoadTimeout)
 	defer cancel()
-	e.mod, e.size, e.err = c.fromDiskOrCompile(ctx, e.key, load)
+	type loaded struct {
+		mod  *wt.Module
+		size uint64
+		err  error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		mod, size, err := c.fromDiskOrCompile(ctx, e.key, load)
+		done <- loaded{mod, size, err}
+	}()
+	var got loaded
+	select {
+	case got = <-done:
+	case <-ctx.Done():
+		select {
+		case got = <-done: // ended with the context: its own error says more
+		default:
+			got.err = ctx.Err()
+			defer func() { <-done }()
+		}
+	}
+	e.mod, e.size, e.err = got.mod, got.size, got.err
 	if e.err != nil && ctx.Err() != nil {
-		e.err = fmt.Errorf("%w: %w", context.Cause(ctx), e.err)
+		// Stopped, not failed: say why rather than what the loader made of it.
+		if e.err = context.Cause(ctx); errors.Is(e.err, sandbox.ErrLoadTimeout) {
+			e.err = fmt.Errorf("%w after %s", sandbox.ErrLoadTimeout, c.loadTimeout)
+		} else {
+			e.err = sandbox.ErrClosed
+		}
 	}
 	c.mu.Lock()
 	if e.err != nil {
@@ -133,6 +165,14 @@ func (c *codeCache) load(e *entry, load func(context.Context) ([]byte, error)) {
 	}
 }
 
+// compiled reports whether key's module is loaded and in memory.
+func (c *codeCache) compiled(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byKey[key]
+	return ok && e.elem != nil
+}
+
 func (c *codeCache) fromDiskOrCompile(ctx context.Context, key string, load func(context.Context) ([]byte, error)) (*wt.Module, uint64, error) {
 	path := c.path(key)
 	if path != "" {
@@ -147,6 +187,9 @@ func (c *codeCache) fromDiskOrCompile(ctx context.Context, key string, load func
 	mod, err := c.compile(wasm)
 	if err != nil {
 		return nil, 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err // past the load timeout: dropped, not cached
 	}
 	code, err := mod.Serialize()
 	if err != nil {

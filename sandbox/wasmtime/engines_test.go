@@ -497,6 +497,87 @@ func TestConfinement(t *testing.T) {
 	})
 }
 
+// compiler is what both engines offer to compile a module ahead of its runs:
+// what a node's executors prepare a job with, before its timeout starts.
+type compiler interface {
+	runner
+	Precompile(ctx context.Context, key string, load func(context.Context) ([]byte, error)) error
+	Compiled(key string) bool
+}
+
+// coldEngines runs f once per engine, on a sandbox with no compile cache on
+// disk (every module is compiled) and the load timeout limit.
+func coldEngines(t *testing.T, limit time.Duration, f func(t *testing.T, c compiler)) {
+	for _, name := range []string{"wazero", "wasmtime"} {
+		t.Run(name, func(t *testing.T) {
+			var (
+				c   compiler
+				err error
+			)
+			if name == "wazero" {
+				c, err = sandbox.New(context.Background(), sandbox.Options{LoadTimeout: limit})
+			} else {
+				c, err = New(context.Background(), Options{LoadTimeout: limit})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := c.Close(context.Background()); err != nil {
+					t.Error(err)
+				}
+			})
+			f(t, c)
+		})
+	}
+}
+
+// TestPrecompile: on both engines, a module compiled ahead is held compiled, and
+// its run starts from it.
+func TestPrecompile(t *testing.T) {
+	coldEngines(t, 0, func(t *testing.T, c compiler) {
+		g, stdout, _ := guest(t, "hello")
+		if c.Compiled(g.ModuleKey) {
+			t.Fatal("Compiled() before any compilation")
+		}
+		if err := c.Precompile(context.Background(), g.ModuleKey, g.Module); err != nil {
+			t.Fatalf("Precompile() = %v", err)
+		}
+		if !c.Compiled(g.ModuleKey) {
+			t.Fatal("Compiled() = false after Precompile")
+		}
+		g.Module = func(context.Context) ([]byte, error) { return nil, errors.New("loaded again") }
+		if res := run(t, c, g); res != (sandbox.Result{}) || stdout.String() != "Hello, world!\n" {
+			t.Errorf("Run() = %+v, stdout %q", res, stdout)
+		}
+		if err := c.Precompile(context.Background(), "bad", func(context.Context) ([]byte, error) { return []byte("not wasm"), nil }); !errors.Is(err, sandbox.ErrInvalidModule) {
+			t.Errorf("Precompile(not wasm) = %v, want ErrInvalidModule", err)
+		}
+	})
+}
+
+// TestCompileTimeout: on both engines, compiling a real module (a Go guest of some
+// MB) past the load timeout fails with ErrLoadTimeout naming the bound, for
+// Precompile and Run alike, and leaves nothing compiled behind: wasmtime, whose
+// compiler cannot be stopped, fails its waiters at the bound and drops the code.
+func TestCompileTimeout(t *testing.T) {
+	coldEngines(t, time.Millisecond, func(t *testing.T, c compiler) {
+		g, _, _ := guest(t, "sha256")
+		for i := range 2 {
+			err := c.Precompile(context.Background(), g.ModuleKey, g.Module)
+			if !errors.Is(err, sandbox.ErrLoadTimeout) || !strings.HasSuffix(err.Error(), "timed out after 1ms") {
+				t.Errorf("Precompile() #%d = %v, want ErrLoadTimeout after 1ms", i+1, err)
+			}
+			if c.Compiled(g.ModuleKey) {
+				t.Errorf("Compiled() after a compilation past its bound (#%d)", i+1)
+			}
+		}
+		if _, err := c.Run(context.Background(), g); !errors.Is(err, sandbox.ErrLoadTimeout) {
+			t.Errorf("Run() = %v, want ErrLoadTimeout", err)
+		}
+	})
+}
+
 // The wasmtime engine's own behaviour.
 
 func TestInputsBound(t *testing.T) {

@@ -265,6 +265,30 @@ func (s *Sandbox) Run(ctx context.Context, g sandbox.Guest) (res sandbox.Result,
 	return s.run(ctx, mod, entry, limit, dirs, g)
 }
 
+// Precompile loads and compiles a module into the cache (or loads it from
+// the disk cache) ahead of its first Run, as the wazero sandbox's does: the
+// load is bounded by Options.LoadTimeout (sandbox.ErrLoadTimeout), and an
+// invalid module is sandbox.ErrInvalidModule.
+func (s *Sandbox) Precompile(ctx context.Context, key string, load func(context.Context) ([]byte, error)) error {
+	if key == "" {
+		return fmt.Errorf("%w: Precompile needs a ModuleKey", sandbox.ErrInvalidGuest)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return sandbox.ErrClosed
+	}
+	s.running.Add(1)
+	s.mu.Unlock()
+	defer s.running.Done()
+	_, err := s.cache.get(ctx, key, load)
+	return err
+}
+
+// Compiled reports whether the module cached under key is compiled and in
+// memory: a Run of it starts without loading or compiling anything.
+func (s *Sandbox) Compiled(key string) bool { return s.cache.compiled(key) }
+
 // describe reports whether mod exports the function entry, and the bytes of
 // linear memory it needs to start.
 func describe(mod *wt.Module, entry string) (hasEntry bool, minMemory uint64) {
