@@ -67,6 +67,14 @@ func (x *Executor) Prepare(ctx context.Context, p executor.Preparation) error {
 	x.rememberModule(img.ID, plan.Path, c)
 	p.Note(fmt.Sprintf("preparing: runs in the WASM sandbox, not a container: %s; module %s (%s) read from the image in %s",
 		plan.Why, c, job.FormatBytes(uint64(len(mod))), time.Since(t1).Round(time.Millisecond)))
+	// The module is compiled now, as a WASM job's is: not in the job's timeout.
+	if wp, ok := x.opts.Wasm.(executor.Preparer); ok && p.Content != nil {
+		w, err := wasmTask(executor.Task{Spec: spec}, plan, c, p.Content)
+		if err != nil {
+			return err
+		}
+		return wp.Prepare(ctx, executor.Preparation{Spec: w.Spec, Note: p.Note, Content: p.Content, Store: p.Store})
+	}
 	return nil
 }
 

@@ -610,7 +610,7 @@ func (n *Compute) fetchTask(t *Assignment) {
 		n.dropTask(t)
 		return
 	}
-	n.host.Report(t, job.Execution{ID: t.ExecID, NodeID: n.id, State: job.StateFailed, StartedAt: started, EndedAt: n.now(), Error: err.Error()})
+	n.host.Report(t, job.Execution{ID: t.ExecID, NodeID: n.id, State: job.StateFailed, StartedAt: started, EndedAt: n.now(), Outcome: job.OutcomeNotStarted, Error: err.Error()})
 	n.forget(t)
 }
 
@@ -622,10 +622,22 @@ func (n *Compute) prepare(t *Assignment) error {
 		return nil
 	}
 	return p.Prepare(t.ctx, executor.Preparation{
-		Spec:  t.Spec,
-		Note:  func(msg string) { n.host.Note(t, job.PhasePreparing, msg) },
-		Store: taskStore{n.blocks, t.hold},
+		Spec:    t.Spec,
+		Note:    func(msg string) { n.host.Note(t, job.PhasePreparing, msg) },
+		Content: n.host,
+		Store:   taskStore{n.blocks, t.hold},
 	})
+}
+
+// mustPrepare reports whether spec's executor prepares before it runs, and has
+// not said that spec needs nothing prepared now.
+func (n *Compute) mustPrepare(spec job.Spec) bool {
+	x := n.executors[spec.Engine]
+	if _, ok := x.(executor.Preparer); !ok {
+		return false
+	}
+	r, ok := x.(executor.Readier)
+	return !ok || !r.Ready(spec)
 }
 
 // taskStore adds files to the node's blockstore for one execution, which holds them
@@ -661,9 +673,9 @@ func specTimeout(spec job.Spec) time.Duration {
 
 // needsFetch reports whether an execution of spec must go through the fetch stage:
 // its module is not whole in the store, an input root is not there, or its executor
-// prepares (pulls an image) before it runs.
+// has something to prepare (an image to pull, a module to compile) before it runs.
 func (n *Compute) needsFetch(spec job.Spec) bool {
-	if _, ok := n.executors[spec.Engine].(executor.Preparer); ok || !n.holds(spec) {
+	if n.mustPrepare(spec) || !n.holds(spec) {
 		return true
 	}
 	if !spec.Module().Defined() {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,6 +102,12 @@ func (scriptExecutor) Close(context.Context) error { return nil }
 
 func newCompute(t *testing.T) (*Compute, *fakeHost) {
 	t.Helper()
+	return newComputeWith(t, scriptExecutor{})
+}
+
+// newComputeWith is newCompute with x as its docker executor.
+func newComputeWith(t *testing.T, x executor.Executor) (*Compute, *fakeHost) {
+	t.Helper()
 	dir := t.TempDir()
 	bs, err := blockstore.Open(filepath.Join(dir, "blocks"), blockstore.Options{})
 	if err != nil {
@@ -109,7 +116,7 @@ func newCompute(t *testing.T) (*Compute, *fakeHost) {
 	h := &fakeHost{blocks: bs, ended: make(chan job.Execution, 16)}
 	c := New(Config{Dir: filepath.Join(dir, "executions"), NodeID: "node-x", Concurrency: 2, Fetchers: 2, FetchTimeout: time.Second,
 		Memory: 1 << 30, MaxOutputsLimit: 1 << 30, ResultRetention: time.Hour, FailedRetention: time.Hour,
-		Labels: map[string]string{"zone": "a"}, Executors: map[job.Engine]executor.Executor{job.EngineDocker: scriptExecutor{}},
+		Labels: map[string]string{"zone": "a"}, Executors: map[job.Engine]executor.Executor{job.EngineDocker: x},
 		Now: func() time.Time { return time.Now().UTC() }, Logger: slog.New(slog.DiscardHandler)}, h, bs)
 	t.Cleanup(func() {
 		c.Close()
@@ -297,5 +304,78 @@ func TestRefusalAndOffer(t *testing.T) {
 	}
 	if e := c.Engines(); len(e) != 1 || e[0] != job.EngineDocker || !c.Runs(job.EngineDocker) || c.Runs(job.EngineWasm) {
 		t.Fatalf("engines %v", e)
+	}
+}
+
+// preparingExecutor is scriptExecutor with a step before the run, as the WASM
+// executors compile a module: Prepare notes what it does and records how many
+// reports the host had then, and fails for a task whose args are "fail-prepare";
+// Ready says that the image "ready" needs no preparation.
+type preparingExecutor struct {
+	scriptExecutor
+	host     *fakeHost
+	mu       sync.Mutex
+	prepared []int // per Prepare, the reports the host had when it was called
+}
+
+func (x *preparingExecutor) Prepare(ctx context.Context, p executor.Preparation) error {
+	x.mu.Lock()
+	x.prepared = append(x.prepared, len(x.host.states()))
+	x.mu.Unlock()
+	p.Note("compiling " + p.Spec.Docker.Image)
+	if p.Spec.Docker.Args[0] == "fail-prepare" {
+		return errors.New("compiling took longer than the compile timeout")
+	}
+	return nil
+}
+
+func (x *preparingExecutor) Ready(spec job.Spec) bool { return spec.Docker.Image == "ready" }
+
+// TestPrepareBeforeRunning: an executor's preparation (a module's compilation) is a
+// step before the execution is reported running, which is when the requester starts
+// counting its timeout; it shows in the history; a failed one fails the execution as
+// not started; a spec its executor says is ready skips it.
+func TestPrepareBeforeRunning(t *testing.T) {
+	x := &preparingExecutor{}
+	c, h := newComputeWith(t, x)
+	x.host = h
+	if err := c.Enqueue("j-1", "e-1-1", dockerSpec("exit", "0"), peer.ID("req")); err != nil {
+		t.Fatal(err)
+	}
+	if e := ended(t, h); e.State != job.StateCompleted {
+		t.Fatalf("prepared run: %+v", e)
+	}
+	x.mu.Lock()
+	prepared := slices.Clone(x.prepared)
+	x.mu.Unlock()
+	if len(prepared) != 1 || prepared[0] != 0 {
+		t.Fatalf("Prepare calls, with the reports made before each: %v; want one, before the running report", prepared)
+	}
+	h.mu.Lock()
+	notes := slices.Clone(h.notes)
+	h.mu.Unlock()
+	if !slices.Contains(notes, job.PhasePreparing+": compiling alpine:3") {
+		t.Errorf("notes %q, want the preparation", notes)
+	}
+
+	if err := c.Enqueue("j-2", "e-2-1", dockerSpec("fail-prepare"), peer.ID("req")); err != nil {
+		t.Fatal(err)
+	}
+	if e := ended(t, h); e.State != job.StateFailed || e.Outcome != job.OutcomeNotStarted || e.Error != "compiling took longer than the compile timeout" {
+		t.Fatalf("failed preparation: %+v", e)
+	}
+
+	ready := dockerSpec("exit", "0")
+	ready.Docker.Image = "ready"
+	if err := c.Enqueue("j-3", "e-3-1", ready, peer.ID("req")); err != nil {
+		t.Fatal(err)
+	}
+	if e := ended(t, h); e.State != job.StateCompleted {
+		t.Fatalf("ready run: %+v", e)
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.prepared) != 2 {
+		t.Errorf("Prepare called %d times, want 2 (not for the ready spec)", len(x.prepared))
 	}
 }

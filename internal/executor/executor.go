@@ -100,12 +100,19 @@ type Result struct {
 const ExitCodeAbnormal = -1
 
 // Preparer is an Executor that readies what a task needs before the task takes a
-// worker (the Docker executor pulls its image). The node calls Prepare after the
-// task's content is fetched; the time it takes does not count against the job's
-// timeout, and the executor bounds it itself. An error fails the execution before it
-// runs, with the error as its reason.
+// worker (the Docker executor pulls its image, the WASM executors compile its
+// module). The node calls Prepare after the task's content is fetched; the time it
+// takes does not count against the job's timeout, and the executor bounds it itself.
+// An error fails the execution before it runs, with the error as its reason.
 type Preparer interface {
 	Prepare(ctx context.Context, p Preparation) error
+}
+
+// Readier is a Preparer that can tell that a spec needs no preparation now (its
+// module is compiled and in memory): the node then hands its task to a worker
+// without calling Prepare.
+type Readier interface {
+	Ready(spec job.Spec) bool
 }
 
 // Preparation is what a Preparer is given for one execution.
@@ -113,6 +120,8 @@ type Preparation struct {
 	Spec job.Spec
 	// Note adds a line to the job's history.
 	Note func(msg string)
+	// Content reads content by CID, as Task.Content does: a module's bytes.
+	Content Content
 	// Store adds content to the node's blockstore for the execution (the Docker
 	// executor adds the module of a WASM image).
 	Store Store

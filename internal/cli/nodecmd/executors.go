@@ -67,6 +67,7 @@ func newWasmtime(ctx context.Context, repo string, wo wasm.Options, eo engineOpt
 		CacheDir:          filepath.Join(repo, "compile-cache-wasmtime"),
 		MaxCacheBytes:     wo.CacheMemory,
 		MaxDiskCacheBytes: wo.CacheDisk,
+		LoadTimeout:       wo.CompileTimeout,
 		WorkDir:           filepath.Join(repo, "wasmtime-runs"),
 		MaxInputBytes:     eo.wasmtimeInputs,
 	}

@@ -149,6 +149,7 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 	fl.DurationVar(&f.keepFailed, "failed-result-retention", node.DefaultFailedRetention, "how long it keeps the result of one that failed or was cancelled")
 	fl.StringVar(&f.cacheMem, "compile-cache-memory", job.FormatBytes(sandbox.DefaultMaxCacheBytes), "compiled modules kept in memory, least recently used dropped first")
 	fl.StringVar(&f.cacheDisk, "compile-cache-disk", job.FormatBytes(sandbox.DefaultMaxDiskCacheBytes), "compiled modules kept on disk, oldest dropped first")
+	fl.DurationVar(&f.wasm.CompileTimeout, "compile-timeout", sandbox.DefaultLoadTimeout, "how long compiling a job's module (or loading it from the compile cache) may take; a step of its own before the job's --timeout starts")
 	f.fn.register(fl)
 	fl.StringSliceVar(&f.origins, "api-allow-origin", nil, `web origins (scheme://host:port, or "*") whose pages may call the API from a browser (repeatable; default none: requests from web pages are refused)`)
 	f.docker.register(fl)
@@ -205,6 +206,9 @@ func (f *serveFlags) config(e *cli.Env) (node.Config, error) {
 	}
 	if f.wasm.CacheMemory == 0 || f.wasm.CacheDisk == 0 {
 		return cfg, fmt.Errorf("--compile-cache-memory and --compile-cache-disk must be positive")
+	}
+	if f.wasm.CompileTimeout <= 0 {
+		return cfg, fmt.Errorf("--compile-timeout must be positive")
 	}
 	if cfg.Repo == "" {
 		var err error

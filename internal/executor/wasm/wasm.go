@@ -23,23 +23,40 @@ type Options struct {
 	// CacheMemory and CacheDisk bound the compiled modules kept in memory and on disk,
 	// in bytes; 0 means sandbox.DefaultMaxCacheBytes and DefaultMaxDiskCacheBytes.
 	CacheMemory, CacheDisk uint64
+	// CompileTimeout bounds loading and compiling one module (Prepare); 0 means
+	// sandbox.DefaultLoadTimeout.
+	CompileTimeout time.Duration
 }
 
 // Executor runs WASM tasks. Compiled modules are cached by module CID.
 type Executor struct {
-	box *sandbox.Sandbox
+	box            *sandbox.Sandbox
+	compileTimeout time.Duration
 }
 
-var _ executor.Executor = (*Executor)(nil)
+var (
+	_ executor.Executor = (*Executor)(nil)
+	_ executor.Preparer = (*Executor)(nil)
+	_ executor.Readier  = (*Executor)(nil)
+)
 
 // New starts an executor; Close it to release compiled code.
 func New(ctx context.Context, opts Options) (*Executor, error) {
-	box, err := sandbox.New(ctx, sandbox.Options{CacheDir: opts.CacheDir, MaxCacheBytes: opts.CacheMemory, MaxDiskCacheBytes: opts.CacheDisk})
+	limit := cmp.Or(max(opts.CompileTimeout, 0), sandbox.DefaultLoadTimeout)
+	box, err := sandbox.New(ctx, sandbox.Options{CacheDir: opts.CacheDir, MaxCacheBytes: opts.CacheMemory, MaxDiskCacheBytes: opts.CacheDisk, LoadTimeout: limit})
 	if err != nil {
 		return nil, err
 	}
-	return &Executor{box: box}, nil
+	return &Executor{box: box, compileTimeout: limit}, nil
 }
+
+// Prepare compiles the task's module before it takes a worker (see Prepare).
+func (x *Executor) Prepare(ctx context.Context, p executor.Preparation) error {
+	return Prepare(ctx, x.box, p, job.EngineWasm, x.compileTimeout)
+}
+
+// Ready reports whether spec's module is compiled and in memory.
+func (x *Executor) Ready(spec job.Spec) bool { return Ready(x.box, spec) }
 
 // Execute runs t.Spec.Wasm.
 func (x *Executor) Execute(ctx context.Context, t executor.Task) (executor.Result, error) {

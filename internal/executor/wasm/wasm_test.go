@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -59,16 +61,7 @@ func TestExecute(t *testing.T) {
 		t.Skip("builds and runs a Go guest")
 	}
 	dir := t.TempDir()
-	wasmPath := filepath.Join(dir, "hello.wasm")
-	cmd := exec.Command("go", "build", "-o", wasmPath, "../../../examples/hello")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building hello: %v\n%s", err, out)
-	}
-	mod, err := cid.Decode("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
-	if err != nil {
-		t.Fatal(err)
-	}
+	wasmPath, mod := buildHello(t, dir)
 	x, err := New(context.Background(), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +97,64 @@ func TestExecute(t *testing.T) {
 	task.Spec = job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: blockstore.JobCID(other)}}
 	if _, err := x.Execute(context.Background(), task); err == nil || !bytes.Contains([]byte(err.Error()), []byte(other.String())) {
 		t.Errorf("missing module: %v, want an error naming %s", err, other)
+	}
+}
+
+// buildHello builds the hello example into dir; its CID is only a key here.
+func buildHello(t *testing.T, dir string) (string, cid.Cid) {
+	t.Helper()
+	wasmPath := filepath.Join(dir, "hello.wasm")
+	cmd := exec.Command("go", "build", "-o", wasmPath, "../../../examples/hello")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building hello: %v\n%s", err, out)
+	}
+	mod, err := cid.Decode("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wasmPath, mod
+}
+
+// TestPrepare: Prepare compiles a task's module ahead of its run, which the job's
+// history shows, and Ready then says there is nothing to prepare; past the compile
+// timeout Prepare fails naming the module and the bound, and nothing is compiled.
+func TestPrepare(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and compiles a Go guest")
+	}
+	wasmPath, mod := buildHello(t, t.TempDir())
+	spec := job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: blockstore.JobCID(mod)}, Memory: job.DefaultMemory}
+	for _, tt := range []struct {
+		limit   time.Duration
+		wantErr string
+	}{
+		{0, ""},
+		{time.Millisecond, "compiling module " + mod.String() + " for wazero took longer than this node's compile timeout of 1ms (serve --compile-timeout)"},
+	} {
+		x, err := New(context.Background(), Options{CompileTimeout: tt.limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer x.Close(context.Background())
+		if x.Ready(spec) {
+			t.Errorf("limit %s: Ready before Prepare", tt.limit)
+		}
+		var notes []string
+		err = x.Prepare(context.Background(), executor.Preparation{Spec: spec, Content: fileContent{mod, wasmPath},
+			Note: func(msg string) { notes = append(notes, msg) }})
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != tt.wantErr || x.Ready(spec) {
+				t.Errorf("limit %s: Prepare() = %v, Ready %v; want %q", tt.limit, err, x.Ready(spec), tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !x.Ready(spec) {
+			t.Fatalf("Prepare() = %v, Ready %v", err, x.Ready(spec))
+		}
+		if len(notes) != 2 || notes[0] != "compiling module "+mod.String()+" for wazero" || !strings.HasPrefix(notes[1], "compiled module "+mod.String()+" for wazero in ") {
+			t.Errorf("notes %q", notes)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ package wasmtime
 
 import (
 	"context"
+	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 )
@@ -15,6 +16,7 @@ const Available = false
 type Options struct {
 	CacheDir                         string
 	MaxCacheBytes, MaxDiskCacheBytes uint64
+	LoadTimeout                      time.Duration
 	WorkDir                          string
 	MaxInputBytes                    int64
 }
