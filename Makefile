@@ -34,6 +34,9 @@ test: build examples kubo test-images
 	$(GO) mod download
 	$(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /wasi -e /sandbox -e /internal/executor/wasm -e /examples/ -e /cmd/)
 	$(GO) test -count=1 -timeout 30m $(GUEST_PKGS)
+	# The pure-Go build (no cgo: no wasmtime engine) passes the tests of the packages its
+	# build changes: the engine flags, the executors.
+	CGO_ENABLED=0 $(GO) test -count=1 -timeout 10m ./internal/cli/nodecmd/ ./internal/executor/... ./sandbox/wasmtime/
 	cd interop && $(GO) test -count=1 -timeout 20m .  # kubo and our binaries, side by side (own module)
 
 test-short: build examples
