@@ -39,35 +39,32 @@ func TestCompileBeforeTimeout(t *testing.T) {
 	a.args = append(a.args, "--engines", "wazero")
 	b.args = append(b.args, "--engines", strings.Join(engines, ","))
 	startNetwork(t, a, b)
-	mod := strings.TrimSpace(a.ok("data", "add", guestPath["wordcount"]))
+	mod := strings.TrimSpace(a.ok("data", "add", guestPath["hello"]))
 	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
-			out := a.ok("wasm", "run", "--engine", engine, "-s", "name=b", "--timeout", "2s", mod)
-			j := a.job(field(out, "Job ID"))
-			if j.State != job.StateCompleted || ranOn(j) != b.id.String() {
-				t.Fatalf("job: %s on %s (%s), want completed on b\n%s", j.State, ranOn(j), j.Reason, out)
-			}
-			step := "compiling module " + mod + " for " + engine
-			compiling := slices.IndexFunc(j.History, func(ev job.Event) bool { return strings.HasSuffix(ev.Message, step) })
-			compiled := slices.IndexFunc(j.History, func(ev job.Event) bool {
-				return strings.Contains(ev.Message, "compiled module "+mod+" for "+engine+" in ")
-			})
-			running := slices.IndexFunc(j.History, func(ev job.Event) bool { return ev.Message == "running on node "+b.id.String() })
-			if compiling < 0 || compiled < compiling || running < compiled {
-				t.Fatalf("history: compiling at %d, compiled at %d, running at %d; want them in that order:\n%s",
-					compiling, compiled, running, a.ok("describe", j.ID))
-			}
-			if desc := a.ok("describe", j.ID, "--output", "table"); !strings.Contains(desc, step) {
-				t.Errorf("describe does not show the compilation:\n%s", desc)
-			}
-			t.Log(j.History[compiled].Message)
-
-			// Compiled and in memory now: the next job goes straight to a worker.
-			j = a.job(field(a.ok("wasm", "run", "--engine", engine, "-s", "name=b", "--timeout", "2s", mod), "Job ID"))
-			if j.State != job.StateCompleted || slices.ContainsFunc(j.History, func(ev job.Event) bool { return strings.Contains(ev.Message, "compil") }) {
-				t.Fatalf("second job: %s (%s), history %+v; want completed with no compilation", j.State, j.Reason, j.History)
-			}
+		j := a.job(field(a.ok("wasm", "run", "--engine", engine, "-s", "name=b", "--timeout", "2s", mod), "Job ID"))
+		if j.State != job.StateCompleted || ranOn(j) != b.id.String() {
+			t.Fatalf("%s: job %s on %s (%s), want completed on b", engine, j.State, ranOn(j), j.Reason)
+		}
+		step := "compiling module " + mod + " for " + engine
+		compiling := slices.IndexFunc(j.History, func(ev job.Event) bool { return strings.HasSuffix(ev.Message, step) })
+		compiled := slices.IndexFunc(j.History, func(ev job.Event) bool {
+			return strings.Contains(ev.Message, "compiled module "+mod+" for "+engine+" in ")
 		})
+		running := slices.IndexFunc(j.History, func(ev job.Event) bool { return ev.Message == "running on node "+b.id.String() })
+		if compiling < 0 || compiled < compiling || running < compiled {
+			t.Fatalf("%s: history: compiling at %d, compiled at %d, running at %d; want them in that order:\n%s",
+				engine, compiling, compiled, running, a.ok("describe", j.ID))
+		}
+		if desc := a.ok("describe", j.ID, "--output", "table"); !strings.Contains(desc, step) {
+			t.Errorf("%s: describe does not show the compilation:\n%s", engine, desc)
+		}
+		t.Log(j.History[compiled].Message)
+
+		// Compiled and in memory now: the next job goes straight to a worker.
+		j = a.job(field(a.ok("wasm", "run", "--engine", engine, "-s", "name=b", "--timeout", "2s", mod), "Job ID"))
+		if j.State != job.StateCompleted || slices.ContainsFunc(j.History, func(ev job.Event) bool { return strings.Contains(ev.Message, "compil") }) {
+			t.Fatalf("%s: second job %s (%s), history %+v; want completed with no compilation", engine, j.State, j.Reason, j.History)
+		}
 	}
 }
 

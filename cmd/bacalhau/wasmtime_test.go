@@ -71,9 +71,8 @@ func TestWasmtimeEngine(t *testing.T) {
 		t.Errorf("describe does not show the engine:\n%s", desc)
 	}
 
-	// The same guest behaviour as wazero through the node: exit codes and timeouts. A
-	// first run compiles the module: a requester counts compilation in the execution's
-	// time (its timeout plus the grace), and Cranelift on a loaded machine takes seconds.
+	// The same guest behaviour as wazero through the node: exit codes and timeouts. The
+	// first run compiles the module, before its timeout starts (TestCompileBeforeTimeout).
 	exit3 := runFails(t, a.testNode, "--engine", "wasmtime", guestPath["faulty"], "--", "exit", "3")
 	if ex := exit3.Latest(); ex.Outcome != job.OutcomeExited || ex.ExitCode == nil || *ex.ExitCode != 3 || !strings.Contains(ex.Stdout, "partial output") {
 		t.Errorf("exit 3 on wasmtime: %s %q %+v", exit3.State, exit3.Reason, ex)

@@ -91,7 +91,7 @@ type Runtime struct {
 }
 
 // precompiler is an Engine that can compile a module ahead of its first run (the
-// wazero sandbox); Warm skips engines that are not.
+// wazero sandbox, sandbox/wasmtime's); Warm skips engines that are not.
 type precompiler interface {
 	Precompile(ctx context.Context, key string, load func(context.Context) ([]byte, error)) error
 }
