@@ -178,6 +178,9 @@ func TestGuestLimits(t *testing.T) {
 		c := n.client()
 		ctx := context.Background()
 		modCID := strings.TrimSpace(n.ok("data", "add", mod))
+		// hello compiled first: a module is compiled before its job runs, and the
+		// spinner's 2s are for hello's run, not for its compilation.
+		n.ok("wasm", "run", guestPath["hello"])
 		spin, err := c.Submit(ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: cidtext.MustParse(modCID), Args: []string{"spin"}}, Timeout: job.Duration(2 * time.Second)})
 		if err != nil {
 			t.Fatal(err)
