@@ -159,7 +159,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		}
 		return nil, err
 	}
-	resp.Body = &body{r: resp.Body, done: func(clean bool) {
+	resp.Body = &body{r: resp.Body, cn: cn, done: func(clean bool) {
 		if !stop() && ctx.Err() != nil {
 			clean = false // the deadline was set
 		}
@@ -594,6 +594,7 @@ func unexpected(err error) error {
 // its end or closed.
 type body struct {
 	r    io.ReadCloser
+	cn   *conn
 	done func(clean bool)
 	ctx  context.Context
 	once sync.Once
@@ -617,7 +618,17 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Close gives the connection back if the rest of the body is already here (a JSON
+// answer's decoder stops before the end of its chunked body, say), and closes it
+// otherwise: it never waits for the server.
 func (b *body) Close() error {
-	b.once.Do(func() { b.done(b.eof) })
+	b.once.Do(func() {
+		if !b.eof {
+			b.cn.nc.SetReadDeadline(time.Unix(1, 0))
+			_, err := io.CopyN(io.Discard, b.r, 64<<10)
+			b.eof = err == io.EOF
+		}
+		b.done(b.eof)
+	})
 	return nil
 }
