@@ -3,9 +3,11 @@ package dockerfallback
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 
+	"github.com/bacalhau-project/bacalhau-wasm/dockerfallback/dockertest"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
@@ -221,4 +224,76 @@ func TestExecuteCancelKills(t *testing.T) {
 		t.Errorf("the container died %s after the cancel; want within 1s", d)
 	}
 	t.Logf("cancel→die %s; cancel→Execute returned (container removed) %s", die.Sub(cancelled), returned)
+}
+
+// TestPullCredentials: an image on a registry that wants credentials is pulled with
+// those the Docker config of the node's user holds for it ($DOCKER_CONFIG, as the
+// docker CLI reads it): in its auths, or from its credential helper.
+func TestPullCredentials(t *testing.T) {
+	x := newTestExecutor(t)
+	reg := dockertest.NewRegistry(t, testImage, dockertest.Options{User: "ci", Password: "s3cret"})
+	helpers := t.TempDir()
+	// A credential helper as docker-credential-* speak: the server on stdin, JSON out.
+	helper := "#!/bin/sh\nread server\n[ \"$1\" = get ] && [ \"$server\" = \"" + reg.Host + "\" ] || { echo 'credentials not found in native keychain'; exit 1; }\n" +
+		"echo '{\"ServerURL\":\"" + reg.Host + "\",\"Username\":\"ci\",\"Secret\":\"s3cret\"}'\n"
+	if err := os.WriteFile(filepath.Join(helpers, "docker-credential-dockertest"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", helpers+string(os.PathListSeparator)+os.Getenv("PATH"))
+	auth := base64.StdEncoding.EncodeToString([]byte("ci:s3cret"))
+	for _, tt := range []struct{ name, config string }{
+		{"auths", `{"auths": {"` + reg.Host + `": {"auth": "` + auth + `"}}}`},
+		{"auths keyed by URL", `{"auths": {"http://` + reg.Host + `/v2/": {"auth": "` + auth + `"}}}`},
+		{"credential helper", `{"credHelpers": {"` + reg.Host + `": "dockertest"}}`},
+		{"credential store", `{"credsStore": "dockertest"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(tt.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("DOCKER_CONFIG", dir)
+			ref := reg.Ref("private")
+			var notes []string
+			err := x.Prepare(context.Background(), executor.Preparation{
+				Spec: job.Spec{Engine: job.EngineDocker, Docker: &job.DockerTask{Image: ref}},
+				Note: func(msg string) { notes = append(notes, msg) },
+			})
+			if err != nil || len(notes) != 1 || !strings.HasPrefix(notes[0], "preparing: pulled image "+ref+" in ") {
+				t.Fatalf("Prepare = %v, notes %q", err, notes)
+			}
+		})
+	}
+	// Without credentials the registry refuses the pull, and the error names the image.
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	ref := reg.Ref("private")
+	err := x.Prepare(context.Background(), executor.Preparation{
+		Spec: job.Spec{Engine: job.EngineDocker, Docker: &job.DockerTask{Image: ref}}, Note: func(string) {}})
+	if err == nil || !strings.Contains(err.Error(), ref) {
+		t.Fatalf("Prepare without credentials = %v", err)
+	}
+	if refused, ok := reg.Requests(); refused == 0 || ok == 0 {
+		t.Fatalf("the registry refused %d requests and let %d through", refused, ok)
+	}
+}
+
+// TestRegistryHost: the registry of a reference, as the engine reads it, and the keys
+// of a config's auths that name it.
+func TestRegistryHost(t *testing.T) {
+	for ref, want := range map[string]string{
+		"ubuntu": "docker.io", "library/ubuntu:22.04": "docker.io", "user/img": "docker.io",
+		"ghcr.io/o/img:1": "ghcr.io", "localhost/img": "localhost", "127.0.0.1:5000/img@sha256:ab": "127.0.0.1:5000",
+		"index.docker.io/library/ubuntu": "docker.io",
+	} {
+		if got := registryHost(ref); got != want {
+			t.Errorf("registryHost(%q) = %q, want %q", ref, got, want)
+		}
+	}
+	for key, want := range map[string]string{
+		hubServer: "docker.io", "ghcr.io": "ghcr.io", "https://ghcr.io/v2/": "ghcr.io", "http://127.0.0.1:5000": "127.0.0.1:5000",
+	} {
+		if got := hostOf(key); got != want {
+			t.Errorf("hostOf(%q) = %q, want %q", key, got, want)
+		}
+	}
 }
