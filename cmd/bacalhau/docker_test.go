@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dockerfallback"
+	"github.com/bacalhau-project/bacalhau-wasm/dockerfallback/dockertest"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -556,5 +559,86 @@ func TestDockerOutputsLimit(t *testing.T) {
 			}
 			containerGone(t, j.ID, 30*time.Second)
 		})
+	}
+}
+
+// TestDockerPull: an image the node lacks is pulled from a registry (a loopback one
+// that wants the credentials the node's user's Docker config holds); describe shows
+// the pull with its duration, and the pull is not counted against the job's timeout:
+// a pull of over 3 s, then a job with --timeout 2s, completes.
+func TestDockerPull(t *testing.T) {
+	dockerReady(t)
+	const delay = 3 * time.Second
+	reg := dockertest.NewRegistry(t, testImage, dockertest.Options{User: "ci", Password: "s3cret", Delay: delay})
+	cfg := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(cfg, "config.json"),
+		[]byte(`{"auths": {"`+reg.Host+`": {"auth": "`+base64.StdEncoding.EncodeToString([]byte("ci:s3cret"))+`"}}}`), 0o600))
+	t.Setenv("DOCKER_CONFIG", cfg) // the node runs in this process
+	n := startNode(t)
+	ref := reg.Ref("pulled")
+	out, errs, code := n.cli("docker", "run", "--timeout", "2s", ref, "echo", "pulled")
+	if code != 0 || field(out, "State") != "completed" || !strings.Contains(out, "pulled\n") {
+		t.Fatalf("docker run of an image to pull: exit %d\n%s\n%s", code, out, errs)
+	}
+	desc := n.ok("describe", "--output", "json", field(out, "Job ID"))
+	var m []string
+	for _, h := range decodeJob(t, desc).History {
+		if m == nil {
+			m = regexp.MustCompile(`preparing: pulled image ` + regexp.QuoteMeta(ref) + ` in (\S+)$`).FindStringSubmatch(h.Message)
+		}
+	}
+	if m == nil {
+		t.Fatalf("describe shows no pull of %s:\n%s", ref, desc)
+	}
+	if d, err := time.ParseDuration(m[1]); err != nil || d < delay {
+		t.Fatalf("describe says the pull took %s, want at least %s:\n%s", m[1], delay, desc)
+	}
+}
+
+// TestDockerNetworkFull: --network full gives the container a network interface
+// besides lo, the default none gives it none, and a node started with
+// --docker-deny-network refuses such jobs, which fail with its reason.
+func TestDockerNetworkFull(t *testing.T) {
+	dockerReady(t)
+	n := startNode(t)
+	for network, want := range map[string]string{"full": "eth0 lo\n", "none": "lo\n"} {
+		out, errs, code := n.cli("docker", "run", "--network", network, testImage, "sh", "-c", "echo $(ls /sys/class/net)")
+		if code != 0 || !strings.Contains(out, "\n"+want) {
+			t.Errorf("--network %s: exit %d, want interfaces %q:\n%s\n%s", network, code, want, out, errs)
+		}
+	}
+}
+
+// TestDockerDenyNetwork: a node started with --docker-deny-network does not take a job
+// asking for --network full, which fails with the node's reason; it still runs others.
+func TestDockerDenyNetwork(t *testing.T) {
+	dockerReady(t)
+	n := startNode(t, "--docker-deny-network")
+	out, errs, code := n.cli("docker", "run", "--output", "json", "--network", "full", "--queue-timeout", "2s", testImage, "true")
+	j := decodeJob(t, out)
+	if code == 0 || j.State != job.StateFailed || !strings.Contains(j.Reason, "asks for --network full; this node's policy allows no network") {
+		t.Fatalf("--network full on a node that denies it: exit %d %s %q\n%s", code, j.State, j.Reason, errs)
+	}
+	if out := n.ok("docker", "run", testImage, "echo", "ok"); !strings.Contains(out, "ok\n") {
+		t.Fatalf("--network none on the same node:\n%s", out)
+	}
+}
+
+// TestDockerOutputCapped: a container's stdout and stderr are capped as a WASM guest's
+// (16 MiB each): the job says they were truncated and the result holds the cap.
+func TestDockerOutputCapped(t *testing.T) {
+	dockerReady(t)
+	n := startNode(t)
+	out, errs, code := n.cli("docker", "run", "--output", "json", testImage, "sh", "-c", "head -c 20000000 /dev/zero; head -c 20000000 /dev/zero >&2")
+	j := decodeJob(t, out)
+	if ex := j.Latest(); code != 0 || j.State != job.StateCompleted || !ex.StdoutTruncated || !ex.StderrTruncated {
+		t.Fatalf("flood: exit %d %s, truncated %v %v\n%s", code, j.State, ex.StdoutTruncated, ex.StderrTruncated, errs)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	n.ok("get", j.ID, "--output-dir", dir)
+	for _, name := range []string{"stdout", "stderr"} {
+		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || st.Size() != 16<<20 {
+			t.Errorf("%s of the flood: %v; want the 16 MiB cap", name, err)
+		}
 	}
 }
