@@ -300,6 +300,9 @@ func TestDockerConfinement(t *testing.T) {
 			Privileged     bool
 			PidMode        string
 			IpcMode        string
+			UTSMode        string
+			UsernsMode     string
+			CgroupnsMode   string
 			Memory         int64
 			NanoCpus       int64
 			PidsLimit      *int64
@@ -319,6 +322,11 @@ func TestDockerConfinement(t *testing.T) {
 		!h.ReadonlyRootfs || h.Privileged || h.PidMode != "" || h.Memory != 64<<20 || h.NanoCpus != 5e8 ||
 		h.PidsLimit == nil || *h.PidsLimit != pids || h.Tmpfs["/tmp"] == "" || len(h.Binds) != 0 {
 		t.Errorf("host config: %+v", h)
+	}
+	// No host namespace: the network is none, IPC private, the others the engine's
+	// default (the container's own).
+	if h.IpcMode != "private" || h.UTSMode != "" || h.UsernsMode != "" || h.CgroupnsMode == "host" {
+		t.Errorf("namespaces: ipc %q uts %q userns %q cgroupns %q", h.IpcMode, h.UTSMode, h.UsernsMode, h.CgroupnsMode)
 	}
 	if cfg.User != "65534:65534" || cfg.Labels[dockerfallback.LabelJob] != id || cfg.Labels[dockerfallback.LabelExecution] == "" {
 		t.Errorf("config: %+v", cfg)
