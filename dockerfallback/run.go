@@ -130,9 +130,11 @@ func (x *Executor) config(t executor.Task, imageHasUser bool) (*container.Config
 			PidsLimit:  &pids,
 			NanoCPUs:   d.CPU * 1_000_000,
 		},
-		IpcMode:    container.IpcMode("private"),
-		PidMode:    "",
-		Privileged: false,
+		IpcMode: container.IpcMode("private"),
+		// The engine's default on cgroup v1 hosts is the host's cgroup namespace.
+		CgroupnsMode: container.CgroupnsModePrivate,
+		PidMode:      "",
+		Privileged:   false,
 	}
 	if d.Network == job.NetworkFull {
 		host.NetworkMode = container.NetworkMode("bridge")
