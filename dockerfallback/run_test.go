@@ -28,11 +28,18 @@ const testImage = "bacalhau-test/busybox"
 // engine it fails under CI=true and skips elsewhere.
 func newTestExecutor(t *testing.T) *Executor {
 	t.Helper()
+	return newTestExecutorWith(t, Options{})
+}
+
+// newTestExecutorWith is newTestExecutor with opts (Dir and Owner are the test's).
+func newTestExecutorWith(t *testing.T, opts Options) *Executor {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("runs containers")
 	}
 	dir := t.TempDir()
-	x, err := New(context.Background(), Options{Dir: filepath.Join(dir, "docker"), Owner: dir})
+	opts.Dir, opts.Owner = filepath.Join(dir, "docker"), dir
+	x, err := New(context.Background(), opts)
 	if err != nil {
 		msg := err.Error() + ": the Docker tests need a running Docker engine (apt-get install docker.io) and busybox-static"
 		if os.Getenv("CI") == "true" {
@@ -296,4 +303,24 @@ func TestRegistryHost(t *testing.T) {
 			t.Errorf("hostOf(%q) = %q, want %q", key, got, want)
 		}
 	}
+}
+
+// TestPullTimeout: a pull from a registry that does not answer fails at
+// Options.PullTimeout, naming the image: never a hang.
+func TestPullTimeout(t *testing.T) {
+	const limit = time.Second
+	x := newTestExecutorWith(t, Options{PullTimeout: limit})
+	reg := dockertest.NewRegistry(t, testImage, dockertest.Options{Delay: time.Hour})
+	ref := reg.Ref("stalled")
+	t0 := time.Now()
+	err := x.Prepare(context.Background(), executor.Preparation{
+		Spec: job.Spec{Engine: job.EngineDocker, Docker: &job.DockerTask{Image: ref}}, Note: func(string) {}})
+	took := time.Since(t0)
+	if err == nil || !strings.Contains(err.Error(), "image "+ref+" is not on this node and pulling it took over 1s") {
+		t.Fatalf("Prepare from a stalled registry = %v", err)
+	}
+	if took > limit+10*time.Second {
+		t.Fatalf("Prepare returned %s after it started, with a pull timeout of %s", took, limit)
+	}
+	t.Logf("failed after %s: %v", took, err)
 }

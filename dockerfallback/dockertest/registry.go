@@ -44,6 +44,8 @@ type Registry struct {
 	digest   string            // of the manifest
 	blobs    map[string][]byte // digest -> config or gzipped layer
 
+	closing chan struct{}
+
 	mu           sync.Mutex
 	refs         []string // handed out by Ref
 	unauthorized int      // requests refused for want of credentials
@@ -58,9 +60,11 @@ func NewRegistry(t testing.TB, source string, opts Options) *Registry {
 	if err := r.build(source, t.Name()); err != nil {
 		t.Fatalf("dockertest: %v", err)
 	}
+	r.closing = make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(r.serve))
 	r.Host = strings.TrimPrefix(srv.URL, "http://")
 	t.Cleanup(func() {
+		close(r.closing) // a delayed request ends now
 		srv.Close()
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -108,7 +112,13 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, "{}")
 	case strings.HasPrefix(path, "/v2/") && strings.Contains(path, "/manifests/"):
-		time.Sleep(r.opts.Delay)
+		select {
+		case <-time.After(r.opts.Delay):
+		case <-req.Context().Done():
+			return
+		case <-r.closing:
+			return
+		}
 		w.Header().Set("Content-Type", manifestType)
 		w.Header().Set("Docker-Content-Digest", r.digest)
 		w.Header().Set("Content-Length", fmt.Sprint(len(r.manifest)))
