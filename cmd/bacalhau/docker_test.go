@@ -410,9 +410,12 @@ func TestDockerTimeout(t *testing.T) {
 	if code == 0 || j.State != job.StateFailed || j.Latest().Outcome != job.OutcomeTimeout {
 		t.Fatalf("sleep 3600 --timeout 2s: %s %s %q", j.State, j.Latest().Outcome, j.Reason)
 	}
-	// The executor removes the container before it reports the end.
+	// The executor removes the container and its directory before it reports the end.
 	if left := ownedContainers(t, n.repo); len(left) != 0 {
 		t.Fatalf("containers left once the job ended: %v", left)
+	}
+	if ents, err := os.ReadDir(filepath.Join(n.repo, "docker")); err != nil || len(ents) != 0 {
+		t.Fatalf("execution directories left once the job ended: %v %v", ents, err)
 	}
 	started, died, removed := ev.killed(t, j.ID)
 	// The bound catches a stop with a grace period (SIGTERM, 10 s later SIGKILL) and
