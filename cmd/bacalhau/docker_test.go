@@ -653,3 +653,25 @@ func TestDockerOutputCapped(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerNoEngine: a node whose Docker engine does not answer (--docker auto, the
+// default) does not offer the docker engine in node list, and a Docker job sent to it
+// waits saying no node offers it, then fails with that reason. No engine is needed.
+func TestDockerNoEngine(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-engine.sock")) // the node runs in this process
+	n := startNode(t)
+	nodes, err := n.client().Nodes(context.Background())
+	if err != nil || len(nodes) == 0 {
+		t.Fatalf("node list: %v %v", nodes, err)
+	}
+	for _, p := range nodes {
+		if got := job.JoinEngines(p.Engines, ","); strings.Contains(got, "docker") || got == "" {
+			t.Errorf("node %s offers %q with no Docker engine", p.ID, got)
+		}
+	}
+	out, errs, code := n.cli("docker", "run", "--output", "json", "--queue-timeout", "2s", testImage, "true")
+	j := decodeJob(t, out)
+	if code == 0 || j.State != job.StateFailed || !strings.Contains(j.Reason, "no node offers engine docker") {
+		t.Fatalf("docker job on a node without Docker: exit %d %s %q\n%s", code, j.State, j.Reason, errs)
+	}
+}
