@@ -43,7 +43,8 @@ type ListQuery struct {
 	SortBy   string      // SortCreated (default) or SortID
 	Reverse  bool
 	Offset   int
-	Limit    int // 0 means 10, like upstream; at most MaxListLimit
+	Limit    int    // 0 means 10, like upstream; at most MaxListLimit
+	Labels   string // a label selector the jobs' labels must meet (job.ParseSelector)
 }
 
 // ListPage is the body of GET /api/v1/jobs.

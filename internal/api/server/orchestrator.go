@@ -126,9 +126,7 @@ func (s *Server) v1ListJobs(c echo.Context) error {
 	default:
 		return badRequest("order_by=%q: want id or created_at", ob)
 	}
-	if c.QueryParams().Has("labels") {
-		return badRequest("labels: jobs here carry no labels, so none can be selected on (list all jobs, or filter by state with /api/v1/jobs?state=)")
-	}
+	q.Labels = labelsParam(c)
 	out := upstream.List[*upstream.Job]{Items: []*upstream.Job{}}
 	switch ns := c.QueryParam("namespace"); ns {
 	case "", "*", upstream.Namespace:
