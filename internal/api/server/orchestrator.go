@@ -35,6 +35,7 @@ func (s *Server) routeUpstream(e *echo.Echo) {
 	g.GET("/jobs/:id/history", s.v1History)
 	g.GET("/jobs/:id/executions", s.v1Executions)
 	g.GET("/jobs/:id/results", s.v1Results)
+	g.GET("/jobs/:id/logs", s.v1Logs)
 	g.GET("/nodes", s.v1Nodes)
 	a := e.Group(agentPrefix)
 	a.GET("/alive", func(c echo.Context) error { return c.JSON(http.StatusOK, upstream.AliveResponse{Status: "OK"}) })
@@ -279,6 +280,8 @@ func upstreamError(e *api.Error) upstream.Error {
 		code = "RequestTooLarge"
 	case api.CodeUnsupportedMediaType:
 		code = "UnsupportedMediaType"
+	case api.CodeTooManyRequests:
+		code = "TooManyRequests"
 	}
 	return upstream.Error{Status: e.Status, Message: e.Message, Code: code, Component: "Orchestrator"}
 }
