@@ -69,10 +69,9 @@ func refuseUpstreamFlags(cmd *cobra.Command, flags ...upstreamFlag) {
 		if short != "" && fl.ShorthandLookup(short) != nil {
 			short = ""
 		}
+		flag := fl.VarPF(&refusedValue{boolean: f.boolean}, f.name, short, f.instead)
 		if f.boolean {
-			fl.BoolP(f.name, short, false, f.instead)
-		} else {
-			fl.StringArrayP(f.name, short, nil, f.instead)
+			flag.NoOptDefVal = "true"
 		}
 		_ = fl.MarkHidden(f.name)
 		added = append(added, f)
@@ -108,4 +107,26 @@ func checkInputScheme(s string) error {
 	default:
 		return fmt.Errorf("--input %s: %s inputs are not supported here; an input is IPFS content (add the data with `bacalhau data add` and give its CID, or ipfs://CID) or an http(s) URL, which the CLI downloads and adds", s, scheme)
 	}
+}
+
+// refusedValue is the value of an upstream flag: it takes what it is given and keeps
+// nothing, since the flag is refused once given. (pflag's own string-array value formats
+// its default through encoding/csv, which made these hidden flags cost more of the
+// client's start than every other flag together.)
+type refusedValue struct{ boolean bool }
+
+func (v *refusedValue) String() string {
+	if v.boolean {
+		return "false"
+	}
+	return ""
+}
+
+func (v *refusedValue) Set(string) error { return nil }
+
+func (v *refusedValue) Type() string {
+	if v.boolean {
+		return "bool"
+	}
+	return "string"
 }

@@ -209,11 +209,15 @@ func parseTimeout(s string) (time.Duration, error) {
 // argument as the CID of a module already in IPFS.
 func moduleCID(cmd *cobra.Command, e *Env, arg string) (cidtext.CID, error) {
 	if f, err := os.Open(arg); err == nil {
-		c, _, err := filecid.Sum(f, 0)
-		f.Close()
-		if err != nil {
-			return cidtext.CID{}, fmt.Errorf("reading %s: %w", arg, err)
+		c, cached, id := cachedCID(arg, f)
+		if !cached {
+			if c, _, err = filecid.Sum(f, 0); err != nil {
+				f.Close()
+				return cidtext.CID{}, fmt.Errorf("reading %s: %w", arg, err)
+			}
+			storeCID(arg, f, id, c)
 		}
+		f.Close()
 		if ok, err := e.Client().Has(cmd.Context(), c.String()); err == nil && ok {
 			return c, nil
 		}
