@@ -167,6 +167,9 @@ func (c *Client) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	if q.Offset != 0 {
 		v.Set("offset", strconv.Itoa(q.Offset))
 	}
+	if q.Labels != "" {
+		v.Set("labels", q.Labels)
+	}
 	for _, s := range q.States {
 		if v.Has("state") {
 			v.Set("state", v.Get("state")+","+string(s))

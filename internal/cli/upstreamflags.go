@@ -21,7 +21,6 @@ type upstreamFlag struct {
 var (
 	flagConcurrency  = upstreamFlag{name: "concurrency", instead: "a job runs once; --verify N runs it on N distinct nodes and compares their result CIDs"}
 	flagTarget       = upstreamFlag{name: "target", instead: "a job runs on one node (--verify N: on N nodes); there is no --target all"}
-	flagLabels       = upstreamFlag{name: "labels", short: "l", instead: "jobs carry no labels here; select nodes with -s/--selector key=value"}
 	flagConstraints  = upstreamFlag{name: "constraints", instead: "use -s/--selector key=value (equality only)"}
 	flagNodeDetails  = upstreamFlag{name: "node-details", boolean: true, instead: "`bacalhau describe JOB_ID` names the node that ran the job; `bacalhau node list` lists nodes"}
 	flagFollow       = upstreamFlag{name: "follow", short: "f", boolean: true, instead: "run waits and prints the result by default; follow a job's output with `bacalhau logs -f JOB_ID`"}
@@ -53,7 +52,7 @@ var (
 )
 
 // runUpstreamFlags are the flags upstream's `docker run` and `wasm run` have and ours do not.
-var runUpstreamFlags = []upstreamFlag{flagConcurrency, flagTarget, flagLabels, flagConstraints, flagNodeDetails, flagFollow,
+var runUpstreamFlags = []upstreamFlag{flagConcurrency, flagTarget, flagConstraints, flagNodeDetails, flagFollow,
 	flagTemplateVars, flagTemplateEnvs, flagNoTemplate, flagDomain, flagDisk, flagWaitSecs, flagDownload, flagRaw,
 	flagIPFSConnect, flagIPFSSwarm, flagIPFSServe, flagDownloadSecs, flagPriority, flagNamespace, flagOutputVolume}
 
