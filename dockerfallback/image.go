@@ -25,7 +25,8 @@ type pull struct {
 }
 
 // Prepare makes the spec's image local: present already, or pulled (with the
-// registry credentials of the engine's host), within Options.PullTimeout. It says
+// registry credentials of the Docker config of the node's user, see registryAuth),
+// within Options.PullTimeout. It says
 // which, and how long it took, through p.Note. A WASM image's module is read out of
 // it and added to the node's blockstore through p.Store.
 func (x *Executor) Prepare(ctx context.Context, p executor.Preparation) error {
@@ -146,7 +147,11 @@ func (x *Executor) pull(ctx context.Context, ref string) error {
 		}
 		return fmt.Errorf("image %s is not on this node and could not be pulled: %v", ref, err)
 	}
-	rc, err := x.cli.ImagePull(ctx, ref, image.PullOptions{})
+	auth, err := registryAuth(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("image %s is not on this node and could not be pulled: %v", ref, err)
+	}
+	rc, err := x.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
 	if err != nil {
 		return fail(err)
 	}

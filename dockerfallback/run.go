@@ -130,9 +130,11 @@ func (x *Executor) config(t executor.Task, imageHasUser bool) (*container.Config
 			PidsLimit:  &pids,
 			NanoCPUs:   d.CPU * 1_000_000,
 		},
-		IpcMode:    container.IpcMode("private"),
-		PidMode:    "",
-		Privileged: false,
+		IpcMode: container.IpcMode("private"),
+		// The engine's default on cgroup v1 hosts is the host's cgroup namespace.
+		CgroupnsMode: container.CgroupnsModePrivate,
+		PidMode:      "",
+		Privileged:   false,
 	}
 	if d.Network == job.NetworkFull {
 		host.NetworkMode = container.NetworkMode("bridge")
@@ -144,7 +146,9 @@ func (x *Executor) config(t executor.Task, imageHasUser bool) (*container.Config
 }
 
 // run starts the created container and waits for its end, the job's timeout, a cancel
-// or its outputs passing their limit.
+// or its outputs passing their limit. The timeout counts the container's own run, from
+// the moment the engine started its process: pulling the image, materialising the
+// inputs, creating and starting the container are not counted.
 func (x *Executor) run(ctx context.Context, t executor.Task, id string, t0 time.Time) (executor.Result, error) {
 	limit := t.OutputLimit
 	if limit <= 0 {
@@ -175,17 +179,16 @@ func (x *Executor) run(ctx context.Context, t executor.Task, id string, t0 time.
 	if err := x.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return executor.Result{}, fmt.Errorf("starting the container of image %s: %w", t.Spec.Docker.Image, err)
 	}
-	timer := time.NewTimer(timeout)
+	began := x.startedAt(ctx, id, t1, time.Now())
+	timer := time.NewTimer(time.Until(began.Add(timeout)))
 	defer timer.Stop()
 	over := make(chan struct{})
 	stopWatch := x.watchOutputs(t.OutputsDir, t.OutputsLimit, over)
 	defer stopWatch()
 
-	kill := func() {
-		kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		x.cli.ContainerKill(kctx, id, "KILL")
-	}
+	// stop kills the container (SIGKILL: a job past its limit gets no grace period)
+	// and removes it in the same call; the engine answers once it is gone.
+	stop := func() { x.remove(ctx, id) }
 	var exited *container.WaitResponse
 	select {
 	case w := <-waitc:
@@ -193,17 +196,17 @@ func (x *Executor) run(ctx context.Context, t executor.Task, id string, t0 time.
 	case err := <-errc:
 		return executor.Result{}, fmt.Errorf("waiting for the container: %w", err)
 	case <-ctx.Done():
-		kill()
+		stop()
 		res.Outcome, res.Message = job.OutcomeCancelled, "cancelled"
 	case <-timer.C:
-		kill()
+		stop()
 		res.Outcome, res.Message = job.OutcomeTimeout, fmt.Sprintf("timeout of %s exceeded", timeout)
 	case <-over:
-		kill()
+		stop()
 		res.Outcome, res.Message, res.OutputsLimitHit = job.OutcomeOutputsLimit,
 			fmt.Sprintf("outputs limit of %s exceeded", job.FormatBytes(uint64(t.OutputsLimit))), true
 	}
-	res.Run = time.Since(t1)
+	res.Run = time.Since(began)
 	// The output streams end with the container; wait (bounded) for their last bytes.
 	select {
 	case <-copied:
@@ -231,6 +234,22 @@ func (x *Executor) run(ctx context.Context, t executor.Task, id string, t0 time.
 		trimOutputs(t.OutputsDir, t.OutputsLimit)
 	}
 	return res, nil
+}
+
+// startedAt is when the engine started the container's process (its State.StartedAt),
+// which ContainerStart, called at called and returned at returned, reports only once
+// the process runs. An engine whose clock disagrees with ours (a time outside that
+// call), or that does not say, gives returned.
+func (x *Executor) startedAt(ctx context.Context, id string, called, returned time.Time) time.Time {
+	st, err := x.cli.ContainerInspect(ctx, id)
+	if err != nil || st.ContainerJSONBase == nil || st.State == nil {
+		return returned
+	}
+	at, err := time.Parse(time.RFC3339Nano, st.State.StartedAt)
+	if err != nil || at.Before(called) || at.After(returned) {
+		return returned
+	}
+	return at
 }
 
 // trimOutputs cuts what a container left under dir to limit bytes, as a WASM guest

@@ -9,58 +9,55 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
-	"net/http"
 	"net/textproto"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/httpc"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
 // Client calls a node's API. Its zero value is not usable; use NewClient.
 type Client struct {
 	base string
-	hc   *http.Client
+	hc   *httpc.Client
 }
 
 // NewClient returns a client for the node at base, e.g. "http://127.0.0.1:1234".
 func NewClient(base string) *Client {
-	return &Client{base: base, hc: &http.Client{Transport: &http.Transport{
-		MaxIdleConnsPerHost: 4,
-		DisableCompression:  true,
-	}}}
+	return &Client{base: base, hc: &httpc.Client{}}
 }
 
 // IsNotFound reports whether err is a 404 from the node: no such job or content, or no
 // such route.
 func IsNotFound(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && e.Status == http.StatusNotFound
+	return errors.As(err, &e) && e.Status == 404
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ctype string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return nil, err
-	}
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ctype string) (*httpc.Response, error) {
+	req := &httpc.Request{Method: method, URL: c.base + path, Body: body, ContentLength: -1}
 	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
+		req.Header = httpc.Header{"Content-Type": {ctype}}
 	}
-	return c.send(req)
+	if b, ok := body.(*bytes.Reader); ok {
+		req.ContentLength = int64(b.Len())
+	}
+	return c.send(ctx, req)
 }
 
-func (c *Client) send(req *http.Request) (*http.Response, error) {
-	method, path := req.Method, req.URL.Path
-	resp, err := c.hc.Do(req)
+func (c *Client) send(ctx context.Context, req *httpc.Request) (*httpc.Response, error) {
+	path, _, _ := strings.Cut(strings.TrimPrefix(req.URL, c.base), "?")
+	resp, err := c.hc.Do(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach the node at %s: %w", c.base, errors.Unwrap(err))
+		return nil, fmt.Errorf("cannot reach the node at %s: %w", c.base, err)
 	}
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return nil, decodeError(resp.StatusCode, b, fmt.Sprintf("%s %s: %s", method, path, resp.Status))
+		return nil, decodeError(resp.StatusCode, b, fmt.Sprintf("%s %s: %s", req.Method, path, resp.Status))
 	}
 	return resp, nil
 }
@@ -120,36 +117,36 @@ func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) e
 // Node describes the node the client talks to.
 func (c *Client) Node(ctx context.Context) (NodeInfo, error) {
 	var info NodeInfo
-	return info, c.doJSON(ctx, http.MethodGet, "/api/v1/node", nil, &info)
+	return info, c.doJSON(ctx, "GET", "/api/v1/node", nil, &info)
 }
 
 // Nodes lists every node the node knows of, itself included.
 func (c *Client) Nodes(ctx context.Context) ([]PeerStatus, error) {
 	var ps []PeerStatus
-	return ps, c.doJSON(ctx, http.MethodGet, "/api/v1/nodes", nil, &ps)
+	return ps, c.doJSON(ctx, "GET", "/api/v1/nodes", nil, &ps)
 }
 
 // Health checks that the node answers.
 func (c *Client) Health(ctx context.Context) error {
-	return c.doJSON(ctx, http.MethodGet, "/api/v1/health", nil, nil)
+	return c.doJSON(ctx, "GET", "/api/v1/health", nil, nil)
 }
 
 // Submit submits a job.
 func (c *Client) Submit(ctx context.Context, spec job.Spec) (*job.Job, error) {
 	var j job.Job
-	return &j, c.doJSON(ctx, http.MethodPost, "/api/v1/jobs", SubmitRequest{Spec: spec}, &j)
+	return &j, c.doJSON(ctx, "POST", "/api/v1/jobs", SubmitRequest{Spec: spec}, &j)
 }
 
 // Get describes a job by ID or prefix.
 func (c *Client) Get(ctx context.Context, id string) (*job.Job, error) {
 	var j job.Job
-	return &j, c.doJSON(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id), nil, &j)
+	return &j, c.doJSON(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id), nil, &j)
 }
 
 // Cancel cancels a job.
 func (c *Client) Cancel(ctx context.Context, id string) (*job.Job, error) {
 	var j job.Job
-	return &j, c.doJSON(ctx, http.MethodPost, "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &j)
+	return &j, c.doJSON(ctx, "POST", "/api/v1/jobs/"+url.PathEscape(id)+"/cancel", nil, &j)
 }
 
 // List lists jobs.
@@ -170,6 +167,9 @@ func (c *Client) List(ctx context.Context, q ListQuery) (ListPage, error) {
 	if q.Offset != 0 {
 		v.Set("offset", strconv.Itoa(q.Offset))
 	}
+	if q.Labels != "" {
+		v.Set("labels", q.Labels)
+	}
 	for _, s := range q.States {
 		if v.Has("state") {
 			v.Set("state", v.Get("state")+","+string(s))
@@ -178,13 +178,13 @@ func (c *Client) List(ctx context.Context, q ListQuery) (ListPage, error) {
 		}
 	}
 	var p ListPage
-	return p, c.doJSON(ctx, http.MethodGet, "/api/v1/jobs?"+v.Encode(), nil, &p)
+	return p, c.doJSON(ctx, "GET", "/api/v1/jobs?"+v.Encode(), nil, &p)
 }
 
 // Watch calls fn with each new state of the job until it is terminal or fn returns
 // false; it returns the last state seen.
 func (c *Client) Watch(ctx context.Context, id string, fn func(*job.Job) bool) (*job.Job, error) {
-	resp, err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/wait", nil, "")
+	resp, err := c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/wait", nil, "")
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +211,7 @@ func (c *Client) Watch(ctx context.Context, id string, fn func(*job.Job) bool) (
 
 // Logs calls fn with each chunk of the job's output.
 func (c *Client) Logs(ctx context.Context, id string, follow bool, fn func(LogChunk) error) error {
-	resp, err := c.do(ctx, http.MethodGet, "/api/v1/jobs/"+url.PathEscape(id)+"/logs?follow="+strconv.FormatBool(follow), nil, "")
+	resp, err := c.do(ctx, "GET", "/api/v1/jobs/"+url.PathEscape(id)+"/logs?follow="+strconv.FormatBool(follow), nil, "")
 	if err != nil {
 		return err
 	}
@@ -240,13 +240,10 @@ func (c *Client) AddFile(ctx context.Context, f *os.File, opts AddOptions) (AddR
 	if err != nil {
 		return out, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/v1/data?"+opts.query(), f)
-	if err != nil {
-		return out, err
-	}
-	req.ContentLength = st.Size() // a sized body of an *os.File goes out with sendfile
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.send(req)
+	req := &httpc.Request{Method: "POST", URL: c.base + "/api/v1/data?" + opts.query(), Body: f,
+		ContentLength: st.Size(), // a sized body of an *os.File goes out with sendfile
+		Header:        httpc.Header{"Content-Type": {"application/octet-stream"}}}
+	resp, err := c.send(ctx, req)
 	if err != nil {
 		return out, err
 	}
@@ -258,7 +255,7 @@ func (c *Client) AddFile(ctx context.Context, f *os.File, opts AddOptions) (AddR
 // body, of a length not known beforehand, and returns its CID.
 func (c *Client) AddReader(ctx context.Context, r io.Reader, opts AddOptions) (AddResponse, error) {
 	var out AddResponse
-	resp, err := c.do(ctx, http.MethodPost, "/api/v1/data?"+opts.query(), r, "application/octet-stream")
+	resp, err := c.do(ctx, "POST", "/api/v1/data?"+opts.query(), r, "application/octet-stream")
 	if err != nil {
 		return out, err
 	}
@@ -314,7 +311,7 @@ func (c *Client) Add(ctx context.Context, entries []UploadEntry, opts AddOptions
 		pw.CloseWithError(writeParts(mw, entries))
 	}()
 	var out AddResponse
-	resp, err := c.do(ctx, http.MethodPost, "/api/v1/data?"+opts.query(), pr, mw.FormDataContentType())
+	resp, err := c.do(ctx, "POST", "/api/v1/data?"+opts.query(), pr, mw.FormDataContentType())
 	pr.Close()
 	if err != nil {
 		return out, err
@@ -363,7 +360,7 @@ func writeParts(mw *multipart.Writer, entries []UploadEntry) error {
 
 // Has reports whether the node holds the root block of c.
 func (c *Client) Has(ctx context.Context, cid string) (bool, error) {
-	resp, err := c.do(ctx, http.MethodHead, "/api/v1/data/"+url.PathEscape(cid), nil, "")
+	resp, err := c.do(ctx, "HEAD", "/api/v1/data/"+url.PathEscape(cid), nil, "")
 	if IsNotFound(err) {
 		return false, nil
 	}
@@ -377,7 +374,7 @@ func (c *Client) Has(ctx context.Context, cid string) (bool, error) {
 // Download streams a DAG as "tar" or "car" into fn; it fails if the node reports an
 // error part way through.
 func (c *Client) Download(ctx context.Context, cid, format string, fn func(io.Reader) error) error {
-	resp, err := c.do(ctx, http.MethodGet, "/api/v1/data/"+url.PathEscape(cid)+"?format="+url.QueryEscape(format), nil, "")
+	resp, err := c.do(ctx, "GET", "/api/v1/data/"+url.PathEscape(cid)+"?format="+url.QueryEscape(format), nil, "")
 	if err != nil {
 		return err
 	}
@@ -396,14 +393,14 @@ func (c *Client) Download(ctx context.Context, cid, format string, fn func(io.Re
 
 // streamError is the error a node reported in the trailer of a stream, once the body
 // has been read to its end; "" if none.
-func streamError(resp *http.Response) string {
+func streamError(resp *httpc.Response) string {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	return resp.Trailer.Get(StreamErrorTrailer)
 }
 
 // ImportCAR uploads a CAR stream and returns its roots.
 func (c *Client) ImportCAR(ctx context.Context, r io.Reader) ([]string, error) {
-	resp, err := c.do(ctx, http.MethodPost, "/api/v1/data/car", r, "application/vnd.ipld.car")
+	resp, err := c.do(ctx, "POST", "/api/v1/data/car", r, "application/vnd.ipld.car")
 	if err != nil {
 		return nil, err
 	}
@@ -415,18 +412,18 @@ func (c *Client) ImportCAR(ctx context.Context, r io.Reader) ([]string, error) {
 // RepoStat measures the node's repository.
 func (c *Client) RepoStat(ctx context.Context) (RepoStat, error) {
 	var st RepoStat
-	return st, c.doJSON(ctx, http.MethodGet, "/api/v1/repo/stat", nil, &st)
+	return st, c.doJSON(ctx, "GET", "/api/v1/repo/stat", nil, &st)
 }
 
 // GC has the node collect its repository's garbage now.
 func (c *Client) GC(ctx context.Context) (GCResult, error) {
 	var r GCResult
-	return r, c.doJSON(ctx, http.MethodPost, "/api/v1/repo/gc", nil, &r)
+	return r, c.doJSON(ctx, "POST", "/api/v1/repo/gc", nil, &r)
 }
 
 // Remove unpins a DAG added to the node: a garbage collection may then delete it.
 func (c *Client) Remove(ctx context.Context, cid string) error {
-	resp, err := c.do(ctx, http.MethodDelete, "/api/v1/data/"+url.PathEscape(cid), nil, "")
+	resp, err := c.do(ctx, "DELETE", "/api/v1/data/"+url.PathEscape(cid), nil, "")
 	if err != nil {
 		return err
 	}
@@ -436,7 +433,7 @@ func (c *Client) Remove(ctx context.Context, cid string) error {
 // Cat calls fn with the bytes of the file at sub (slash-separated, "" for the root)
 // inside the DAG under cid.
 func (c *Client) Cat(ctx context.Context, cid, sub string, fn func(io.Reader) error) error {
-	resp, err := c.do(ctx, http.MethodGet, "/api/v1/data/"+url.PathEscape(cid)+"/cat?path="+url.QueryEscape(sub), nil, "")
+	resp, err := c.do(ctx, "GET", "/api/v1/data/"+url.PathEscape(cid)+"/cat?path="+url.QueryEscape(sub), nil, "")
 	if err != nil {
 		return err
 	}
@@ -454,5 +451,5 @@ func (c *Client) Cat(ctx context.Context, cid, sub string, fn func(io.Reader) er
 // Ls lists the directory at sub inside the DAG under cid.
 func (c *Client) Ls(ctx context.Context, cid, sub string) (LsResponse, error) {
 	var out LsResponse
-	return out, c.doJSON(ctx, http.MethodGet, "/api/v1/data/"+url.PathEscape(cid)+"/ls?path="+url.QueryEscape(sub), nil, &out)
+	return out, c.doJSON(ctx, "GET", "/api/v1/data/"+url.PathEscape(cid)+"/ls?path="+url.QueryEscape(sub), nil, &out)
 }

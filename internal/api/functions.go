@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
@@ -32,28 +31,28 @@ type NodeError struct {
 // DeployFunction deploys f (POST /api/v1/functions) and returns it as recorded.
 func (c *Client) DeployFunction(ctx context.Context, f job.Function) (job.Function, error) {
 	var out job.Function
-	err := c.doJSON(ctx, http.MethodPost, "/api/v1/functions", f, &out)
+	err := c.doJSON(ctx, "POST", "/api/v1/functions", f, &out)
 	return out, err
 }
 
 // Functions lists the deployed functions.
 func (c *Client) Functions(ctx context.Context) ([]job.Function, error) {
 	var out []job.Function
-	err := c.doJSON(ctx, http.MethodGet, "/api/v1/functions", nil, &out)
+	err := c.doJSON(ctx, "GET", "/api/v1/functions", nil, &out)
 	return out, err
 }
 
 // Function describes one function.
 func (c *Client) Function(ctx context.Context, name string) (job.Function, error) {
 	var out job.Function
-	err := c.doJSON(ctx, http.MethodGet, "/api/v1/functions/"+url.PathEscape(name), nil, &out)
+	err := c.doJSON(ctx, "GET", "/api/v1/functions/"+url.PathEscape(name), nil, &out)
 	return out, err
 }
 
 // DeleteFunction deletes a function from the network.
 func (c *Client) DeleteFunction(ctx context.Context, name string) (job.Function, error) {
 	var out job.Function
-	err := c.doJSON(ctx, http.MethodDelete, "/api/v1/functions/"+url.PathEscape(name), nil, &out)
+	err := c.doJSON(ctx, "DELETE", "/api/v1/functions/"+url.PathEscape(name), nil, &out)
 	return out, err
 }
 
@@ -61,6 +60,6 @@ func (c *Client) DeleteFunction(ctx context.Context, name string) (job.Function,
 // can reach, after cursor (a FunctionLogs.Cursor, or "" for the latest records).
 func (c *Client) FunctionLogs(ctx context.Context, name, cursor string) (FunctionLogs, error) {
 	var out FunctionLogs
-	err := c.doJSON(ctx, http.MethodGet, "/api/v1/functions/"+url.PathEscape(name)+"/logs?after="+url.QueryEscape(cursor), nil, &out)
+	err := c.doJSON(ctx, "GET", "/api/v1/functions/"+url.PathEscape(name)+"/logs?after="+url.QueryEscape(cursor), nil, &out)
 	return out, err
 }

@@ -43,7 +43,8 @@ type ListQuery struct {
 	SortBy   string      // SortCreated (default) or SortID
 	Reverse  bool
 	Offset   int
-	Limit    int // 0 means 10, like upstream; at most MaxListLimit
+	Limit    int    // 0 means 10, like upstream; at most MaxListLimit
+	Labels   string // a label selector the jobs' labels must meet (job.ParseSelector)
 }
 
 // ListPage is the body of GET /api/v1/jobs.
@@ -114,6 +115,7 @@ const (
 	CodeConflict             = "conflict"               // 409: the job's state does not allow it
 	CodePayloadTooLarge      = "payload_too_large"      // 413: the JSON body is larger than the node takes
 	CodeUnsupportedMediaType = "unsupported_media_type" // 415: a route that takes JSON got another Content-Type
+	CodeTooManyRequests      = "too_many_requests"      // 429: a bounded resource (log streams) is all in use; try again later
 	CodeCanceled             = "canceled"               // 499: the client went away
 	CodeInternal             = "internal"               // 500: anything else; the message says what
 	CodeRepoFull             = "repo_full"              // 507: the repository is at its size limit, even after a GC
@@ -135,6 +137,7 @@ var (
 	ErrConflict             = &Error{Code: CodeConflict, Message: "api: conflict"}
 	ErrPayloadTooLarge      = &Error{Code: CodePayloadTooLarge, Message: "api: payload too large"}
 	ErrUnsupportedMediaType = &Error{Code: CodeUnsupportedMediaType, Message: "api: unsupported media type"}
+	ErrTooManyRequests      = &Error{Code: CodeTooManyRequests, Message: "api: too many requests"}
 	ErrCanceled             = &Error{Code: CodeCanceled, Message: "api: canceled"}
 	ErrInternal             = &Error{Code: CodeInternal, Message: "api: internal error"}
 	ErrRepoFull             = &Error{Code: CodeRepoFull, Message: "api: repository full"}
@@ -159,6 +162,8 @@ func CodeOfStatus(status int) string {
 		return CodePayloadTooLarge
 	case 415:
 		return CodeUnsupportedMediaType
+	case 429:
+		return CodeTooManyRequests
 	case 499:
 		return CodeCanceled
 	case 507:

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v3"
 )
 
 // The config file: YAML under the repository (config.yaml in $BACALHAU_DIR, or in
@@ -125,6 +126,10 @@ func flatten(prefix string, m map[string]any, out map[string]string) error {
 			}
 		case string:
 			out[key] = v
+		case int:
+			out[key] = strconv.Itoa(v)
+		case uint64:
+			out[key] = strconv.FormatUint(v, 10)
 		case float64:
 			out[key] = strconv.FormatFloat(v, 'f', -1, 64)
 		case bool:
@@ -156,10 +161,16 @@ func writeConfig(path string, flat map[string]string) error {
 			m[parts[len(parts)-1]] = v
 		}
 	}
-	b, err := yaml.Marshal(tree)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(tree); err != nil {
 		return err
 	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	b := buf.Bytes()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ func newData(e *Env) *cobra.Command {
 	cmd := &cobra.Command{Use: "data", Short: "Add, get, import and export IPFS content on the node"}
 	car := &cobra.Command{Use: "car", Short: "Import and export CAR files"}
 	car.AddCommand(newCARExport(e), newCARImport(e))
-	cmd.AddCommand(newDataAdd(e), newDataGet(e), newDataRm(e), car, newDataCat(e), newDataLs(e))
+	cmd.AddCommand(newDataAdd(e), newDataGet(e), newDataRm(e), car, newDataCat(e), newDataLs(e), newDataFetchURL(e))
 	return cmd
 }
 

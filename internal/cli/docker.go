@@ -80,6 +80,7 @@ func newDockerRun(e *Env) *cobra.Command {
 	fl.BoolVar(&f.idOnly, "id-only", false, "print only the job ID")
 	fl.StringVar(&f.output, "output", "", "json or yaml: print the job record instead of the summary")
 	fl.StringSliceVarP(&f.selector, "selector", "s", nil, "run only on nodes with these labels, key=value (repeatable or comma-separated)")
+	f.addLabels(cmd)
 	fl.IntVar(&f.verify, "verify", 1, fmt.Sprintf("run on this many distinct nodes (at most %d); complete only if their result CIDs agree (containers may not)", job.MaxVerify))
 	refuseUpstreamFlags(cmd, runUpstreamFlags...)
 	return cmd

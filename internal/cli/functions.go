@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/httpc"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -339,11 +339,11 @@ func newFnInvoke(e *Env) *cobra.Command {
 				}
 				body = bytes.NewReader(b)
 				if method == "" {
-					method = http.MethodPost
+					method = "POST"
 				}
 			}
 			if method == "" {
-				method = http.MethodGet
+				method = "GET"
 			}
 			name, rest, _ := strings.Cut(args[0], "/")
 			if err := job.ValidFunctionName(name); err != nil {
@@ -352,9 +352,9 @@ func newFnInvoke(e *Env) *cobra.Command {
 			url := "http://" + net.JoinHostPort(e.APIHost, strconv.Itoa(port)) + "/fn/" + name + "/" + rest
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			req, err := http.NewRequestWithContext(ctx, method, url, body)
-			if err != nil {
-				return err
+			req := &httpc.Request{Method: method, URL: url, Body: body, Header: httpc.Header{}}
+			if b, ok := body.(*bytes.Reader); ok {
+				req.ContentLength = int64(b.Len())
 			}
 			for _, h := range headers {
 				k, v, ok := strings.Cut(h, ":")
@@ -363,14 +363,15 @@ func newFnInvoke(e *Env) *cobra.Command {
 				}
 				req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 			}
-			resp, err := http.DefaultClient.Do(req)
+			var c httpc.Client
+			resp, err := c.Do(ctx, req)
 			if err != nil {
 				return fmt.Errorf("no trigger listener at %s (start the node with --trigger-port, or pass --trigger-port): %w", url, err)
 			}
 			defer resp.Body.Close()
 			if include {
 				fmt.Fprintf(e.Stdout, "%s %s\n", resp.Proto, resp.Status)
-				_ = resp.Header.Write(e.Stdout)
+				_ = httpc.WriteHeader(e.Stdout, resp.Header)
 				fmt.Fprintln(e.Stdout)
 			}
 			if _, err := io.Copy(e.Stdout, io.LimitReader(resp.Body, 1<<30)); err != nil {

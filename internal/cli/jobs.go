@@ -30,6 +30,9 @@ func newList(e *Env) *cobra.Command {
 			for _, s := range states {
 				q.States = append(q.States, job.State(s))
 			}
+			if _, err := job.ParseSelector(q.Labels); err != nil {
+				return fmt.Errorf("--labels: %w", err)
+			}
 			page, err := e.Client().List(cmd.Context(), q)
 			if err != nil {
 				return err
@@ -52,10 +55,11 @@ func newList(e *Env) *cobra.Command {
 	fl.StringVar(&q.SortBy, "sort-by", api.SortCreated, "sort by created_at or id")
 	fl.StringVar(&q.IDPrefix, "id-filter", "", "only jobs whose ID starts with this")
 	fl.StringSliceVar(&states, "state", nil, "only jobs in these states (pending, running, completed, failed, cancelled)")
+	fl.StringVar(&q.Labels, "labels", "", "only jobs whose labels meet this selector: env=prod, env!=dev, env in (a,b), env notin (a), env, !env (comma-separated, all must hold)")
 	fl.BoolVar(&wide, "wide", false, "full IDs and CIDs")
 	fl.BoolVar(&hide, "hide-header", false, "no header line")
 	addOutputFlag(cmd, &output, outTable)
-	refuseUpstreamFlags(cmd, flagLabels, flagNextToken, flagOrderBy, flagOrderRev, flagLimit, flagNamespace, flagNoStyle, flagPretty)
+	refuseUpstreamFlags(cmd, flagNextToken, flagOrderBy, flagOrderRev, flagLimit, flagNamespace, flagNoStyle, flagPretty)
 	return cmd
 }
 
@@ -206,6 +210,9 @@ func describeTable(w io.Writer, j *job.Job) error {
 		fmt.Fprintf(&b, "Input:       %s -> %s\n", src, in.Target)
 	}
 	fmt.Fprintf(&b, "Limits:      timeout %s, memory %s\n", j.Spec.Timeout, job.FormatBytes(j.Spec.Memory))
+	if len(j.Spec.Labels) > 0 {
+		fmt.Fprintf(&b, "Labels:      %s\n", job.FormatLabels(j.Spec.Labels))
+	}
 	if j.Requester != "" {
 		fmt.Fprintf(&b, "Requester:   %s\n", j.Requester)
 	}

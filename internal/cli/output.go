@@ -8,7 +8,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/jobspec"
 )
 
 // Output formats of --output.
@@ -30,17 +31,18 @@ func checkOutput(f string) error {
 	return fmt.Errorf("--output %q: want table, json or yaml", f)
 }
 
-// printData prints v as JSON or YAML (both keep the JSON field names).
+// PrintData prints v as JSON or YAML (both keep the JSON field names and order).
 func PrintData(w io.Writer, format string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
 	if format == outYAML {
-		if b, err = yaml.JSONToYAML(b); err != nil {
+		b, err := jobspec.EncodeYAML(v)
+		if err != nil {
 			return err
 		}
 		_, err = w.Write(b)
+		return err
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(w, "%s\n", b)

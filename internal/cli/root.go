@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -92,28 +93,57 @@ func newRoot(e *Env, node NodeCommands) *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&e.APIHost, "api-host", host, "host of the node's API (env BACALHAU_API_HOST)")
 	root.PersistentFlags().IntVar(&e.APIPort, "api-port", port, "port of the node's API (env BACALHAU_API_PORT)")
-	root.AddCommand(
-		newData(e),
-		newWasm(e),
-		newDocker(e),
-		newList(e),
-		newDescribe(e),
-		newLogs(e),
-		newGet(e),
-		newCancel(e),
-		newVersion(e),
-		newID(e),
-		newNode(e),
-		newRepo(e),
-		newJob(e),
-		newFn(e),
-	)
+	want := commandName(e.Args)
+	if !slices.ContainsFunc(commands, func(c command) bool { return c.name == want }) {
+		want = "" // not one of these: build them all
+	} else {
+		root.CompletionOptions.DisableDefaultCmd = true // nor cobra's completion commands
+	}
+	for _, c := range commands {
+		if want == "" || want == c.name {
+			root.AddCommand(c.build(e))
+		}
+	}
 	if node != nil {
 		root.AddCommand(node(e)...)
 	}
 	addConfig(root, e)
 	strictGroups(root)
 	return root
+}
+
+// commands are the client's commands, by name. Run builds only the one its command line
+// names, and all of them only where it names none of these (help, completion, a typo
+// that wants suggestions, serve and the other node commands): building every command with
+// its flags was a fifth of the client's start. TestCommandTable checks the names.
+var commands = []command{
+	{"data", newData}, {"wasm", newWasm}, {"docker", newDocker}, {"list", newList},
+	{"describe", newDescribe}, {"logs", newLogs}, {"get", newGet}, {"cancel", newCancel},
+	{"version", newVersion}, {"id", newID}, {"node", newNode}, {"repo", newRepo},
+	{"job", newJob}, {"fn", newFn},
+}
+
+type command struct {
+	name  string
+	build func(*Env) *cobra.Command
+}
+
+// commandName is the first word of args that is not a flag of the root command (or a
+// flag's value), or "" if there is none or the flags cannot be read without the tree.
+func commandName(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--api-host" || a == "--api-port" || a == "--config":
+			i++ // the flag's value
+		case strings.HasPrefix(a, "--api-host=") || strings.HasPrefix(a, "--api-port=") || strings.HasPrefix(a, "--config="):
+		case strings.HasPrefix(a, "-"):
+			return "" // help, or a flag only the full tree knows
+		default:
+			return a
+		}
+	}
+	return ""
 }
 
 // strictGroups makes every command that only groups others (data, wasm, node, ...)

@@ -21,7 +21,6 @@ type upstreamFlag struct {
 var (
 	flagConcurrency  = upstreamFlag{name: "concurrency", instead: "a job runs once; --verify N runs it on N distinct nodes and compares their result CIDs"}
 	flagTarget       = upstreamFlag{name: "target", instead: "a job runs on one node (--verify N: on N nodes); there is no --target all"}
-	flagLabels       = upstreamFlag{name: "labels", short: "l", instead: "jobs carry no labels here; select nodes with -s/--selector key=value"}
 	flagConstraints  = upstreamFlag{name: "constraints", instead: "use -s/--selector key=value (equality only)"}
 	flagNodeDetails  = upstreamFlag{name: "node-details", boolean: true, instead: "`bacalhau describe JOB_ID` names the node that ran the job; `bacalhau node list` lists nodes"}
 	flagFollow       = upstreamFlag{name: "follow", short: "f", boolean: true, instead: "run waits and prints the result by default; follow a job's output with `bacalhau logs -f JOB_ID`"}
@@ -53,7 +52,7 @@ var (
 )
 
 // runUpstreamFlags are the flags upstream's `docker run` and `wasm run` have and ours do not.
-var runUpstreamFlags = []upstreamFlag{flagConcurrency, flagTarget, flagLabels, flagConstraints, flagNodeDetails, flagFollow,
+var runUpstreamFlags = []upstreamFlag{flagConcurrency, flagTarget, flagConstraints, flagNodeDetails, flagFollow,
 	flagTemplateVars, flagTemplateEnvs, flagNoTemplate, flagDomain, flagDisk, flagWaitSecs, flagDownload, flagRaw,
 	flagIPFSConnect, flagIPFSSwarm, flagIPFSServe, flagDownloadSecs, flagPriority, flagNamespace, flagOutputVolume}
 
@@ -70,10 +69,9 @@ func refuseUpstreamFlags(cmd *cobra.Command, flags ...upstreamFlag) {
 		if short != "" && fl.ShorthandLookup(short) != nil {
 			short = ""
 		}
+		flag := fl.VarPF(&refusedValue{boolean: f.boolean}, f.name, short, f.instead)
 		if f.boolean {
-			fl.BoolP(f.name, short, false, f.instead)
-		} else {
-			fl.StringArrayP(f.name, short, nil, f.instead)
+			flag.NoOptDefVal = "true"
 		}
 		_ = fl.MarkHidden(f.name)
 		added = append(added, f)
@@ -109,4 +107,26 @@ func checkInputScheme(s string) error {
 	default:
 		return fmt.Errorf("--input %s: %s inputs are not supported here; an input is IPFS content (add the data with `bacalhau data add` and give its CID, or ipfs://CID) or an http(s) URL, which the CLI downloads and adds", s, scheme)
 	}
+}
+
+// refusedValue is the value of an upstream flag: it takes what it is given and keeps
+// nothing, since the flag is refused once given. (pflag's own string-array value formats
+// its default through encoding/csv, which made these hidden flags cost more of the
+// client's start than every other flag together.)
+type refusedValue struct{ boolean bool }
+
+func (v *refusedValue) String() string {
+	if v.boolean {
+		return "false"
+	}
+	return ""
+}
+
+func (v *refusedValue) Set(string) error { return nil }
+
+func (v *refusedValue) Type() string {
+	if v.boolean {
+		return "bool"
+	}
+	return "string"
 }

@@ -17,8 +17,6 @@ func TestUpstreamFlagsSayWhatToUse(t *testing.T) {
 	}{
 		{[]string{"wasm", "run", "--target", "all", "m.wasm"}, "--target is a flag of upstream Bacalhau that this bacalhau does not have: a job runs on one node"},
 		{[]string{"wasm", "run", "--concurrency", "3", "m.wasm"}, "--verify N"},
-		{[]string{"wasm", "run", "-l", "a=b", "m.wasm"}, "-s/--selector"},
-		{[]string{"docker", "run", "--labels", "a=b", "ubuntu", "echo"}, "-s/--selector"},
 		{[]string{"docker", "run", "--node-details", "ubuntu"}, "bacalhau describe"},
 		{[]string{"docker", "run", "-f", "ubuntu"}, "bacalhau logs -f"},
 		{[]string{"wasm", "run", "--template-vars", "a=b", "m.wasm"}, "not templates"},
@@ -27,7 +25,6 @@ func TestUpstreamFlagsSayWhatToUse(t *testing.T) {
 		{[]string{"job", "run", "--follow", "spec.yaml"}, "bacalhau logs -f"},
 		{[]string{"job", "run", "-V", "a=b", "spec.yaml"}, "not templates"},
 		{[]string{"job", "run", "--no-template", "spec.yaml"}, "never templated"},
-		{[]string{"list", "--labels", "a=b"}, "jobs carry no labels"},
 		{[]string{"job", "list", "--limit", "5"}, "-n/--number"},
 		{[]string{"job", "list", "--order-by", "id"}, "--sort-by"},
 		{[]string{"job", "list", "--next-token", "x"}, "--offset"},

@@ -1,13 +1,15 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
+	"os/exec"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,28 +104,24 @@ func fetchURL(cmd *cobra.Command, e *Env, u string, f urlFlags) (string, error) 
 	if f.timeout <= 0 {
 		return "", fmt.Errorf("--url-timeout %s: want a positive duration", f.timeout)
 	}
+	if GetURL == nil {
+		return fetchURLWithNode(cmd, e, u, f)
+	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return "", fmt.Errorf("input %s: %w", u, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	rc, length, err := GetURL(ctx, u)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			return "", fmt.Errorf("input %s: no answer within %s (--url-timeout)", u, f.timeout)
 		}
 		return "", fmt.Errorf("input %s: %w", u, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("input %s: the server answered %s", u, resp.Status)
-	}
-	if resp.ContentLength > int64(max) {
-		return "", fmt.Errorf("input %s is %s, over the limit of %s (--url-max-size)", u, job.FormatBytes(uint64(resp.ContentLength)), job.FormatBytes(max))
+	defer rc.Close()
+	if length > int64(max) {
+		return "", fmt.Errorf("input %s is %s, over the limit of %s (--url-max-size)", u, job.FormatBytes(uint64(length)), job.FormatBytes(max))
 	}
 	name := urlFileName(u)
-	body := &limitedReader{r: resp.Body, left: int64(max)}
+	body := &limitedReader{r: rc, left: int64(max)}
 	entries := []api.UploadEntry{
 		{Path: "download", Dir: true},
 		{Path: "download/" + name, Open: func() (io.ReadCloser, error) { return io.NopCloser(body), nil }},
@@ -140,6 +138,75 @@ func fetchURL(cmd *cobra.Command, e *Env, u string, f urlFlags) (string, error) 
 	}
 	fmt.Fprintf(e.Stderr, "  added as %s (%s at /%s)\n", r.CID, job.FormatBytes(r.Size), name)
 	return r.CID, nil
+}
+
+// GetURL starts the download of a URL input: the body, and its length or -1. A status
+// other than 200 is an error. bacalhau-node sets it (internal/cli/nodecmd), on net/http;
+// the light client leaves it nil and hands each download to bacalhau-node (the hidden
+// `data fetch-url`), so that it does not link TLS, whose initialisation alone was a
+// sixth of its start.
+var GetURL func(ctx context.Context, u string) (io.ReadCloser, int64, error)
+
+// fetchURLWithNode is fetchURL in a bacalhau-node child process, which prints the CID.
+func fetchURLWithNode(cmd *cobra.Command, e *Env, u string, f urlFlags) (string, error) {
+	path, err := findNode()
+	if err != nil {
+		return "", fmt.Errorf("input %s: downloading needs TLS, which %w", u, err)
+	}
+	c := exec.CommandContext(cmd.Context(), path, "--api-host", e.APIHost, "--api-port", strconv.Itoa(e.APIPort),
+		"data", "fetch-url", "--url-max-size", f.maxSize, "--url-timeout", f.timeout.String(), "--", u)
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &cappedBuffer{b: &out, left: 4096}, e.Stderr
+	err = c.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return "", ExitCode(ee.ExitCode()) // it said why on stderr
+	}
+	if err != nil {
+		return "", fmt.Errorf("input %s: running %s: %w", u, path, err)
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+// cappedBuffer keeps the first left bytes written to it.
+type cappedBuffer struct {
+	b    *bytes.Buffer
+	left int
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	n := min(len(p), c.left)
+	c.b.Write(p[:n])
+	c.left -= n
+	return len(p), nil
+}
+
+// newDataFetchURL is `data fetch-url URL`, hidden: what the light client runs in
+// bacalhau-node to download a URL input and add it to the node. It prints the CID.
+func newDataFetchURL(e *Env) *cobra.Command {
+	var f urlFlags
+	cmd := &cobra.Command{
+		Use:    "fetch-url URL",
+		Short:  "Download a URL input and add it to the node, printing its CID (used by bacalhau for URL inputs)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if GetURL == nil {
+				return errors.New("this program cannot download URLs: run it with " + NodeBinary)
+			}
+			if err := jobspec.CheckURL(args[0]); err != nil {
+				return err
+			}
+			c, err := fetchURL(cmd, e, args[0], f)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.Stdout, c)
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
 }
 
 // urlFileName is the name a download gets: the URL's last path element, or "download".

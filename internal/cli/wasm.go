@@ -37,6 +37,8 @@ type runFlags struct {
 	idOnly      bool
 	output      string
 	selector    []string
+	labels      []string // -l/--labels and upstream's newer --label
+	label       []string
 	verify      int
 	dryRun      bool
 	publisher   string
@@ -83,6 +85,7 @@ func newWasmRun(e *Env) *cobra.Command {
 	fl.BoolVar(&f.idOnly, "id-only", false, "print only the job ID")
 	fl.StringVar(&f.output, "output", "", "json or yaml: print the job record instead of the summary")
 	fl.StringSliceVarP(&f.selector, "selector", "s", nil, "run only on nodes with these labels, key=value (repeatable or comma-separated)")
+	f.addLabels(cmd)
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the job spec (v1 YAML, for `bacalhau job run`) instead of submitting it")
 	fl.StringVarP(&f.publisher, "publisher", "p", "ipfs", "where results go: always ipfs here (accepted for upstream's -p ipfs)")
 	f.urls.add(cmd)
@@ -90,6 +93,12 @@ func newWasmRun(e *Env) *cobra.Command {
 	fl.StringVar(&f.engine, "engine", "wazero", "wazero (deterministic, verifiable) or wasmtime (faster, not reproducible)")
 	refuseUpstreamFlags(cmd, append(runUpstreamFlags, flagImportURLs, flagImportVols)...)
 	return cmd
+}
+
+// addLabels adds the job label flags: upstream's -l/--labels and its newer --label.
+func (f *runFlags) addLabels(cmd *cobra.Command) {
+	cmd.Flags().StringSliceVarP(&f.labels, "labels", "l", nil, "labels of the job, key=value (repeatable or comma-separated), which list --labels selects on")
+	cmd.Flags().StringSliceVar(&f.label, "label", nil, "the same as --labels (upstream's newer name)")
 }
 
 // decoded is the spec the flags ask for, with the URL inputs still to download.
@@ -134,6 +143,9 @@ func (f runFlags) spec(args []string, d *jobspec.Decoded) (job.Spec, error) {
 	}
 	if spec.Selector, err = job.ParseLabels(f.selector); err != nil {
 		return spec, fmt.Errorf("--selector: %w", err)
+	}
+	if spec.Labels, err = job.ParseJobLabels(append(f.labels, f.label...)); err != nil {
+		return spec, fmt.Errorf("--labels: %w", err)
 	}
 	if f.verify < 1 || f.verify > job.MaxVerify {
 		return spec, fmt.Errorf("--verify %d: want 1 to %d nodes", f.verify, job.MaxVerify)
@@ -197,11 +209,15 @@ func parseTimeout(s string) (time.Duration, error) {
 // argument as the CID of a module already in IPFS.
 func moduleCID(cmd *cobra.Command, e *Env, arg string) (cidtext.CID, error) {
 	if f, err := os.Open(arg); err == nil {
-		c, _, err := filecid.Sum(f, 0)
-		f.Close()
-		if err != nil {
-			return cidtext.CID{}, fmt.Errorf("reading %s: %w", arg, err)
+		c, cached, id := cachedCID(arg, f)
+		if !cached {
+			if c, _, err = filecid.Sum(f, 0); err != nil {
+				f.Close()
+				return cidtext.CID{}, fmt.Errorf("reading %s: %w", arg, err)
+			}
+			storeCID(arg, f, id, c)
 		}
+		f.Close()
 		if ok, err := e.Client().Has(cmd.Context(), c.String()); err == nil && ok {
 			return c, nil
 		}

@@ -35,6 +35,18 @@ func ValidateLabel(k, v string) error {
 	return nil
 }
 
+// ValidateJobLabel checks one label of a job: a label (ValidateLabel) whose value a
+// label selector can name, so it holds none of , ( ) = ! < > and no space.
+func ValidateJobLabel(k, v string) error {
+	if err := ValidateLabel(k, v); err != nil {
+		return err
+	}
+	if strings.ContainsAny(v, ",()=!<> ") {
+		return fmt.Errorf("label %s: value %q holds a character a label selector cannot name (, ( ) = ! < > or a space)", k, trunc(v))
+	}
+	return nil
+}
+
 // ParseLabels reads "k=v,k2=v2" (and repeated flags) into a map, validating each label.
 func ParseLabels(items []string) (map[string]string, error) {
 	if len(items) == 0 {
@@ -56,6 +68,33 @@ func ParseLabels(items []string) (map[string]string, error) {
 			}
 			m[k] = v
 		}
+	}
+	return m, nil
+}
+
+// ParseJobLabels reads a job's labels from flags: "k=v" pairs, repeated or
+// comma-separated; a bare "k" is the label k with an empty value (upstream's
+// `-l name` labels had no values). Each is checked by ValidateJobLabel.
+func ParseJobLabels(items []string) (map[string]string, error) {
+	var m map[string]string
+	for _, item := range items {
+		for _, kv := range strings.Split(item, ",") {
+			if kv == "" {
+				continue
+			}
+			k, v, _ := strings.Cut(kv, "=")
+			k = strings.TrimSpace(k)
+			if err := ValidateJobLabel(k, v); err != nil {
+				return nil, invalid("%v", err)
+			}
+			if m == nil {
+				m = map[string]string{}
+			}
+			m[k] = v
+		}
+	}
+	if len(m) > MaxJobLabels {
+		return nil, invalid("%d labels, at most %d allowed", len(m), MaxJobLabels)
 	}
 	return m, nil
 }

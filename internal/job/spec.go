@@ -82,6 +82,8 @@ const (
 	maxInputs           = 64
 	MaxVerify           = 16
 	maxSelector         = 32
+	// MaxJobLabels bounds a job's labels.
+	MaxJobLabels = 64
 )
 
 // ErrInvalid is wrapped by every validation error, so callers can map it to a 4xx.
@@ -102,6 +104,9 @@ type Spec struct {
 	Verify int `json:"verify,omitempty"`
 	// Selector holds labels a node must carry (key=value) to run the job.
 	Selector map[string]string `json:"selector,omitempty"`
+	// Labels are the user's own key=value tags of the job (upstream's job Labels):
+	// `list --labels` selects jobs by them; they do not change how or where it runs.
+	Labels map[string]string `json:"labels,omitempty"`
 	// QueueTimeout is how long the job may wait for nodes to take it, in all: the
 	// time it is pending with no execution under way, including after it went back
 	// to pending. 0 means DefaultQueueTimeout.
@@ -306,6 +311,14 @@ func (s *Spec) Validate() error {
 	for k, v := range s.Selector {
 		if err := ValidateLabel(k, v); err != nil {
 			return invalid("selector: %v", err)
+		}
+	}
+	if len(s.Labels) > MaxJobLabels {
+		return invalid("%d labels, at most %d allowed", len(s.Labels), MaxJobLabels)
+	}
+	for k, v := range s.Labels {
+		if err := ValidateJobLabel(k, v); err != nil {
+			return invalid("labels: %v", err)
 		}
 	}
 	if len(s.Inputs) > maxInputs {

@@ -99,9 +99,18 @@ func fromV1(root node, j *Job) (*Decoded, error) {
 		s.Verify = j.Count
 		d.note("Count %d: the job runs on %d distinct nodes and completes only if their result CIDs agree", j.Count, j.Count)
 	}
-	if j.Namespace != "" || j.Priority != 0 || len(j.Meta) > 0 || len(j.Labels) > 0 {
-		d.note("Namespace, Priority, Meta and Labels are accepted and ignored")
+	if j.Namespace != "" || j.Priority != 0 || len(j.Meta) > 0 {
+		d.note("Namespace, Priority and Meta are accepted and ignored")
 	}
+	if len(j.Labels) > job.MaxJobLabels {
+		return nil, d.at("Labels", "%d labels, at most %d allowed", len(j.Labels), job.MaxJobLabels)
+	}
+	for _, k := range sortedKeys(j.Labels) {
+		if err := job.ValidateJobLabel(k, j.Labels[k]); err != nil {
+			return nil, d.at("Labels", "%v", err)
+		}
+	}
+	s.Labels = maps(j.Labels)
 	for i, c := range j.Constraints {
 		p := fmt.Sprintf("Constraints[%d]", i)
 		switch c.Operator {
@@ -316,6 +325,15 @@ func maps(m map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func set(m map[string]string, k, v string) map[string]string {

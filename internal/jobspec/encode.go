@@ -64,7 +64,7 @@ func FromSpec(s job.Spec) Job {
 	if s.Timeout != 0 || s.QueueTimeout != 0 {
 		t.Timeouts = &Timeouts{ExecutionTimeout: seconds(s.Timeout), QueueTimeout: seconds(s.QueueTimeout)}
 	}
-	j := Job{Type: TypeBatch, Count: max(s.Verify, 1), Tasks: []Task{t}}
+	j := Job{Type: TypeBatch, Count: max(s.Verify, 1), Labels: maps(s.Labels), Tasks: []Task{t}}
 	keys := make([]string, 0, len(s.Selector))
 	for k := range s.Selector {
 		keys = append(keys, k)

@@ -138,3 +138,43 @@ func TestDecodeErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLabels: a v1 job's Labels become the spec's labels, are written back by FromSpec
+// and read again the same; a label no selector could name, or too many, fail at
+// Labels with the line.
+func TestLabels(t *testing.T) {
+	const head = "Type: batch\nLabels:\n"
+	const tail = "Tasks:\n  - Engine:\n      Type: wasm\n      Params: {EntryModule: bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy}\n"
+	d, err := Decode([]byte(head + "  env: prod\n  team: data-eng\n" + tail))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"env": "prod", "team": "data-eng"}; !reflect.DeepEqual(d.Spec.Labels, want) || len(d.Notes) != 0 {
+		t.Fatalf("labels %v, notes %q", d.Spec.Labels, d.Notes)
+	}
+	y, err := EncodeYAML(FromSpec(d.Spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode(y)
+	if err != nil || !reflect.DeepEqual(back.Spec, d.Spec) {
+		t.Fatalf("written as\n%s\nread back as %+v, %v", y, back, err)
+	}
+	for body, want := range map[string]string{
+		"  env: a b\n":   "job spec, line 3, Labels: label env: value \"a b\" holds a character a label selector cannot name",
+		"  \"e v\": x\n": "job spec, line 3, Labels: label key \"e v\": only letters",
+	} {
+		_, err := Decode([]byte(head + body + tail))
+		var e *Error
+		if !errors.As(err, &e) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+	}
+	var many strings.Builder
+	for i := range job.MaxJobLabels + 1 {
+		many.WriteString("  k" + strings.Repeat("x", i) + ": v\n")
+	}
+	if _, err := Decode([]byte(head + many.String() + tail)); err == nil || !strings.Contains(err.Error(), "at most 64") {
+		t.Errorf("%d labels: %v", job.MaxJobLabels+1, err)
+	}
+}

@@ -26,7 +26,8 @@ type Query struct {
 	SortBy   string      // SortCreated (default) or SortID
 	Reverse  bool
 	Offset   int
-	Limit    int // 0 means 10, like upstream; at most MaxLimit
+	Limit    int    // 0 means 10, like upstream; at most MaxLimit
+	Labels   string // a label selector the jobs' labels must meet (job.ParseSelector)
 }
 
 // Page is one page of a listing.
@@ -53,7 +54,8 @@ func (q Query) Validate() error {
 			return err
 		}
 	}
-	return nil
+	_, err := job.ParseSelector(q.Labels)
+	return err
 }
 
 // List filters and sorts on the in-memory index, then reads only the jobs of the page.
@@ -65,6 +67,7 @@ func (s *Store) List(q Query) (Page, error) {
 	if limit == 0 {
 		limit = 10
 	}
+	sel, _ := job.ParseSelector(q.Labels) // Validate read it
 	prefix := ""
 	if q.IDPrefix != "" {
 		prefix = job.NormalizeIDPrefix(q.IDPrefix)
@@ -76,6 +79,9 @@ func (s *Store) List(q Query) (Page, error) {
 			continue
 		}
 		if len(q.States) > 0 && !hasState(q.States, e.state) {
+			continue
+		}
+		if !sel.Matches(e.labels) {
 			continue
 		}
 		es = append(es, e)

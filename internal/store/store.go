@@ -58,14 +58,17 @@ type entry struct {
 	state     job.State
 	rev       uint64
 	requester string
+	labels    map[string]string
 }
 
 func newEntry(id string, h header) *entry {
-	return &entry{id: id, created: h.CreatedAt, updated: h.UpdatedAt, state: h.State, rev: h.Rev, requester: h.Requester}
+	return &entry{id: id, created: h.CreatedAt, updated: h.UpdatedAt, state: h.State, rev: h.Rev, requester: h.Requester, labels: h.Spec.Labels}
 }
 
 func headerOf(j *job.Job) header {
-	return header{State: j.State, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, Rev: j.Rev, Requester: j.Requester}
+	h := header{State: j.State, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, Rev: j.Rev, Requester: j.Requester}
+	h.Spec.Labels = j.Spec.Labels
+	return h
 }
 
 // Open opens or creates the store in dir and loads its index.
@@ -146,6 +149,9 @@ type header struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 	Rev       uint64    `json:"rev"`
 	Requester string    `json:"requester"`
+	Spec      struct {
+		Labels map[string]string `json:"labels"`
+	} `json:"spec"`
 }
 
 // Close closes the database.

@@ -216,3 +216,44 @@ func TestImportBolt(t *testing.T) {
 		t.Fatalf("List() = %d jobs, %v", p.Total, err)
 	}
 }
+
+// TestListLabels: jobs are selected by their labels, also after the store is opened
+// again (the index reads them back from disk); a bad selector is an error.
+func TestListLabels(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "jobs")
+	s := open(t, dir)
+	t0 := time.Unix(1700000000, 0)
+	want := map[string]string{}
+	for i, l := range []map[string]string{{"env": "prod"}, {"env": "dev"}, nil, {"env": "prod", "team": "a"}} {
+		sp := spec()
+		sp.Labels = l
+		j := job.New(sp, t0.Add(time.Duration(i)*time.Second))
+		if err := s.Create(j); err != nil {
+			t.Fatal(err)
+		}
+		want[j.ID] = job.FormatLabels(l)
+	}
+	check := func(s *Store) {
+		t.Helper()
+		for sel, n := range map[string]int{"env=prod": 2, "env!=prod": 2, "env in (dev,prod),!team": 2, "team": 1, "": 4} {
+			p, err := s.List(Query{Labels: sel, Limit: 100})
+			if err != nil || p.Total != n {
+				t.Errorf("labels %q: %d jobs, %v; want %d", sel, p.Total, err, n)
+			}
+			q, _ := job.ParseSelector(sel)
+			for _, j := range p.Jobs {
+				if !q.Matches(j.Spec.Labels) || job.FormatLabels(j.Spec.Labels) != want[j.ID] {
+					t.Errorf("labels %q listed %s with labels %v", sel, j.ID, j.Spec.Labels)
+				}
+			}
+		}
+	}
+	check(s)
+	s.Close()
+	s = open(t, dir)
+	defer s.Close()
+	check(s)
+	if _, err := s.List(Query{Labels: "env in prod"}); err == nil || !errors.Is(err, job.ErrInvalid) {
+		t.Errorf("a bad selector: %v", err)
+	}
+}

@@ -52,6 +52,7 @@ func listQuery(c echo.Context) (api.ListQuery, error) {
 	q := api.ListQuery{
 		IDPrefix: c.QueryParam("id_filter"),
 		SortBy:   c.QueryParam("sort_by"),
+		Labels:   labelsParam(c),
 	}
 	var err error
 	if q.Reverse, err = boolParam(c, "reverse"); err != nil {
@@ -72,6 +73,12 @@ func listQuery(c echo.Context) (api.ListQuery, error) {
 		}
 	}
 	return q, nil
+}
+
+// labelsParam is the label selector of a list request: its labels parameters, each a
+// selector (upstream's client sends one per requirement), all of which must hold.
+func labelsParam(c echo.Context) string {
+	return strings.Join(c.QueryParams()["labels"], ",")
 }
 
 func validState(s job.State) bool {

@@ -35,6 +35,7 @@ func (s *Server) routeUpstream(e *echo.Echo) {
 	g.GET("/jobs/:id/history", s.v1History)
 	g.GET("/jobs/:id/executions", s.v1Executions)
 	g.GET("/jobs/:id/results", s.v1Results)
+	g.GET("/jobs/:id/logs", s.v1Logs)
 	g.GET("/nodes", s.v1Nodes)
 	a := e.Group(agentPrefix)
 	a.GET("/alive", func(c echo.Context) error { return c.JSON(http.StatusOK, upstream.AliveResponse{Status: "OK"}) })
@@ -126,9 +127,7 @@ func (s *Server) v1ListJobs(c echo.Context) error {
 	default:
 		return badRequest("order_by=%q: want id or created_at", ob)
 	}
-	if c.QueryParams().Has("labels") {
-		return badRequest("labels: jobs here carry no labels, so none can be selected on (list all jobs, or filter by state with /api/v1/jobs?state=)")
-	}
+	q.Labels = labelsParam(c)
 	out := upstream.List[*upstream.Job]{Items: []*upstream.Job{}}
 	switch ns := c.QueryParam("namespace"); ns {
 	case "", "*", upstream.Namespace:
@@ -281,6 +280,8 @@ func upstreamError(e *api.Error) upstream.Error {
 		code = "RequestTooLarge"
 	case api.CodeUnsupportedMediaType:
 		code = "UnsupportedMediaType"
+	case api.CodeTooManyRequests:
+		code = "TooManyRequests"
 	}
 	return upstream.Error{Status: e.Status, Message: e.Message, Code: code, Component: "Orchestrator"}
 }

@@ -57,9 +57,19 @@ func (m *memJobs) List(_ context.Context, q api.ListQuery) (api.ListPage, error)
 	if limit == 0 {
 		limit = 10
 	}
-	page := api.ListPage{Total: len(m.jobs)}
-	for i := q.Offset; i < len(m.jobs) && len(page.Jobs) < limit; i++ {
-		page.Jobs = append(page.Jobs, m.jobs[i])
+	sel, err := job.ParseSelector(q.Labels)
+	if err != nil {
+		return api.ListPage{}, err
+	}
+	var match []*job.Job
+	for _, j := range m.jobs {
+		if sel.Matches(j.Spec.Labels) {
+			match = append(match, j)
+		}
+	}
+	page := api.ListPage{Total: len(match)}
+	for i := q.Offset; i < len(match) && len(page.Jobs) < limit; i++ {
+		page.Jobs = append(page.Jobs, match[i])
 	}
 	return page, nil
 }
@@ -138,8 +148,12 @@ func TestUpstreamRoutes(t *testing.T) {
 		t.Errorf("submitted spec: %+v", j.Spec)
 	}
 
+	if want := map[string]string{"foo": "bar", "env": "dev"}; job.FormatLabels(j.Spec.Labels) != job.FormatLabels(want) {
+		t.Errorf("labels of the submitted job: %v, want %v", j.Spec.Labels, want)
+	}
+
 	code, body = call(t, srv, "GET", "/api/v1/orchestrator/jobs/"+put.JobID, "")
-	if code != 200 || !strings.Contains(string(body), `"StateType":"Pending"`) {
+	if code != 200 || !strings.Contains(string(body), `"StateType":"Pending"`) || !strings.Contains(string(body), `"Labels":{"env":"dev","foo":"bar"}`) {
 		t.Fatalf("GET job: %d %s", code, body)
 	}
 	upstreamtest.SameShape(t, recorded+"get_job_response.json", body, prefixed("Job.", jobOptional)...)
@@ -175,6 +189,16 @@ func TestUpstreamRoutes(t *testing.T) {
 		t.Errorf("list: %d %s", code, body)
 	}
 	upstreamtest.SameShape(t, recorded+"list_jobs_response.json", body, prefixed("Items[].", jobOptional)...)
+	// label selectors as upstream's CLI sends them: one labels parameter per requirement
+	// (its default filter is bacalhau_canary!=true)
+	for q, n := range map[string]int{"labels=env%3Ddev": 3, "labels=env%3Dprod": 0, "labels=bacalhau_canary%21%3Dtrue": 3,
+		"labels=env+in+%28dev%2Cprod%29&labels=%21foo": 0, "labels=foo&labels=env%21%3Dprod&limit=2": 2} {
+		code, body := call(t, srv, "GET", "/api/v1/orchestrator/jobs?"+q, "")
+		var page upstream.List[map[string]any]
+		if err := json.Unmarshal(body, &page); code != 200 || err != nil || len(page.Items) != n {
+			t.Errorf("list %s: %d %s, want %d jobs", q, code, body, n)
+		}
+	}
 	code, body = call(t, srv, "GET", "/api/v1/orchestrator/jobs?limit=2&next_token=2", "")
 	var page upstream.List[map[string]any]
 	if err := json.Unmarshal(body, &page); code != 200 || err != nil || len(page.Items) != 1 || page.NextToken != "" {
@@ -218,7 +242,8 @@ func TestUpstreamErrors(t *testing.T) {
 		{"spec invalid", "PUT", "/api/v1/orchestrator/jobs", `{"Job":{"Type":"batch","Tasks":[{"Engine":{"Type":"docker","Params":{"Image":"ubu ntu"}}}]}}`, 400, "ValidationError", "not a valid image reference"},
 		{"too large", "PUT", "/api/v1/orchestrator/jobs", `{"Job":{"Name":"` + strings.Repeat("x", 5000) + `"}}`, 413, "RequestTooLarge", "larger than 4096"},
 		{"bad token", "GET", "/api/v1/orchestrator/jobs?next_token=abc", "", 400, "BadRequest", "next_token"},
-		{"labels", "GET", "/api/v1/orchestrator/jobs?labels=env%3Dprod", "", 400, "BadRequest", "labels"},
+		{"bad label selector", "GET", "/api/v1/orchestrator/jobs?labels=env+in+prod", "", 400, "BadRequest", "parentheses"},
+		{"bad label", "PUT", "/api/v1/orchestrator/jobs", `{"Job":{"Type":"batch","Labels":{"env":"a b"},"Tasks":[{"Engine":{"Type":"docker","Params":{"Image":"x"}}}]}}`, 400, "ValidationError", "Labels: label env"},
 		{"unknown route", "GET", "/api/v1/orchestrator/evaluations", "", 404, "NotFound", "Not Found"},
 	} {
 		code, body := call(t, srv, tt.method, tt.path, tt.body)

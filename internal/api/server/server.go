@@ -38,6 +38,9 @@ type Config struct {
 	// call the API from a browser. None by default: requests that a browser marks as
 	// coming from a web page are refused (403), so no page can drive the node.
 	AllowedOrigins []string
+	// MaxLogStreams bounds the websockets of upstream's logs route open at once; past
+	// it a request is answered 429. 0 means DefaultMaxLogStreams.
+	MaxLogStreams int
 }
 
 // Node is what GET /api/v1/node, /api/v1/nodes and the /api/v1/repo routes need.
@@ -55,6 +58,8 @@ type Server struct {
 	jobs Jobs
 	data Data
 	node Node
+
+	logStreams chan struct{} // a slot per open log websocket
 }
 
 // New builds a server over the node's job and data sides.
@@ -66,7 +71,10 @@ func New(cfg Config, jobs Jobs, data Data, node Node) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler
 	e.Use(middleware.Recover())
-	s := &Server{cfg: cfg, e: e, jobs: jobs, data: data, node: node}
+	if cfg.MaxLogStreams <= 0 {
+		cfg.MaxLogStreams = DefaultMaxLogStreams
+	}
+	s := &Server{cfg: cfg, e: e, jobs: jobs, data: data, node: node, logStreams: make(chan struct{}, cfg.MaxLogStreams)}
 	e.Pre(s.guardOrigin)
 	s.routeUpstream(e)
 	v1 := e.Group("/api/v1")

@@ -346,3 +346,25 @@ type ListNodesResponse struct {
 	Nodes     []NodeState `json:"Nodes"`
 	NextToken string      `json:"NextToken"`
 }
+
+// Kinds of an ExecutionLog line, in the numbering of upstream's encoder.
+const (
+	ExecutionLogTypeUnknown = iota
+	ExecutionLogTypeStdout
+	ExecutionLogTypeStderr
+)
+
+// ExecutionLog is one line a job wrote: Type says to which stream; Line ends with its
+// newline (the last line of a stream may have none).
+type ExecutionLog struct {
+	Type int    `json:"Type"`
+	Line string `json:"Line"`
+}
+
+// LogFrame is one websocket message of GET /api/v1/orchestrator/jobs/:id/logs, as
+// upstream's encoder writes its stream results since v1.5: a line in value, or, as
+// the last frame, the error that ended the stream in error (value then empty).
+type LogFrame struct {
+	Value ExecutionLog `json:"value"`
+	Error string       `json:"error,omitempty"`
+}

@@ -37,6 +37,7 @@ type serveFlags struct {
 	grace       time.Duration
 	heartbeat   time.Duration
 	origins     []string
+	logStreams  int
 	memory      string
 	maxOutputs  string
 	fetchers    int
@@ -96,7 +97,7 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 				return err
 			}
 			defer stopGateway()
-			srv := server.New(server.Config{AllowedOrigins: f.origins}, n, n.DataFront(), n)
+			srv := server.New(server.Config{AllowedOrigins: f.origins, MaxLogStreams: f.logStreams}, n, n.DataFront(), n)
 			srv.ServeFunctions(n.Functions())
 			srv.ServeMetrics(n.MetricsHandler())
 			gw, err := f.ipfs.gateway(n)
@@ -152,6 +153,7 @@ func newServe(e *cli.Env, o Options) *cobra.Command {
 	fl.DurationVar(&f.wasm.CompileTimeout, "compile-timeout", sandbox.DefaultLoadTimeout, "how long compiling a job's module (or loading it from the compile cache) may take; a step of its own before the job's --timeout starts")
 	f.fn.register(fl)
 	fl.StringSliceVar(&f.origins, "api-allow-origin", nil, `web origins (scheme://host:port, or "*") whose pages may call the API from a browser (repeatable; default none: requests from web pages are refused)`)
+	fl.IntVar(&f.logStreams, "api-max-log-streams", server.DefaultMaxLogStreams, "log websockets (upstream's job logs) open at once; more are answered 429")
 	f.docker.register(fl)
 	f.engines.register(cmd)
 	f.ipfs.register(cmd)
@@ -164,6 +166,9 @@ func (f *serveFlags) config(e *cli.Env) (node.Config, error) {
 	var err error
 	if cfg.Functions, err = f.fn.config(); err != nil {
 		return cfg, err
+	}
+	if f.logStreams < 1 {
+		return cfg, fmt.Errorf("--api-max-log-streams %d: want at least 1", f.logStreams)
 	}
 	if f.fetchers < 1 {
 		return cfg, fmt.Errorf("--fetchers %d: want at least 1", f.fetchers)
