@@ -17,7 +17,7 @@ import (
 )
 
 func newData(e *Env) *cobra.Command {
-	cmd := &cobra.Command{Use: "data", Short: "Add, get, import and export IPFS content on the node"}
+	cmd := &cobra.Command{Use: "data", Short: shortData}
 	car := &cobra.Command{Use: "car", Short: "Import and export CAR files"}
 	car.AddCommand(newCARExport(e), newCARImport(e))
 	cmd.AddCommand(newDataAdd(e), newDataGet(e), newDataRm(e), car, newDataCat(e), newDataLs(e), newDataFetchURL(e))

@@ -9,7 +9,7 @@ import (
 )
 
 func newDocker(e *Env) *cobra.Command {
-	cmd := &cobra.Command{Use: "docker", Short: "Run OCI images on the Docker engine of a node, against IPFS data"}
+	cmd := &cobra.Command{Use: "docker", Short: shortDocker}
 	cmd.AddCommand(newDockerRun(e))
 	return cmd
 }

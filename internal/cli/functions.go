@@ -26,7 +26,7 @@ const defaultTriggerPort = 8080
 func newFn(e *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fn",
-		Short: "Serverless functions: deploy a WASI module under a name; every node answers HTTP for it",
+		Short: shortFn,
 	}
 	cmd.AddCommand(newFnDeploy(e), newFnList(e), newFnDescribe(e), newFnDelete(e), newFnLogs(e), newFnInvoke(e))
 	return cmd

@@ -16,7 +16,7 @@ func newVersion(e *Env) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print the client's and the node's versions",
+		Short: shortVersion,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
@@ -52,7 +52,7 @@ func newID(e *Env) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "id",
-		Short: "Print the node's peer ID, listen addresses and status",
+		Short: shortID,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {

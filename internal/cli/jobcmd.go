@@ -19,7 +19,7 @@ import (
 // newJob is upstream's v1 `bacalhau job` group, over the same jobs as the top-level
 // list, describe, logs, get and cancel, which stay.
 func newJob(e *Env) *cobra.Command {
-	cmd := &cobra.Command{Use: "job", Short: "Run and inspect jobs (upstream Bacalhau's v1 commands)"}
+	cmd := &cobra.Command{Use: "job", Short: shortJob}
 	stop := newCancel(e)
 	stop.Use, stop.Short, stop.Aliases = "stop JOB_ID", "Stop a pending or running job (the same as `bacalhau cancel`)", []string{"cancel"}
 	cmd.AddCommand(newJobRun(e), newList(e), newJobDescribe(e), newGet(e), newJobLogs(e), stop, newJobExecutions(e), newJobHistory(e))

@@ -21,7 +21,7 @@ func newList(e *Env) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List jobs",
+		Short: shortList,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
@@ -101,7 +101,7 @@ func newDescribe(e *Env) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "describe JOB_ID",
-		Short: "Show a job: spec, state, executions and history",
+		Short: shortDescribe,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if asJSON {
@@ -130,7 +130,7 @@ func newLogs(e *Env) *cobra.Command {
 	var follow bool
 	cmd := &cobra.Command{
 		Use:   "logs JOB_ID",
-		Short: "Print a job's stdout and stderr; -f follows a running job",
+		Short: shortLogs,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.Client().Logs(cmd.Context(), args[0], follow, func(ch api.LogChunk) error {
@@ -151,7 +151,7 @@ func newGet(e *Env) *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "get JOB_ID",
-		Short: "Download a job's result: outputs/, stdout, stderr, exitCode",
+		Short: shortGet,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			j, err := e.Client().Get(cmd.Context(), args[0])
@@ -180,7 +180,7 @@ func newGet(e *Env) *cobra.Command {
 func newCancel(e *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "cancel JOB_ID",
-		Short: "Cancel a pending or running job",
+		Short: shortCancel,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			j, err := e.Client().Cancel(cmd.Context(), args[0])

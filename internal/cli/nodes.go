@@ -11,7 +11,7 @@ import (
 )
 
 func newNode(e *Env) *cobra.Command {
-	cmd := &cobra.Command{Use: "node", Short: "The nodes of the network"}
+	cmd := &cobra.Command{Use: "node", Short: shortNode}
 	cmd.AddCommand(newNodeList(e))
 	return cmd
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func newRepo(e *Env) *cobra.Command {
-	cmd := &cobra.Command{Use: "repo", Short: "The node's repository: its size, and garbage collection"}
+	cmd := &cobra.Command{Use: "repo", Short: shortRepo}
 	cmd.AddCommand(newRepoStat(e), newRepoGC(e))
 	return cmd
 }

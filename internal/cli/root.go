@@ -94,13 +94,17 @@ func newRoot(e *Env, node NodeCommands) *cobra.Command {
 	root.PersistentFlags().StringVar(&e.APIHost, "api-host", host, "host of the node's API (env BACALHAU_API_HOST)")
 	root.PersistentFlags().IntVar(&e.APIPort, "api-port", port, "port of the node's API (env BACALHAU_API_PORT)")
 	want := commandName(e.Args)
-	if !slices.ContainsFunc(commands, func(c command) bool { return c.name == want }) {
-		want = "" // not one of these: build them all
-	} else {
+	switch {
+	case slices.ContainsFunc(commands, func(c command) bool { return c.name == want }):
+		root.AddCommand(commandNamed(want).build(e))
 		root.CompletionOptions.DisableDefaultCmd = true // nor cobra's completion commands
-	}
-	for _, c := range commands {
-		if want == "" || want == c.name {
+	case helpOnly(e.Args):
+		// The root's help lists each command by its name and line: stand-ins do.
+		for _, c := range commands {
+			root.AddCommand(&cobra.Command{Use: c.name, Short: c.short, Run: func(*cobra.Command, []string) {}})
+		}
+	default: // not one of these: build them all
+		for _, c := range commands {
 			root.AddCommand(c.build(e))
 		}
 	}
@@ -113,19 +117,69 @@ func newRoot(e *Env, node NodeCommands) *cobra.Command {
 }
 
 // commands are the client's commands, by name. Run builds only the one its command line
-// names, and all of them only where it names none of these (help, completion, a typo
-// that wants suggestions, serve and the other node commands): building every command with
-// its flags was a fifth of the client's start. TestCommandTable checks the names.
+// names; the root's help gets stand-ins made of each command's name and line; anything
+// else (help of a command, completion, a typo that wants suggestions, the node
+// commands) gets the whole tree. Building every command with its flags was a fifth of
+// the client's start. TestCommandTable checks the names and lines.
 var commands = []command{
-	{"data", newData}, {"wasm", newWasm}, {"docker", newDocker}, {"list", newList},
-	{"describe", newDescribe}, {"logs", newLogs}, {"get", newGet}, {"cancel", newCancel},
-	{"version", newVersion}, {"id", newID}, {"node", newNode}, {"repo", newRepo},
-	{"job", newJob}, {"fn", newFn},
+	{"data", shortData, newData},
+	{"wasm", shortWasm, newWasm},
+	{"docker", shortDocker, newDocker},
+	{"list", shortList, newList},
+	{"describe", shortDescribe, newDescribe},
+	{"logs", shortLogs, newLogs},
+	{"get", shortGet, newGet},
+	{"cancel", shortCancel, newCancel},
+	{"version", shortVersion, newVersion},
+	{"id", shortID, newID},
+	{"node", shortNode, newNode},
+	{"repo", shortRepo, newRepo},
+	{"job", shortJob, newJob},
+	{"fn", shortFn, newFn},
 }
 
+// What each client command is, as help lists it.
+const (
+	shortData     = "Add, get, import and export IPFS content on the node"
+	shortWasm     = "Run WebAssembly (WASI) jobs"
+	shortDocker   = "Run OCI images on the Docker engine of a node, against IPFS data"
+	shortList     = "List jobs"
+	shortDescribe = "Show a job: spec, state, executions and history"
+	shortLogs     = "Print a job's stdout and stderr; -f follows a running job"
+	shortGet      = "Download a job's result: outputs/, stdout, stderr, exitCode"
+	shortCancel   = "Cancel a pending or running job"
+	shortVersion  = "Print the client's and the node's versions"
+	shortID       = "Print the node's peer ID, listen addresses and status"
+	shortNode     = "The nodes of the network"
+	shortRepo     = "The node's repository: its size, and garbage collection"
+	shortJob      = "Run and inspect jobs (upstream Bacalhau's v1 commands)"
+	shortFn       = "Serverless functions: deploy a WASI module under a name; every node answers HTTP for it"
+)
+
 type command struct {
-	name  string
-	build func(*Env) *cobra.Command
+	name, short string
+	build       func(*Env) *cobra.Command
+}
+
+func commandNamed(name string) command {
+	i := slices.IndexFunc(commands, func(c command) bool { return c.name == name })
+	return commands[i]
+}
+
+// helpOnly reports whether args ask for the root's help and nothing else: none, or
+// -h/--help among the root's flags.
+func helpOnly(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-h" || a == "--help":
+		case a == "--api-host" || a == "--api-port" || a == "--config":
+			i++
+		case strings.HasPrefix(a, "--api-host=") || strings.HasPrefix(a, "--api-port=") || strings.HasPrefix(a, "--config="):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // commandName is the first word of args that is not a flag of the root command (or a

@@ -13,8 +13,8 @@ func TestCommandTable(t *testing.T) {
 	e := &Env{}
 	seen := map[string]bool{}
 	for _, c := range commands {
-		if got := c.build(e).Name(); got != c.name {
-			t.Errorf("commands[%q] builds a command named %q", c.name, got)
+		if got := c.build(e); got.Name() != c.name || got.Short != c.short {
+			t.Errorf("commands[%q] (%q) builds %q (%q)", c.name, c.short, got.Name(), got.Short)
 		}
 		seen[c.name] = true
 	}
@@ -80,5 +80,13 @@ func TestOnlyTheNamedCommandIsBuilt(t *testing.T) {
 		if !strings.Contains(out.String(), "\n  "+c.name+" ") {
 			t.Errorf("--help does not list %q:\n%s", c.name, out.String())
 		}
+	}
+	// The stand-ins print the help the whole tree prints.
+	var full bytes.Buffer
+	if code := Run(context.Background(), []string{"help"}, nil, &full, &errb, nil); code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	if out.String() != full.String() {
+		t.Errorf("--help (stand-ins):\n%s\nhelp (the whole tree):\n%s", out.String(), full.String())
 	}
 }

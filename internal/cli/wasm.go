@@ -19,7 +19,7 @@ import (
 )
 
 func newWasm(e *Env) *cobra.Command {
-	cmd := &cobra.Command{Use: "wasm", Short: "Run WebAssembly (WASI) jobs"}
+	cmd := &cobra.Command{Use: "wasm", Short: shortWasm}
 	cmd.AddCommand(newWasmRun(e))
 	return cmd
 }
