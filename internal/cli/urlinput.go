@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/jobspec"
 )
@@ -94,33 +95,33 @@ var errTooLarge = errors.New("too large")
 
 // fetchURL downloads u, bounded by f, and adds it to the node; it returns the CID of
 // the directory holding it.
-func fetchURL(cmd *cobra.Command, e *Env, u string, f urlFlags) (string, error) {
+func fetchURL(cmd *cobra.Command, e *Env, u string, f urlFlags) (cidtext.CID, error) {
 	max, err := job.ParseBytes(f.maxSize)
 	if err != nil {
-		return "", fmt.Errorf("--url-max-size: %w", err)
+		return cidtext.CID{}, fmt.Errorf("--url-max-size: %w", err)
 	}
 	if f.timeout <= 0 {
-		return "", fmt.Errorf("--url-timeout %s: want a positive duration", f.timeout)
+		return cidtext.CID{}, fmt.Errorf("--url-timeout %s: want a positive duration", f.timeout)
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), f.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return "", fmt.Errorf("input %s: %w", u, err)
+		return cidtext.CID{}, fmt.Errorf("input %s: %w", u, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
-			return "", fmt.Errorf("input %s: no answer within %s (--url-timeout)", u, f.timeout)
+			return cidtext.CID{}, fmt.Errorf("input %s: no answer within %s (--url-timeout)", u, f.timeout)
 		}
-		return "", fmt.Errorf("input %s: %w", u, err)
+		return cidtext.CID{}, fmt.Errorf("input %s: %w", u, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("input %s: the server answered %s", u, resp.Status)
+		return cidtext.CID{}, fmt.Errorf("input %s: the server answered %s", u, resp.Status)
 	}
 	if resp.ContentLength > int64(max) {
-		return "", fmt.Errorf("input %s is %s, over the limit of %s (--url-max-size)", u, job.FormatBytes(uint64(resp.ContentLength)), job.FormatBytes(max))
+		return cidtext.CID{}, fmt.Errorf("input %s is %s, over the limit of %s (--url-max-size)", u, job.FormatBytes(uint64(resp.ContentLength)), job.FormatBytes(max))
 	}
 	name := urlFileName(u)
 	body := &limitedReader{r: resp.Body, left: int64(max)}
@@ -132,11 +133,11 @@ func fetchURL(cmd *cobra.Command, e *Env, u string, f urlFlags) (string, error) 
 	r, err := e.Client().Add(ctx, entries, api.AddOptions{CIDVersion: 1})
 	switch {
 	case body.over:
-		return "", fmt.Errorf("input %s is over the limit of %s (--url-max-size)", u, job.FormatBytes(max))
+		return cidtext.CID{}, fmt.Errorf("input %s is over the limit of %s (--url-max-size)", u, job.FormatBytes(max))
 	case err != nil && ctx.Err() == context.DeadlineExceeded:
-		return "", fmt.Errorf("input %s: not downloaded within %s (--url-timeout)", u, f.timeout)
+		return cidtext.CID{}, fmt.Errorf("input %s: not downloaded within %s (--url-timeout)", u, f.timeout)
 	case err != nil:
-		return "", fmt.Errorf("input %s: %w", u, err)
+		return cidtext.CID{}, fmt.Errorf("input %s: %w", u, err)
 	}
 	fmt.Fprintf(e.Stderr, "  added as %s (%s at /%s)\n", r.CID, job.FormatBytes(r.Size), name)
 	return r.CID, nil
@@ -182,13 +183,9 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // resolveURLs downloads the URL inputs of a decoded spec and fills in their CIDs.
 func resolveURLs(cmd *cobra.Command, e *Env, d *jobspec.Decoded, f urlFlags) error {
 	for _, in := range d.URLInputs {
-		text, err := fetchURL(cmd, e, in.URL, f)
+		c, err := fetchURL(cmd, e, in.URL, f)
 		if err != nil {
 			return err
-		}
-		c, err := job.ParseCID(text)
-		if err != nil {
-			return fmt.Errorf("input %s: the node answered with a bad CID: %w", in.URL, err)
 		}
 		d.Spec.Inputs[in.Index].CID = c
 	}
