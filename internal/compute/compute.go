@@ -610,7 +610,7 @@ func (n *Compute) fetchTask(t *Assignment) {
 		n.dropTask(t)
 		return
 	}
-	n.host.Report(t, job.Execution{ID: t.ExecID, NodeID: n.id, State: job.StateFailed, StartedAt: started, EndedAt: n.now(), Error: err.Error()})
+	n.host.Report(t, job.Execution{ID: t.ExecID, NodeID: n.id, State: job.StateFailed, StartedAt: started, EndedAt: n.now(), Outcome: job.OutcomeNotStarted, Error: err.Error()})
 	n.forget(t)
 }
 
