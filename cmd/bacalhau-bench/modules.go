@@ -62,11 +62,7 @@ func (b *bench) modules() ([]row, error) {
 		if err != nil {
 			return nil, err
 		}
-		mod, err := job.ParseCID(added.CID)
-		if err != nil {
-			return nil, err
-		}
-		j, err := c.Submit(b.ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: mod}})
+		j, err := c.Submit(b.ctx, job.Spec{Engine: job.EngineWasm, Wasm: &job.WasmTask{Module: added.CID}})
 		if err == nil {
 			j, err = c.Watch(b.ctx, j.ID, func(*job.Job) bool { return true })
 		}

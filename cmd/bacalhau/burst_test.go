@@ -38,7 +38,7 @@ func TestBurstQueuesEverything(t *testing.T) {
 				return
 			}
 			states[j.State]++
-			results[j.Latest().ResultCID] = true
+			results[j.Latest().ResultCID.String()] = true
 		}()
 	}
 	wg.Wait()

@@ -68,7 +68,7 @@ func TestKill9WhileRunning(t *testing.T) {
 		t.Fatalf("job running at the crash is %s (%q), want failed with a reason", j.State, j.Reason)
 	}
 	old, err := c.Get(ctx, doneID)
-	if err != nil || old.State != job.StateCompleted || old.Latest().ResultCID != doneResult {
+	if err != nil || old.State != job.StateCompleted || old.Latest().ResultCID.String() != doneResult {
 		t.Fatalf("earlier job after restart: %+v, %v", old, err)
 	}
 	dir := filepath.Join(t.TempDir(), "result")

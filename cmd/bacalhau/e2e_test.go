@@ -241,7 +241,7 @@ func TestGuestLimits(t *testing.T) {
 	t.Run("non-zero exit fails with results kept", func(t *testing.T) {
 		j := runFails(t, n, mod, "--", "exit", "3")
 		ex := j.Latest()
-		if j.State != job.StateFailed || j.Reason != "exit code 3" || ex.ExitCode == nil || *ex.ExitCode != 3 || ex.ResultCID == "" {
+		if j.State != job.StateFailed || j.Reason != "exit code 3" || ex.ExitCode == nil || *ex.ExitCode != 3 || !ex.ResultCID.Defined() {
 			t.Fatalf("exit 3: %+v", j)
 		}
 		dir := filepath.Join(t.TempDir(), "exit")

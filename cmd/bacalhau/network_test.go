@@ -267,7 +267,7 @@ func TestNetworkDataOnAnotherNode(t *testing.T) {
 			t.Fatalf("wordcount through %s:\n%s", tc.via.name, got)
 		}
 		// Re-adding the downloaded result on the fetching node gives the same CID.
-		if again := strings.TrimSpace(tc.via.ok("data", "add", dir)); again != a.job(tc.id).Reported().ResultCID {
+		if again := strings.TrimSpace(tc.via.ok("data", "add", dir)); again != a.job(tc.id).Reported().ResultCID.String() {
 			t.Fatalf("re-added result %s, job says %s", again, a.job(tc.id).Reported().ResultCID)
 		}
 	}
@@ -405,7 +405,7 @@ func TestNetworkNodeLossAndRestart(t *testing.T) {
 	}
 	results := 0
 	for _, e := range victim.job(long).Executions {
-		if e.ResultCID != "" && !e.Lost {
+		if e.ResultCID.Defined() && !e.Lost {
 			results++
 		}
 	}

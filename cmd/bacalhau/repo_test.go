@@ -30,7 +30,7 @@ func TestRepoSizePolicy(t *testing.T) {
 	must(t, os.WriteFile(kept, noise(1, 16<<20), 0o644))
 	cid := strings.TrimSpace(n.ok("data", "add", kept))
 	j := runFails(t, n, guestPath["faulty"], "--", "exit", "3")
-	result := j.Latest().ResultCID
+	result := j.Latest().ResultCID.String()
 	if result == "" {
 		t.Fatalf("failed job has no result: %+v", j)
 	}

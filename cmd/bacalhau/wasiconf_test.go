@@ -115,10 +115,10 @@ func conformance(t *testing.T, n *testNode, cid, guest string) string {
 		t.Fatalf("wasm run: exit %d\n%s\n%s", code, out, errs)
 	}
 	j := decodeJob(t, out)
-	if j.Latest() == nil || j.Latest().ResultCID == "" {
+	if j.Latest() == nil || !j.Latest().ResultCID.Defined() {
 		t.Fatalf("no result: %s", out)
 	}
-	stdout, result := j.Latest().Stdout, j.Latest().ResultCID
+	stdout, result := j.Latest().Stdout, j.Latest().ResultCID.String()
 
 	module, err := os.ReadFile(guest)
 	if err != nil {
@@ -212,11 +212,11 @@ func TestTrapExitCode(t *testing.T) {
 	}
 	j := decodeJob(t, out)
 	e := j.Latest()
-	if j.State != job.StateFailed || e == nil || e.Outcome != job.OutcomeTrap || e.ExitCode == nil || *e.ExitCode != -1 || e.ResultCID == "" {
+	if j.State != job.StateFailed || e == nil || e.Outcome != job.OutcomeTrap || e.ExitCode == nil || *e.ExitCode != -1 || !e.ResultCID.Defined() {
 		t.Fatalf("job %s, latest execution %+v", j.State, e)
 	}
 	res := filepath.Join(t.TempDir(), "res")
-	n.ok("data", "get", e.ResultCID, "-o", res)
+	n.ok("data", "get", e.ResultCID.String(), "-o", res)
 	if b, err := os.ReadFile(filepath.Join(res, "exitCode")); err != nil || string(b) != "-1" {
 		t.Errorf("the result's exitCode: %q, %v", b, err)
 	}

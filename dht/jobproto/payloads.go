@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -64,19 +65,20 @@ func (a *JobAnnouncement) Validate() error {
 // JobEvent is published on TopicJobEvents by the node that saw a job change state, so
 // that every node's view of the job agrees.
 type JobEvent struct {
-	JobID     string    `json:"jobId"`
-	State     job.State `json:"state"`
-	Time      time.Time `json:"time"` // when the state changed
-	Node      peer.ID   `json:"node"` // who reports it
-	Reason    string    `json:"reason,omitempty"`
-	ResultCID string    `json:"resultCid,omitempty"`
-	Rev       uint64    `json:"rev,omitempty"` // the job record's revision after the change
+	JobID     string      `json:"jobId"`
+	State     job.State   `json:"state"`
+	Time      time.Time   `json:"time"` // when the state changed
+	Node      peer.ID     `json:"node"` // who reports it
+	Reason    string      `json:"reason,omitempty"`
+	ResultCID cidtext.CID `json:"resultCid,omitzero"` // checked as it is decoded
+	Rev       uint64      `json:"rev,omitempty"`      // the job record's revision after the change
 }
 
 func (e *JobEvent) Kind() dht.Kind  { return KindJobEvent }
 func (e *JobEvent) Author() peer.ID { return e.Node }
 
-// Validate checks the job ID, the state, the time, the reporting node and the result CID.
+// Validate checks the job ID, the state, the time and the reporting node; the result
+// CID was checked as it was decoded.
 func (e *JobEvent) Validate() error {
 	if err := validJobID(e.JobID); err != nil {
 		return err
@@ -92,11 +94,6 @@ func (e *JobEvent) Validate() error {
 	}
 	if len(e.Reason) > maxReasonBytes || !utf8.ValidString(e.Reason) {
 		return fmt.Errorf("%w: reason is not UTF-8 of at most %d bytes", dht.ErrInvalid, maxReasonBytes)
-	}
-	if e.ResultCID != "" {
-		if _, err := job.ParseCID(e.ResultCID); err != nil {
-			return fmt.Errorf("%w: result CID: %v", dht.ErrInvalid, err)
-		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package jobproto
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -88,7 +89,7 @@ func seedJobMessages(f *testing.F) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	for _, p := range []dht.Payload{
 		announcement(id),
-		&JobEvent{JobID: job.NewID(), State: job.StateCompleted, Time: now, Node: id, ResultCID: wasmCID},
+		&JobEvent{JobID: job.NewID(), State: job.StateCompleted, Time: now, Node: id, ResultCID: cidtext.MustParse(wasmCID)},
 		&Heartbeat{Node: id, Addrs: []string{"/ip4/127.0.0.1/tcp/1235"}, Engines: []job.Engine{job.EngineWasm}, Capacity: Capacity{Slots: 4, Memory: 1 << 30}, Labels: map[string]string{"region": "eu"}},
 	} {
 		b, err := json.Marshal(envelope{V: 1, Kind: p.Kind(), Seq: 42, Time: now, Body: p})
@@ -199,5 +200,35 @@ func TestWireNames(t *testing.T) {
 		if got != want {
 			t.Errorf("%q, want %q", got, want)
 		}
+	}
+}
+
+// TestJobEventResultCID: a job event's result CID is text on the wire and typed once
+// decoded: a bad one is refused as the message is decoded, a good one prints back as
+// the same text, and none is omitted.
+func TestJobEventResultCID(t *testing.T) {
+	id := newPeerID(t)
+	ev := `{"jobId":"` + fuzzJobID + `","state":"completed","time":"2026-12-02T09:00:00Z","node":"` + id.String() + `","resultCid":"` + wasmCID + `","rev":3}`
+	p, err := decodePayload(KindJobEvent, []byte(ev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.(*JobEvent).ResultCID.String(); got != wasmCID {
+		t.Fatalf("result CID %q, want %q", got, wasmCID)
+	}
+	if b, err := json.Marshal(p); err != nil || string(b) != ev {
+		t.Fatalf("prints back as %s, %v; want %s", b, err, ev)
+	}
+	bad := strings.Replace(ev, wasmCID, "bafyX", 1)
+	if _, err := decodePayload(KindJobEvent, []byte(bad)); !errors.Is(err, dht.ErrMalformed) {
+		t.Fatalf("a bad result CID: %v, want dht.ErrMalformed", err)
+	}
+	none := strings.Replace(ev, `"resultCid":"`+wasmCID+`",`, "", 1)
+	p, err = decodePayload(KindJobEvent, []byte(none))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(p); string(b) != none {
+		t.Fatalf("an event without a result prints %s, want %s", b, none)
 	}
 }

@@ -11,6 +11,7 @@ package api
 import (
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -55,8 +56,8 @@ type ListPage struct {
 
 // AddResponse is the body of POST /api/v1/data.
 type AddResponse struct {
-	CID  string `json:"cid"`
-	Size uint64 `json:"size"`
+	CID  cidtext.CID `json:"cid"` // as text, checked where it is decoded
+	Size uint64      `json:"size"`
 }
 
 // CARResponse is the body of POST /api/v1/data/car.

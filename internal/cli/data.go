@@ -107,7 +107,7 @@ directory are skipped unless -H is given. kubo's flags -r, -Q, -q, -n, -H, -w,
 				return nil
 			}
 			for _, r := range results {
-				fmt.Fprintln(e.Stdout, r.CID)
+				fmt.Fprintln(e.Stdout, r.CID.String())
 			}
 			return nil
 		},

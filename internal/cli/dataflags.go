@@ -213,9 +213,9 @@ func kuboLines(cmd *cobra.Command, e *Env, args []string, results []api.AddRespo
 	if wrap {
 		if onlyHash {
 			fmt.Fprintln(e.Stderr, "Note: with -n nothing is stored, so the files inside are not listed")
-			return []kuboLine{{results[0].CID, ""}}, nil
+			return []kuboLine{{results[0].CID.String(), ""}}, nil
 		}
-		if err := walk(results[0].CID, ""); err != nil {
+		if err := walk(results[0].CID.String(), ""); err != nil {
 			return nil, err
 		}
 		return append(files, dirs...), nil
@@ -223,7 +223,7 @@ func kuboLines(cmd *cobra.Command, e *Env, args []string, results []api.AddRespo
 	for i, a := range args {
 		name := filepath.Base(filepath.Clean(a))
 		if a == "-" {
-			files = append(files, kuboLine{results[i].CID, results[i].CID})
+			files = append(files, kuboLine{results[i].CID.String(), results[i].CID.String()})
 			continue
 		}
 		st, err := os.Lstat(a)
@@ -231,17 +231,17 @@ func kuboLines(cmd *cobra.Command, e *Env, args []string, results []api.AddRespo
 			return nil, err
 		}
 		if !st.IsDir() {
-			files = append(files, kuboLine{results[i].CID, name})
+			files = append(files, kuboLine{results[i].CID.String(), name})
 			continue
 		}
 		if onlyHash {
 			if i == 0 {
 				fmt.Fprintln(e.Stderr, "Note: with -n nothing is stored, so the files inside directories are not listed")
 			}
-			dirs = append(dirs, kuboLine{results[i].CID, name})
+			dirs = append(dirs, kuboLine{results[i].CID.String(), name})
 			continue
 		}
-		if err := walk(results[i].CID, name); err != nil {
+		if err := walk(results[i].CID.String(), name); err != nil {
 			return nil, err
 		}
 	}

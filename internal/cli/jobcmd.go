@@ -218,7 +218,7 @@ func newJobExecutions(e *Env) *cobra.Command {
 				if ex.Lost {
 					state += " (given up)"
 				}
-				rows = append(rows, []string{ex.StartedAt.Local().Format(time.RFC3339), ex.ID, ex.NodeID, state, exit, ex.ResultCID, ex.Error})
+				rows = append(rows, []string{ex.StartedAt.Local().Format(time.RFC3339), ex.ID, ex.NodeID, state, exit, ex.ResultCID.String(), ex.Error})
 			}
 			return table(e.Stdout, []string{"STARTED", "ID", "NODE", "STATE", "EXIT", "RESULT", "ERROR"}, rows, hide)
 		},

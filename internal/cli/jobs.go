@@ -68,7 +68,7 @@ func listRow(j *job.Job, wide bool) []string {
 	what := describeTask(j.Spec)
 	result := ""
 	if ex := j.Reported(); ex != nil {
-		result = ex.ResultCID
+		result = ex.ResultCID.String()
 	}
 	if wide {
 		id, created = j.ID, j.CreatedAt.Local().Format(time.RFC3339)
@@ -159,13 +159,13 @@ func newGet(e *Env) *cobra.Command {
 				return err
 			}
 			ex := j.Reported()
-			if ex == nil || ex.ResultCID == "" {
+			if ex == nil || !ex.ResultCID.Defined() {
 				return fmt.Errorf("job %s has no result (state %s)", j.ID, j.State)
 			}
 			if dir == "" {
 				dir = j.ID
 			}
-			if err := download(cmd, e, ex.ResultCID, dir); err != nil {
+			if err := download(cmd, e, ex.ResultCID.String(), dir); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.Stdout, "Result %s of job %s written to %s\n", ex.ResultCID, j.ID, dir)
@@ -226,8 +226,8 @@ func describeTable(w io.Writer, j *job.Job) error {
 			if ex.ExitCode != nil {
 				line += fmt.Sprintf("  exit %d", *ex.ExitCode)
 			}
-			if ex.ResultCID != "" {
-				line += "  result " + ex.ResultCID
+			if ex.ResultCID.Defined() {
+				line += "  result " + ex.ResultCID.String()
 			}
 			if ex.Error != "" {
 				line += ": " + ex.Error

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/jobspec"
 )
@@ -96,13 +97,13 @@ var errTooLarge = errors.New("too large")
 
 // fetchURL downloads u, bounded by f, and adds it to the node; it returns the CID of
 // the directory holding it.
-func fetchURL(cmd *cobra.Command, e *Env, u string, f urlFlags) (string, error) {
+func fetchURL(cmd *cobra.Command, e *Env, u string, f urlFlags) (cidtext.CID, error) {
 	max, err := job.ParseBytes(f.maxSize)
 	if err != nil {
-		return "", fmt.Errorf("--url-max-size: %w", err)
+		return cidtext.CID{}, fmt.Errorf("--url-max-size: %w", err)
 	}
 	if f.timeout <= 0 {
-		return "", fmt.Errorf("--url-timeout %s: want a positive duration", f.timeout)
+		return cidtext.CID{}, fmt.Errorf("--url-timeout %s: want a positive duration", f.timeout)
 	}
 	if GetURL == nil {
 		return fetchURLWithNode(cmd, e, u, f)
@@ -112,13 +113,13 @@ func fetchURL(cmd *cobra.Command, e *Env, u string, f urlFlags) (string, error) 
 	rc, length, err := GetURL(ctx, u)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
-			return "", fmt.Errorf("input %s: no answer within %s (--url-timeout)", u, f.timeout)
+			return cidtext.CID{}, fmt.Errorf("input %s: no answer within %s (--url-timeout)", u, f.timeout)
 		}
-		return "", fmt.Errorf("input %s: %w", u, err)
+		return cidtext.CID{}, fmt.Errorf("input %s: %w", u, err)
 	}
 	defer rc.Close()
 	if length > int64(max) {
-		return "", fmt.Errorf("input %s is %s, over the limit of %s (--url-max-size)", u, job.FormatBytes(uint64(length)), job.FormatBytes(max))
+		return cidtext.CID{}, fmt.Errorf("input %s is %s, over the limit of %s (--url-max-size)", u, job.FormatBytes(uint64(length)), job.FormatBytes(max))
 	}
 	name := urlFileName(u)
 	body := &limitedReader{r: rc, left: int64(max)}
@@ -130,11 +131,11 @@ func fetchURL(cmd *cobra.Command, e *Env, u string, f urlFlags) (string, error) 
 	r, err := e.Client().Add(ctx, entries, api.AddOptions{CIDVersion: 1})
 	switch {
 	case body.over:
-		return "", fmt.Errorf("input %s is over the limit of %s (--url-max-size)", u, job.FormatBytes(max))
+		return cidtext.CID{}, fmt.Errorf("input %s is over the limit of %s (--url-max-size)", u, job.FormatBytes(max))
 	case err != nil && ctx.Err() == context.DeadlineExceeded:
-		return "", fmt.Errorf("input %s: not downloaded within %s (--url-timeout)", u, f.timeout)
+		return cidtext.CID{}, fmt.Errorf("input %s: not downloaded within %s (--url-timeout)", u, f.timeout)
 	case err != nil:
-		return "", fmt.Errorf("input %s: %w", u, err)
+		return cidtext.CID{}, fmt.Errorf("input %s: %w", u, err)
 	}
 	fmt.Fprintf(e.Stderr, "  added as %s (%s at /%s)\n", r.CID, job.FormatBytes(r.Size), name)
 	return r.CID, nil
@@ -148,10 +149,10 @@ func fetchURL(cmd *cobra.Command, e *Env, u string, f urlFlags) (string, error) 
 var GetURL func(ctx context.Context, u string) (io.ReadCloser, int64, error)
 
 // fetchURLWithNode is fetchURL in a bacalhau-node child process, which prints the CID.
-func fetchURLWithNode(cmd *cobra.Command, e *Env, u string, f urlFlags) (string, error) {
+func fetchURLWithNode(cmd *cobra.Command, e *Env, u string, f urlFlags) (cidtext.CID, error) {
 	path, err := findNode()
 	if err != nil {
-		return "", fmt.Errorf("input %s: downloading needs TLS, which %w", u, err)
+		return cidtext.CID{}, fmt.Errorf("input %s: downloading needs TLS, which %w", u, err)
 	}
 	c := exec.CommandContext(cmd.Context(), path, "--api-host", e.APIHost, "--api-port", strconv.Itoa(e.APIPort),
 		"data", "fetch-url", "--url-max-size", f.maxSize, "--url-timeout", f.timeout.String(), "--", u)
@@ -160,12 +161,16 @@ func fetchURLWithNode(cmd *cobra.Command, e *Env, u string, f urlFlags) (string,
 	err = c.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return "", ExitCode(ee.ExitCode()) // it said why on stderr
+		return cidtext.CID{}, ExitCode(ee.ExitCode()) // it said why on stderr
 	}
 	if err != nil {
-		return "", fmt.Errorf("input %s: running %s: %w", u, path, err)
+		return cidtext.CID{}, fmt.Errorf("input %s: running %s: %w", u, path, err)
 	}
-	return strings.TrimSpace(out.String()), nil
+	got, err := cidtext.Parse(strings.TrimSpace(out.String()))
+	if err != nil {
+		return cidtext.CID{}, fmt.Errorf("input %s: %s printed no CID: %w", u, path, err)
+	}
+	return got, nil
 }
 
 // cappedBuffer keeps the first left bytes written to it.
@@ -249,13 +254,9 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // resolveURLs downloads the URL inputs of a decoded spec and fills in their CIDs.
 func resolveURLs(cmd *cobra.Command, e *Env, d *jobspec.Decoded, f urlFlags) error {
 	for _, in := range d.URLInputs {
-		text, err := fetchURL(cmd, e, in.URL, f)
+		c, err := fetchURL(cmd, e, in.URL, f)
 		if err != nil {
 			return err
-		}
-		c, err := job.ParseCID(text)
-		if err != nil {
-			return fmt.Errorf("input %s: the node answered with a bad CID: %w", in.URL, err)
 		}
 		d.Spec.Inputs[in.Index].CID = c
 	}

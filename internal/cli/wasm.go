@@ -225,7 +225,7 @@ func moduleCID(cmd *cobra.Command, e *Env, arg string) (cidtext.CID, error) {
 		if err != nil {
 			return cidtext.CID{}, fmt.Errorf("uploading %s: %w", arg, err)
 		}
-		return job.ParseCID(resp.CID)
+		return resp.CID, nil
 	}
 	c, err := job.ParseCID(arg)
 	if err != nil {
@@ -331,7 +331,7 @@ func printOutcome(w io.Writer, j *job.Job) {
 	if ex.ExitCode != nil {
 		fmt.Fprintf(w, "Exit code:  %d\n", *ex.ExitCode)
 	}
-	if ex.ResultCID != "" {
+	if ex.ResultCID.Defined() {
 		fmt.Fprintf(w, "Result CID: %s\n", ex.ResultCID)
 	}
 	if ex.Stdout != "" {

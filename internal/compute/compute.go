@@ -496,7 +496,7 @@ func (n *Compute) outcome(t *Assignment, dir string, res executor.Result, runErr
 		if err != nil {
 			e.State, e.Outcome, e.Error = job.StateFailed, job.OutcomeResultFailed, "storing the result: "+err.Error()
 		} else {
-			e.ResultCID = rc.String()
+			e.ResultCID = blockstore.JobCID(rc)
 			r := job.NewReceipt(&job.Job{ID: t.JobID, Spec: t.Spec}, t.ExecID, e.ResultCID, code)
 			if err := n.host.Sign(r); err != nil {
 				n.log.Error("sign receipt", "job", t.JobID, "err", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -29,9 +30,11 @@ import (
 // blockstore in a temporary directory, an engine of the tests (scriptExecutor), and a
 // host that records what the compute side reports.
 
-// fakeHost records the reports and notes of the compute side and signs nothing.
+// fakeHost records the reports and notes of the compute side and signs nothing. With
+// ex set it is on a network: fetches go through that bitswap exchange.
 type fakeHost struct {
 	blocks  *blockstore.Store
+	ex      *blockstore.Exchange
 	mu      sync.Mutex
 	reports []job.Execution
 	notes   []string
@@ -58,12 +61,23 @@ func (h *fakeHost) Note(a *Assignment, phase, msg string) {
 	h.notes = append(h.notes, phase+": "+msg)
 }
 
-func (h *fakeHost) Getter() blockstore.BlockGetter { return h.blocks.Blocks() }
-func (h *fakeHost) ReadFile(ctx context.Context, c cid.Cid) ([]byte, error) {
-	return nil, errors.New("no module reads here")
+func (h *fakeHost) Getter() blockstore.BlockGetter {
+	if h.ex != nil {
+		return h.ex.Getter()
+	}
+	return h.blocks.Blocks()
 }
-func (h *fakeHost) Exchange() *blockstore.Exchange          { return nil }
-func (h *fakeHost) Sources(context.Context, cid.Cid) string { return "nowhere" }
+
+// ReadFile reads the file at c through Getter, as the node does.
+func (h *fakeHost) ReadFile(ctx context.Context, c cid.Cid) ([]byte, error) {
+	fsys, err := blockstore.NewFS(ctx, h.Getter(), c)
+	if err != nil {
+		return nil, err
+	}
+	return fs.ReadFile(fsys, c.String())
+}
+func (h *fakeHost) Exchange() *blockstore.Exchange          { return h.ex }
+func (h *fakeHost) Sources(context.Context, cid.Cid) string { return "from the test's peers" }
 func (h *fakeHost) Provide(cid.Cid)                         {}
 func (h *fakeHost) Sign(r *job.Receipt) error               { r.Node = "test"; return nil }
 func (h *fakeHost) states() (out []job.State) {
@@ -77,7 +91,7 @@ func (h *fakeHost) states() (out []job.State) {
 
 // scriptExecutor runs docker tasks by their args: "exit N" exits with N after writing
 // the image name to stdout and outputs/image, "fail" cannot start, "block" waits for
-// its context.
+// its context, "flood" writes twice summaryBytes to stdout.
 type scriptExecutor struct{}
 
 func (scriptExecutor) Execute(ctx context.Context, t executor.Task) (executor.Result, error) {
@@ -88,6 +102,9 @@ func (scriptExecutor) Execute(ctx context.Context, t executor.Task) (executor.Re
 	case "block":
 		<-ctx.Done()
 		return executor.Result{Outcome: job.OutcomeCancelled, ExitCode: -1}, nil
+	case "flood": // more stdout than a job record keeps
+		t.Stdout.Write(bytes.Repeat([]byte("x"), 2*summaryBytes))
+		return executor.Result{Outcome: job.OutcomeExited}, nil
 	}
 	fmt.Fprintf(t.Stdout, "%s\n", t.Spec.Docker.Image)
 	fmt.Fprintf(t.Stderr, "inputs %d\n", len(t.Inputs))
@@ -102,26 +119,31 @@ func (scriptExecutor) Close(context.Context) error { return nil }
 
 func newCompute(t *testing.T) (*Compute, *fakeHost) {
 	t.Helper()
-	return newComputeWith(t, scriptExecutor{})
+	return newComputeWith(t, nil, nil)
 }
 
-// newComputeWith is newCompute with x as its docker executor.
-func newComputeWith(t *testing.T, x executor.Executor) (*Compute, *fakeHost) {
+// newComputeWith is newCompute with the host's store bs (nil: a new one), and with
+// the config changed by edit (nil: as newCompute's).
+func newComputeWith(t *testing.T, bs *blockstore.Store, edit func(*Config, *fakeHost)) (*Compute, *fakeHost) {
 	t.Helper()
 	dir := t.TempDir()
-	bs, err := blockstore.Open(filepath.Join(dir, "blocks"), blockstore.Options{})
-	if err != nil {
-		t.Fatal(err)
+	if bs == nil {
+		var err error
+		if bs, err = blockstore.Open(filepath.Join(dir, "blocks"), blockstore.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { bs.Close() })
 	}
 	h := &fakeHost{blocks: bs, ended: make(chan job.Execution, 16)}
-	c := New(Config{Dir: filepath.Join(dir, "executions"), NodeID: "node-x", Concurrency: 2, Fetchers: 2, FetchTimeout: time.Second,
+	cfg := Config{Dir: filepath.Join(dir, "executions"), NodeID: "node-x", Concurrency: 2, Fetchers: 2, FetchTimeout: time.Second,
 		Memory: 1 << 30, MaxOutputsLimit: 1 << 30, ResultRetention: time.Hour, FailedRetention: time.Hour,
-		Labels: map[string]string{"zone": "a"}, Executors: map[job.Engine]executor.Executor{job.EngineDocker: x},
-		Now: func() time.Time { return time.Now().UTC() }, Logger: slog.New(slog.DiscardHandler)}, h, bs)
-	t.Cleanup(func() {
-		c.Close()
-		bs.Close()
-	})
+		Labels: map[string]string{"zone": "a"}, Executors: map[job.Engine]executor.Executor{job.EngineDocker: scriptExecutor{}},
+		Now: func() time.Time { return time.Now().UTC() }, Logger: slog.New(slog.DiscardHandler)}
+	if edit != nil {
+		edit(&cfg, h)
+	}
+	c := New(cfg, h, bs)
+	t.Cleanup(c.Close) // before the store closes (cleanups run last first)
 	return c, h
 }
 
@@ -152,13 +174,13 @@ func TestRunToResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := ended(t, h)
-	if e.State != job.StateCompleted || e.Outcome != job.OutcomeExited || e.ResultCID == "" || e.Receipt == nil || e.Receipt.Node != "test" {
+	if e.State != job.StateCompleted || e.Outcome != job.OutcomeExited || !e.ResultCID.Defined() || e.Receipt == nil || e.Receipt.Node != "test" {
 		t.Fatalf("completed: %+v", e)
 	}
 	if e.Stdout != "alpine:3\n" || e.Stderr != "inputs 0\n" || e.ExitCode == nil || *e.ExitCode != 0 {
 		t.Fatalf("summaries %q %q, code %v", e.Stdout, e.Stderr, e.ExitCode)
 	}
-	rc, err := blockstore.ParseCID(e.ResultCID)
+	rc, err := blockstore.Key(e.ResultCID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +206,7 @@ func TestRunToResult(t *testing.T) {
 	if err := c.Enqueue("j-2", "e-2-1", dockerSpec("exit", "3"), peer.ID("req")); err != nil {
 		t.Fatal(err)
 	}
-	if e := ended(t, h); e.State != job.StateFailed || e.Error != "exit code 3" || e.ResultCID == "" {
+	if e := ended(t, h); e.State != job.StateFailed || e.Error != "exit code 3" || !e.ResultCID.Defined() {
 		t.Fatalf("exit 3: %+v", e)
 	}
 	if err := c.Enqueue("j-3", "e-3-1", dockerSpec("fail"), peer.ID("req")); err != nil {
@@ -337,7 +359,7 @@ func (x *preparingExecutor) Ready(spec job.Spec) bool { return spec.Docker.Image
 // not started; a spec its executor says is ready skips it.
 func TestPrepareBeforeRunning(t *testing.T) {
 	x := &preparingExecutor{}
-	c, h := newComputeWith(t, x)
+	c, h := newComputeWith(t, nil, func(cfg *Config, _ *fakeHost) { cfg.Executors = map[job.Engine]executor.Executor{job.EngineDocker: x} })
 	x.host = h
 	if err := c.Enqueue("j-1", "e-1-1", dockerSpec("exit", "0"), peer.ID("req")); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 )
 
 // State is where a job is in its life. Completed, failed and cancelled are terminal.
@@ -72,19 +74,19 @@ type Event struct {
 
 // Execution is one run of a job on one node.
 type Execution struct {
-	ID              string    `json:"id"`
-	NodeID          string    `json:"nodeId"`
-	State           State     `json:"state"`
-	StartedAt       time.Time `json:"startedAt"`
-	EndedAt         time.Time `json:"endedAt,omitempty"`
-	ExitCode        *int      `json:"exitCode,omitempty"`
-	ResultCID       string    `json:"resultCid,omitempty"`
-	Error           string    `json:"error,omitempty"`
-	Stdout          string    `json:"stdout,omitempty"` // the first few KiB, for describe
-	Stderr          string    `json:"stderr,omitempty"`
-	StdoutTruncated bool      `json:"stdoutTruncated,omitempty"`
-	StderrTruncated bool      `json:"stderrTruncated,omitempty"`
-	Receipt         *Receipt  `json:"receipt,omitempty"` // signed by the node that ran it
+	ID              string      `json:"id"`
+	NodeID          string      `json:"nodeId"`
+	State           State       `json:"state"`
+	StartedAt       time.Time   `json:"startedAt"`
+	EndedAt         time.Time   `json:"endedAt,omitempty"`
+	ExitCode        *int        `json:"exitCode,omitempty"`
+	ResultCID       cidtext.CID `json:"resultCid,omitzero"`
+	Error           string      `json:"error,omitempty"`
+	Stdout          string      `json:"stdout,omitempty"` // the first few KiB, for describe
+	Stderr          string      `json:"stderr,omitempty"`
+	StdoutTruncated bool        `json:"stdoutTruncated,omitempty"`
+	StderrTruncated bool        `json:"stderrTruncated,omitempty"`
+	Receipt         *Receipt    `json:"receipt,omitempty"` // signed by the node that ran it
 	// Lost marks an execution given up without a result (its node went silent or never
 	// started it); the job was scheduled again elsewhere.
 	Lost bool `json:"lost,omitempty"`
@@ -217,7 +219,7 @@ func (j *Job) QueueTime(now time.Time) time.Duration {
 // else the newest one, else nil.
 func (j *Job) Reported() *Execution {
 	for i := len(j.Executions) - 1; i >= 0; i-- {
-		if j.Executions[i].ResultCID != "" {
+		if j.Executions[i].ResultCID.Defined() {
 			return &j.Executions[i]
 		}
 	}

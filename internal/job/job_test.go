@@ -261,3 +261,33 @@ func TestSpecJSONRefusesBadCIDs(t *testing.T) {
 		t.Fatalf("a spec prints back as %s, %v; want %s", out, err, in)
 	}
 }
+
+// TestExecutionJSON: an execution's result CID is typed in the model and text on the
+// wire, as it was when the model held it as text: the same bytes out, omitted when
+// there is none, checked as it is decoded. A receipt names it as text, in the same
+// form, since its signature covers that text.
+func TestExecutionJSON(t *testing.T) {
+	code := 0
+	e := Execution{ID: "e-1", NodeID: "n", State: StateCompleted, StartedAt: time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC),
+		ExitCode: &code, ResultCID: cidtext.MustParse(cidV1)}
+	const want = `{"id":"e-1","nodeId":"n","state":"completed","startedAt":"2026-12-02T09:00:00Z","endedAt":"0001-01-01T00:00:00Z","exitCode":0,"resultCid":"` + cidV1 + `"}`
+	b, err := json.Marshal(e)
+	if err != nil || string(b) != want {
+		t.Fatalf("%s, %v\nwant %s", b, err, want)
+	}
+	var back Execution
+	if err := json.Unmarshal(b, &back); err != nil || back.ResultCID != e.ResultCID {
+		t.Fatalf("round trip: %v, %v", back.ResultCID, err)
+	}
+	none := e
+	none.ResultCID = cidtext.CID{}
+	if b, _ := json.Marshal(none); strings.Contains(string(b), "resultCid") {
+		t.Fatalf("an execution without a result prints %s", b)
+	}
+	if err := json.Unmarshal([]byte(`{"id":"e-1","resultCid":"bafyX"}`), &back); err == nil || !strings.Contains(err.Error(), "is not a valid CID") {
+		t.Fatalf("a bad result CID decoded: %v", err)
+	}
+	if r := NewReceipt(&Job{ID: "j-1", Spec: wasmSpec()}, "e-1", e.ResultCID, 0); r.ResultCID != cidV1 || r.Module != cidV1 {
+		t.Fatalf("receipt names result %q and module %q, want %q", r.ResultCID, r.Module, cidV1)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 )
 
 // ReceiptDomain starts the bytes a receipt signature covers, so that a signature made
@@ -38,8 +40,9 @@ func (r *Receipt) SigningBytes() []byte {
 }
 
 // NewReceipt fills the fields that follow from the job, leaving Node, Time and Signature.
-func NewReceipt(j *Job, executionID, resultCID string, exitCode int) *Receipt {
-	r := &Receipt{JobID: j.ID, ExecutionID: executionID, ResultCID: resultCID, ExitCode: exitCode, SpecDigest: TaskDigest(j.Spec)}
+// The receipt holds the result CID as text, as the execution prints it.
+func NewReceipt(j *Job, executionID string, result cidtext.CID, exitCode int) *Receipt {
+	r := &Receipt{JobID: j.ID, ExecutionID: executionID, ResultCID: result.String(), ExitCode: exitCode, SpecDigest: TaskDigest(j.Spec)}
 	if j.Spec.Wasm != nil {
 		r.Module = j.Spec.Wasm.Module.String()
 	}

@@ -90,13 +90,13 @@ func TestAnotherEngine(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := j.Reported()
-		if j.State != tt.state || e == nil || e.Outcome != job.OutcomeExited || e.Stdout != "ubuntu\n" || e.ResultCID == "" || e.Receipt == nil {
+		if j.State != tt.state || e == nil || e.Outcome != job.OutcomeExited || e.Stdout != "ubuntu\n" || !e.ResultCID.Defined() || e.Receipt == nil {
 			t.Fatalf("args %v: job %s (%s), execution %+v", tt.args, j.State, j.Reason, e)
 		}
 		if e.Receipt.SpecDigest != job.TaskDigest(j.Spec) {
 			t.Errorf("receipt digest %s, want the docker task's %s", e.Receipt.SpecDigest, job.TaskDigest(j.Spec))
 		}
-		rc, err := blockstore.ParseCID(e.ResultCID)
+		rc, err := blockstore.Key(e.ResultCID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -98,10 +98,10 @@ func (n *Node) followSink(ctx context.Context, s *compute.LogSink, follow bool, 
 // resultLogs reads stdout and stderr from a finished job's result DAG.
 func (n *Node) resultLogs(ctx context.Context, j *job.Job, fn func(string, []byte) error) error {
 	e := j.Reported()
-	if e == nil || e.ResultCID == "" {
+	if e == nil || !e.ResultCID.Defined() {
 		return nil
 	}
-	c, err := blockstore.ParseCID(e.ResultCID)
+	c, err := blockstore.Key(e.ResultCID)
 	if err != nil {
 		return err
 	}

@@ -110,7 +110,7 @@ func TestBurst(t *testing.T) {
 			t.Fatalf("job %s has result %s, job %s %s", j.ID, j.Executions[0].ResultCID, jobs[0].ID, jobs[0].Executions[0].ResultCID)
 		}
 	}
-	res, err := blockstore.ParseCID(jobs[0].Executions[0].ResultCID)
+	res, err := blockstore.Key(jobs[0].Executions[0].ResultCID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestCloseDuringBurst(t *testing.T) {
 		switch j.State {
 		case job.StateCompleted:
 			completed++
-			res, err := blockstore.ParseCID(j.Executions[len(j.Executions)-1].ResultCID)
+			res, err := blockstore.Key(j.Executions[len(j.Executions)-1].ResultCID)
 			if err != nil {
 				t.Fatalf("job %s: %v", j.ID, err)
 			}

@@ -96,7 +96,7 @@ func Settle(j *job.Job, now time.Time) error {
 		}
 		return j.Transition(job.StateFailed, fmt.Sprintf("verification failed: nodes returned result %s but disagree on its state (%s)",
 			first.ResultCID, strings.Join(parts, "; ")), now)
-	case agree && first.State == job.StateCompleted && first.ResultCID != "":
+	case agree && first.State == job.StateCompleted && first.ResultCID.Defined():
 		msg := ""
 		if want > 1 {
 			msg = fmt.Sprintf("verified: %d nodes returned result %s", want, first.ResultCID)
@@ -112,10 +112,11 @@ func Settle(j *job.Job, now time.Time) error {
 	groups := map[string][]string{}
 	var order []string
 	for _, e := range done {
-		if _, ok := groups[e.ResultCID]; !ok {
-			order = append(order, e.ResultCID)
+		c := e.ResultCID.String() // "" for no result
+		if _, ok := groups[c]; !ok {
+			order = append(order, c)
 		}
-		groups[e.ResultCID] = append(groups[e.ResultCID], e.NodeID)
+		groups[c] = append(groups[c], e.NodeID)
 	}
 	slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(len(groups[b]), len(groups[a])) })
 	majority := len(order) == 1 || len(groups[order[0]]) > len(groups[order[1]])

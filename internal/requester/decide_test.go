@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -246,9 +247,10 @@ func settleJob(verify int, ex ...job.Execution) *job.Job {
 	}
 }
 
-// execOn is an execution on node with state st, result cid and error text.
-func execOn(node string, st job.State, cid, errText string) job.Execution {
-	return job.Execution{ID: "e-" + node, NodeID: node, State: st, ResultCID: cid, Error: errText}
+// execOn is an execution on node with state st, the result CID a placeholder stands for
+// (resultCID; "" for none), and error text.
+func execOn(node string, st job.State, result, errText string) job.Execution {
+	return job.Execution{ID: "e-" + node, NodeID: node, State: st, ResultCID: resultCID(result), Error: errText}
 }
 
 // lostOn is an execution on node given up by the requester.
@@ -442,8 +444,8 @@ func TestSettleUnit(t *testing.T) {
 				}
 				return
 			}
-			if j.State != tc.want || j.Reason != tc.reason {
-				t.Fatalf("%s %q, want %s %q", j.State, j.Reason, tc.want, tc.reason)
+			if reason := withCIDs(tc.reason); j.State != tc.want || j.Reason != reason {
+				t.Fatalf("%s %q, want %s %q", j.State, j.Reason, tc.want, reason)
 			}
 			if !j.UpdatedAt.Equal(now) {
 				t.Fatalf("UpdatedAt %s, want %s", j.UpdatedAt, now)
@@ -465,7 +467,7 @@ func TestSettleUnit(t *testing.T) {
 			if msg == "" {
 				msg = tc.reason
 			}
-			if last := added[len(added)-1].Message; last != msg {
+			if last := added[len(added)-1].Message; last != withCIDs(msg) {
 				t.Fatalf("last event %q, want %q", last, msg)
 			}
 		})
@@ -502,8 +504,8 @@ func TestSettleManyNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	const want = "verification failed: result CIDs disagree (bafyB from N1, N2, N4; bafyA from N0, N5; bafyC from N3); dissenting nodes: N0, N5, N3"
-	if j.State != job.StateFailed || j.Reason != want {
-		t.Fatalf("%s %q\nwant %q", j.State, j.Reason, want)
+	if j.State != job.StateFailed || j.Reason != withCIDs(want) {
+		t.Fatalf("%s %q\nwant %q", j.State, j.Reason, withCIDs(want))
 	}
 }
 
@@ -578,7 +580,7 @@ func TestSettleSameResultDifferentStates(t *testing.T) {
 	for _, order := range [][]job.State{{job.StateCompleted, job.StateFailed}, {job.StateFailed, job.StateCompleted}} {
 		j := &job.Job{ID: "j-1", State: job.StateRunning, Spec: job.Spec{Verify: 2}}
 		for i, st := range order {
-			j.Executions = append(j.Executions, job.Execution{ID: fmt.Sprintf("e-%d", i), NodeID: fmt.Sprintf("n%d", i), State: st, ResultCID: cid})
+			j.Executions = append(j.Executions, job.Execution{ID: fmt.Sprintf("e-%d", i), NodeID: fmt.Sprintf("n%d", i), State: st, ResultCID: cidtext.MustParse(cid)})
 		}
 		if err := Settle(j, time.Unix(100, 0)); err != nil {
 			t.Fatal(err)

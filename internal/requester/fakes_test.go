@@ -3,7 +3,9 @@ package requester
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"regexp"
 	"slices"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/store"
 )
@@ -119,7 +122,7 @@ type fakeNet struct {
 	cancelErr error
 	pulls     map[peer.ID]*Requester
 	announced []*jobproto.JobAnnouncement
-	events    int
+	events    []*jobproto.JobEvent
 	accepted  []acceptCall
 	cancels   []cancelCall
 }
@@ -164,11 +167,21 @@ func (f *fakeNet) Announce(_ context.Context, a *jobproto.JobAnnouncement) error
 	return nil
 }
 
-func (f *fakeNet) Event(context.Context, *jobproto.JobEvent) error {
+func (f *fakeNet) Event(_ context.Context, ev *jobproto.JobEvent) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.events++
+	f.events = append(f.events, ev)
 	return nil
+}
+
+// lastEvent is the last job event published, or nil.
+func (f *fakeNet) lastEvent() *jobproto.JobEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.events) == 0 {
+		return nil
+	}
+	return f.events[len(f.events)-1]
 }
 
 func (f *fakeNet) Accept(_ context.Context, to peer.ID, a *jobproto.Accept) error {
@@ -219,6 +232,23 @@ func (f *fakeNet) cancelled() []cancelCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.cancels)
+}
+
+// resultCID is the CID a placeholder of the tests (bafyX, bafyY...) stands for: the raw
+// CID of its bytes, so that distinct placeholders are distinct valid CIDs. "" is no CID.
+func resultCID(placeholder string) cidtext.CID {
+	if placeholder == "" {
+		return cidtext.CID{}
+	}
+	sum := sha256.Sum256([]byte(placeholder))
+	return cidtext.V1(cidtext.Raw, sum[:])
+}
+
+var placeholder = regexp.MustCompile(`\bbafy[A-Z]\b`)
+
+// withCIDs writes the placeholders in s as the CIDs they stand for.
+func withCIDs(s string) string {
+	return placeholder.ReplaceAllStringFunc(s, func(p string) string { return resultCID(p).String() })
 }
 
 // newPeerID makes a peer ID as real nodes have (an Ed25519 key's).

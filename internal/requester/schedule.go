@@ -468,8 +468,8 @@ func (r *Requester) Apply(from peer.ID, u *jobproto.ExecutionUpdate) error {
 			}
 		}
 		msg := fmt.Sprintf("execution %s on node %s %s", e.ID, e.NodeID, e.State)
-		if e.ResultCID != "" {
-			msg += ", result " + e.ResultCID
+		if e.ResultCID.Defined() {
+			msg += ", result " + e.ResultCID.String()
 		}
 		if e.Error != "" {
 			msg += ": " + e.Error

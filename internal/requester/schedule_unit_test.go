@@ -91,12 +91,16 @@ func TestScheduleRanksBids(t *testing.T) {
 	if err := r.Apply(a, execUpdate(j.ID, taken.ID, job.Execution{State: job.StateRunning})); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Apply(a, execUpdate(j.ID, taken.ID, job.Execution{State: job.StateCompleted, ResultCID: "bafyR"})); err != nil {
+	if err := r.Apply(a, execUpdate(j.ID, taken.ID, job.Execution{State: job.StateCompleted, ResultCID: resultCID("bafyR")})); err != nil {
 		t.Fatal(err)
 	}
 	done := waitState(t, r, j.ID, job.StateCompleted)
-	if done.Reported() == nil || done.Reported().ResultCID != "bafyR" {
+	if done.Reported() == nil || done.Reported().ResultCID != resultCID("bafyR") {
 		t.Fatalf("result %+v", done.Reported())
+	}
+	// The network hears of the end with the result, at the record's revision.
+	if ev := net.lastEvent(); ev == nil || ev.JobID != j.ID || ev.State != job.StateCompleted || ev.ResultCID != resultCID("bafyR") || ev.Rev != done.Rev {
+		t.Fatalf("last event %+v, want the job completed with its result at rev %d", ev, done.Rev)
 	}
 }
 
@@ -235,7 +239,7 @@ func TestVerifyQuorum(t *testing.T) {
 					dissenter = e.NodeID
 				}
 				if i < 2 {
-					if err := r.Apply(p, execUpdate(j.ID, e.ID, job.Execution{State: job.StateCompleted, ResultCID: tc.results[i]})); err != nil {
+					if err := r.Apply(p, execUpdate(j.ID, e.ID, job.Execution{State: job.StateCompleted, ResultCID: resultCID(tc.results[i])})); err != nil {
 						t.Fatal(err)
 					}
 					if s := getJob(t, r, j.ID).State; s.Terminal() {
@@ -243,12 +247,12 @@ func TestVerifyQuorum(t *testing.T) {
 					}
 					continue
 				}
-				if err := r.Apply(p, execUpdate(j.ID, e.ID, job.Execution{State: job.StateCompleted, ResultCID: tc.results[i]})); err != nil {
+				if err := r.Apply(p, execUpdate(j.ID, e.ID, job.Execution{State: job.StateCompleted, ResultCID: resultCID(tc.results[i])})); err != nil {
 					t.Fatal(err)
 				}
 			}
 			done := waitState(t, r, j.ID, tc.state)
-			if want := strings.ReplaceAll(tc.reason, "DISSENTER", dissenter); !strings.Contains(lastMessage(done), want) && !strings.Contains(done.Reason, want) {
+			if want := withCIDs(strings.ReplaceAll(tc.reason, "DISSENTER", dissenter)); !strings.Contains(lastMessage(done), want) && !strings.Contains(done.Reason, want) {
 				t.Fatalf("%s: %q / %q, want %q", done.State, done.Reason, lastMessage(done), want)
 			}
 		})
@@ -364,7 +368,7 @@ func TestCancelStopsExecutions(t *testing.T) {
 	}
 	// An update after the cancel is given up.
 	p, _ := peer.Decode(a.String())
-	if err := r.Apply(p, execUpdate(j.ID, there, job.Execution{State: job.StateCompleted, ResultCID: "bafyX"})); !errors.Is(err, errGivenUp) {
+	if err := r.Apply(p, execUpdate(j.ID, there, job.Execution{State: job.StateCompleted, ResultCID: resultCID("bafyX")})); !errors.Is(err, errGivenUp) {
 		t.Fatalf("a result after the cancel: %v", err)
 	}
 }
@@ -387,7 +391,7 @@ func TestAloneRunsHere(t *testing.T) {
 		k, _ := r.Wait(context.Background(), j.ID)
 		done <- k
 	}()
-	if err := r.Apply(r.cfg.Self, execUpdate(j.ID, j.Executions[0].ID, job.Execution{State: job.StateCompleted, ResultCID: "bafyR"})); err != nil {
+	if err := r.Apply(r.cfg.Self, execUpdate(j.ID, j.Executions[0].ID, job.Execution{State: job.StateCompleted, ResultCID: resultCID("bafyR")})); err != nil {
 		t.Fatal(err)
 	}
 	if k := <-done; k.State != job.StateCompleted {

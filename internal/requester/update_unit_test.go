@@ -73,7 +73,7 @@ func TestApplyUpdateRefusals(t *testing.T) {
 	id, ex := ownJob(t, n, clk, 1, nodeA, nodeB)
 	n.markLost(id, map[string]string{ex[1]: "node silent"})
 	running := job.Execution{State: job.StateRunning}
-	done := job.Execution{State: job.StateCompleted, ResultCID: "bafyX"}
+	done := job.Execution{State: job.StateCompleted, ResultCID: resultCID("bafyX")}
 
 	before := getJob(t, n, id)
 	for _, tc := range []struct {
@@ -163,19 +163,19 @@ func TestApplyUpdateLifecycle(t *testing.T) {
 	clk.advance(time.Second)
 	ended := clk.now().Add(-time.Millisecond)
 	code := 0
-	res := job.Execution{ID: "e-forged", NodeID: nodeC.String(), State: job.StateCompleted, ResultCID: "bafyX", ExitCode: &code, EndedAt: ended, Stdout: "hi\n"}
+	res := job.Execution{ID: "e-forged", NodeID: nodeC.String(), State: job.StateCompleted, ResultCID: resultCID("bafyX"), ExitCode: &code, EndedAt: ended, Stdout: "hi\n"}
 	if err := n.Apply(nodeA, execUpdate(id, ex[0], res)); err != nil {
 		t.Fatal(err)
 	}
 	j = getJob(t, n, id)
 	e := j.Executions[0]
-	if e.ID != ex[0] || e.NodeID != nodeA.String() || e.State != job.StateCompleted || e.ResultCID != "bafyX" || !e.EndedAt.Equal(ended) || e.Stdout != "hi\n" {
+	if e.ID != ex[0] || e.NodeID != nodeA.String() || e.State != job.StateCompleted || e.ResultCID != resultCID("bafyX") || !e.EndedAt.Equal(ended) || e.Stdout != "hi\n" {
 		t.Fatalf("the execution after its result: %+v", e)
 	}
 	if j.State != job.StateCompleted || !j.UpdatedAt.Equal(clk.now()) {
 		t.Fatalf("job %s, updated %s (now %s)", j.State, j.UpdatedAt, clk.now())
 	}
-	want := []string{"execution " + ex[0] + " on node " + nodeA.String() + " completed, result bafyX", "job completed"}
+	want := []string{"execution " + ex[0] + " on node " + nodeA.String() + " completed, result " + resultCID("bafyX").String(), "job completed"}
 	if got := []string{j.History[len(j.History)-2].Message, lastMessage(j)}; got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("history ends %q, want %q", got, want)
 	}
@@ -189,14 +189,14 @@ func TestApplyUpdateEnds(t *testing.T) {
 	t.Run("failed", func(t *testing.T) {
 		id, ex := ownJob(t, n, clk, 1, nodeA)
 		now := clk.advance(time.Second)
-		if err := n.Apply(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateFailed, Error: "exit code 2", ResultCID: "bafyF"})); err != nil {
+		if err := n.Apply(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateFailed, Error: "exit code 2", ResultCID: resultCID("bafyF")})); err != nil {
 			t.Fatal(err)
 		}
 		j := getJob(t, n, id)
 		if j.State != job.StateFailed || j.Reason != "exit code 2" || !j.Executions[0].EndedAt.Equal(now) {
 			t.Fatalf("%s %q, ended %s", j.State, j.Reason, j.Executions[0].EndedAt)
 		}
-		if !logged(j, "execution "+ex[0]+" on node "+nodeA.String()+" failed, result bafyF: exit code 2") {
+		if !logged(j, "execution "+ex[0]+" on node "+nodeA.String()+" failed, result "+resultCID("bafyF").String()+": exit code 2") {
 			t.Fatalf("history %+v", j.History)
 		}
 	})
@@ -233,16 +233,16 @@ func TestApplyUpdateEnds(t *testing.T) {
 		if m := lastMessage(getJob(t, n, id)); m != "also running on node "+nodeB.String() {
 			t.Fatalf("the second running: %q", m)
 		}
-		if err := n.Apply(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateCompleted, ResultCID: "bafyX"})); err != nil {
+		if err := n.Apply(nodeA, execUpdate(id, ex[0], job.Execution{State: job.StateCompleted, ResultCID: resultCID("bafyX")})); err != nil {
 			t.Fatal(err)
 		}
 		if j := getJob(t, n, id); j.State != job.StateRunning {
 			t.Fatalf("after one of two results: %s", j.State)
 		}
-		if err := n.Apply(nodeB, execUpdate(id, ex[1], job.Execution{State: job.StateCompleted, ResultCID: "bafyX"})); err != nil {
+		if err := n.Apply(nodeB, execUpdate(id, ex[1], job.Execution{State: job.StateCompleted, ResultCID: resultCID("bafyX")})); err != nil {
 			t.Fatal(err)
 		}
-		if j := getJob(t, n, id); j.State != job.StateCompleted || lastMessage(j) != "verified: 2 nodes returned result bafyX" {
+		if j := getJob(t, n, id); j.State != job.StateCompleted || lastMessage(j) != withCIDs("verified: 2 nodes returned result bafyX") {
 			t.Fatalf("after two agreeing results: %s %q", j.State, lastMessage(j))
 		}
 	})
@@ -275,7 +275,7 @@ func TestMarkLost(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC)}
 	n := requesterNode(t, clk)
 	id, ex := ownJob(t, n, clk, 3, nodeA, nodeB, nodeC)
-	if err := n.Apply(nodeC, execUpdate(id, ex[2], job.Execution{State: job.StateCompleted, ResultCID: "bafyX"})); err != nil {
+	if err := n.Apply(nodeC, execUpdate(id, ex[2], job.Execution{State: job.StateCompleted, ResultCID: resultCID("bafyX")})); err != nil {
 		t.Fatal(err)
 	}
 	rev := getJob(t, n, id).Rev

@@ -123,7 +123,7 @@ func (s *Server) addData(c echo.Context) error {
 		if err := added(ctx, e.CID, pin); err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, api.AddResponse{CID: e.CID.String(), Size: e.Size})
+		return c.JSON(http.StatusOK, api.AddResponse{CID: blockstore.JobCID(e.CID), Size: e.Size})
 	}
 	mr, err := c.Request().MultipartReader()
 	if err != nil {
@@ -211,7 +211,7 @@ func (s *Server) addData(c echo.Context) error {
 		if err := added(ctx, single.CID, pin); err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, api.AddResponse{CID: single.CID.String(), Size: single.Size})
+		return c.JSON(http.StatusOK, api.AddResponse{CID: blockstore.JobCID(single.CID), Size: single.Size})
 	}
 	e, err := dir.Finish(ctx)
 	if err != nil {
@@ -220,7 +220,7 @@ func (s *Server) addData(c echo.Context) error {
 	if err := added(ctx, e.CID, pin); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, api.AddResponse{CID: e.CID.String(), Size: e.Tsize})
+	return c.JSON(http.StatusOK, api.AddResponse{CID: blockstore.JobCID(e.CID), Size: e.Tsize})
 }
 
 func addOptions(c echo.Context) (blockstore.AddOptions, error) {

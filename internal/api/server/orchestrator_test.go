@@ -15,6 +15,7 @@ import (
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api/upstream"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/api/upstream/upstreamtest"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 )
 
@@ -161,7 +162,7 @@ func TestUpstreamRoutes(t *testing.T) {
 	// a completed execution, as the requester records one
 	exit := 0
 	j.Executions = append(j.Executions, job.Execution{ID: "e-" + strings.TrimPrefix(j.ID, "j-") + "-1", NodeID: "12D3KooWtest", State: job.StateCompleted,
-		StartedAt: time.Now(), EndedAt: time.Now(), ExitCode: &exit, Stdout: "hello\n", ResultCID: "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"})
+		StartedAt: time.Now(), EndedAt: time.Now(), ExitCode: &exit, Stdout: "hello\n", ResultCID: cidtext.MustParse("bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi")})
 	_ = j.Transition(job.StateRunning, "", time.Now())
 	code, body = call(t, srv, "GET", "/api/v1/orchestrator/jobs/"+put.JobID+"/executions", "")
 	if code != 200 || !strings.Contains(string(body), `"StateType":9`) || !strings.Contains(string(body), `"stdout":"hello\n"`) {

@@ -11,6 +11,7 @@ package upstream
 import (
 	"time"
 
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/jobspec"
 )
@@ -215,7 +216,7 @@ func ExecutionsOf(j *job.Job) []Execution {
 		if !e.EndedAt.IsZero() {
 			x.ModifyTime = e.EndedAt.UnixNano()
 		}
-		if e.ResultCID != "" {
+		if e.ResultCID.Defined() {
 			x.PublishedResult = resultOf(e.ResultCID)
 		}
 		if e.ExitCode != nil || e.Stdout != "" || e.Stderr != "" || e.Error != "" {
@@ -281,9 +282,9 @@ func HistoryOf(j *job.Job) []JobHistory {
 // result naming its CID.
 func ResultsOf(j *job.Job) []SpecConfig {
 	out := []SpecConfig{}
-	seen := map[string]bool{}
+	seen := map[cidtext.CID]bool{}
 	for _, e := range j.Executions {
-		if e.Lost || e.State != job.StateCompleted || e.ResultCID == "" || seen[e.ResultCID] {
+		if e.Lost || e.State != job.StateCompleted || !e.ResultCID.Defined() || seen[e.ResultCID] {
 			continue
 		}
 		seen[e.ResultCID] = true
@@ -292,8 +293,8 @@ func ResultsOf(j *job.Job) []SpecConfig {
 	return out
 }
 
-func resultOf(c string) SpecConfig {
-	return SpecConfig{Type: "ipfs", Params: map[string]any{"CID": c}}
+func resultOf(c cidtext.CID) SpecConfig {
+	return SpecConfig{Type: "ipfs", Params: map[string]any{"CID": c.String()}}
 }
 
 // PeerInfo is a node's libp2p identity and addresses.

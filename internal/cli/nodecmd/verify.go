@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bacalhau-project/bacalhau-wasm/dht/jobproto"
+	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/cli"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/executor/wasm"
 	"github.com/bacalhau-project/bacalhau-wasm/internal/job"
@@ -34,12 +35,12 @@ key of the node it names, for this job's module, inputs, task and result.`,
 				return err
 			}
 			out := j.Reported()
-			if out == nil || out.ResultCID == "" {
+			if out == nil || !out.ResultCID.Defined() {
 				return fmt.Errorf("job %s has no result to verify (state %s)", j.ID, j.State)
 			}
 			bad := 0
 			for _, ex := range j.Executions {
-				if ex.ResultCID == "" {
+				if !ex.ResultCID.Defined() {
 					continue
 				}
 				if err := checkReceipt(j, ex); err != nil {
@@ -55,7 +56,7 @@ key of the node it names, for this job's module, inputs, task and result.`,
 			}
 			fmt.Fprintf(e.Stdout, "Local re-run: result %s\n", local)
 			for _, ex := range j.Executions {
-				if ex.ResultCID != "" && ex.ResultCID != local {
+				if ex.ResultCID.Defined() && ex.ResultCID != local {
 					bad++
 					fmt.Fprintf(e.Stdout, "Node %s reported %s, which differs from the re-run\n", ex.NodeID, ex.ResultCID)
 				}
@@ -89,7 +90,7 @@ func checkReceipt(j *job.Job, ex job.Execution) error {
 		return fmt.Errorf("for job %s execution %s, not this one", r.JobID, r.ExecutionID)
 	case r.Module != want.Module || !slices.Equal(r.Inputs, want.Inputs) || r.SpecDigest != want.SpecDigest:
 		return fmt.Errorf("names another module, inputs or task than the job's")
-	case r.ResultCID != ex.ResultCID:
+	case r.ResultCID != ex.ResultCID.String():
 		return fmt.Errorf("signs result %s, the execution reports %s", r.ResultCID, ex.ResultCID)
 	case ex.ExitCode != nil && r.ExitCode != *ex.ExitCode:
 		return fmt.Errorf("signs exit code %d, the execution reports %d", r.ExitCode, *ex.ExitCode)
@@ -99,23 +100,23 @@ func checkReceipt(j *job.Job, ex job.Execution) error {
 
 // rerun runs the job's task in a throwaway node, on the module and inputs copied from
 // the node as CARs, and returns the result CID.
-func rerun(ctx context.Context, e *cli.Env, j *job.Job) (string, error) {
+func rerun(ctx context.Context, e *cli.Env, j *job.Job) (cidtext.CID, error) {
 	if !j.Spec.Engine.Reproducible() {
-		return "", fmt.Errorf("job %s ran on the %s engine, whose results are not reproducible: there is nothing to check a re-run against", j.ID, j.Spec.Engine)
+		return cidtext.CID{}, fmt.Errorf("job %s ran on the %s engine, whose results are not reproducible: there is nothing to check a re-run against", j.ID, j.Spec.Engine)
 	}
 	dir, err := os.MkdirTemp("", "bacalhau-verify-")
 	if err != nil {
-		return "", err
+		return cidtext.CID{}, err
 	}
 	defer os.RemoveAll(dir)
 	// Never Options.Wrap: a check runs the release executors whatever binary runs it.
 	xs, err := Options{}.executors(ctx, dir, wasm.Options{}, engineOptions{}, dockerFlags{mode: "off"})
 	if err != nil {
-		return "", err
+		return cidtext.CID{}, err
 	}
 	n, err := node.Open(ctx, node.Config{Repo: dir, Concurrency: 1, Executors: xs})
 	if err != nil {
-		return "", err
+		return cidtext.CID{}, err
 	}
 	defer n.Close()
 	cids := []string{j.Spec.Wasm.Module.String()}
@@ -128,21 +129,21 @@ func rerun(ctx context.Context, e *cli.Env, j *job.Job) (string, error) {
 			return err
 		})
 		if err != nil {
-			return "", fmt.Errorf("copying %s: %w", c, err)
+			return cidtext.CID{}, fmt.Errorf("copying %s: %w", c, err)
 		}
 	}
 	spec := j.Spec
 	spec.Verify, spec.Selector = 1, nil
 	local, err := n.Submit(ctx, spec)
 	if err != nil {
-		return "", err
+		return cidtext.CID{}, err
 	}
 	if local, err = n.Wait(ctx, local.ID); err != nil {
-		return "", err
+		return cidtext.CID{}, err
 	}
 	ex := local.Reported()
-	if ex == nil || ex.ResultCID == "" {
-		return "", fmt.Errorf("the re-run ended %s without a result: %s", local.State, local.Reason)
+	if ex == nil || !ex.ResultCID.Defined() {
+		return cidtext.CID{}, fmt.Errorf("the re-run ended %s without a result: %s", local.State, local.Reason)
 	}
 	return ex.ResultCID, nil
 }
