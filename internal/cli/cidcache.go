@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bacalhau-project/bacalhau-wasm/internal/cidtext"
 )
@@ -19,6 +20,12 @@ import (
 // under the user's cache directory (BACALHAU_CACHE_DIR overrides it; "off" disables
 // the cache) holding at most cidCacheEntries lines, the newest first.
 const cidCacheEntries = 256
+
+// cacheRacyWindow: a file changed this recently is not cached. File times come from a
+// coarse clock (a few milliseconds on Linux), so a second write in the same tick with
+// the same size would leave the identity unchanged; a file older than this cannot be
+// written again in its tick (git's index calls such entries racy). A variable for tests.
+var cacheRacyWindow = 2 * time.Second
 
 // fileID is what a cache entry must match: the fields of fileIdentity.
 type fileID [5]int64
@@ -95,7 +102,7 @@ func parseCacheLine(rest string) (fileID, cidtext.CID, bool) {
 func storeCID(name string, f *os.File, before fileID, c cidtext.CID) {
 	key, path := cacheKey(name), cidCachePath()
 	id, ok := fileIdentity(f)
-	if key == "" || path == "" || !ok || id != before {
+	if key == "" || path == "" || !ok || id != before || time.Since(time.Unix(0, id[4])) < cacheRacyWindow {
 		return
 	}
 	var out bytes.Buffer

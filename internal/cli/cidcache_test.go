@@ -30,6 +30,8 @@ func sum(t *testing.T, f *os.File) cidtext.CID {
 func TestCIDCache(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("BACALHAU_CACHE_DIR", filepath.Join(dir, "cache"))
+	defer func(w time.Duration) { cacheRacyWindow = w }(cacheRacyWindow)
+	cacheRacyWindow = 0 // the test's files are all new
 	name := filepath.Join(dir, "m.wasm")
 	if err := os.WriteFile(name, []byte("module one"), 0o600); err != nil {
 		t.Fatal(err)
@@ -55,14 +57,22 @@ func TestCIDCache(t *testing.T) {
 	if got, ok, _ := cachedCID(name, open()); !ok || got != want {
 		t.Fatalf("unchanged file: %v %v, want a hit of %v", got, ok, want)
 	}
-	// The same size and modification time, other bytes: the change time differs.
+	// The same size and modification time, other bytes: the change time differs once
+	// the clock that stamps files has ticked (rewritten until it has).
 	st, _ := os.Stat(name)
-	time.Sleep(10 * time.Millisecond)
-	if err := os.WriteFile(name, []byte("module two"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(name, st.ModTime(), st.ModTime()); err != nil {
-		t.Fatal(err)
+	for i := 0; ; i++ {
+		if err := os.WriteFile(name, []byte("module two"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(name, st.ModTime(), st.ModTime()); err != nil {
+			t.Fatal(err)
+		}
+		if now, _ := fileIdentity(open()); now[4] != id[4] {
+			break
+		}
+		if i == 1e6 {
+			t.Fatal("the file's change time never changed")
+		}
 	}
 	if got, ok, _ := cachedCID(name, open()); ok {
 		t.Fatalf("a rewritten file hit the cache with %v", got)
@@ -105,6 +115,18 @@ func TestCIDCache(t *testing.T) {
 		}
 		h.Close()
 	}
+	// A file changed within the racy window is not stored: a second change in the same
+	// tick of the file clock could not be told from it.
+	cacheRacyWindow = time.Hour
+	fresh := filepath.Join(dir, "fresh.wasm")
+	os.WriteFile(fresh, []byte("fresh"), 0o600)
+	g, _ := os.Open(fresh)
+	_, _, gid := cachedCID(fresh, g)
+	storeCID(fresh, g, gid, sum(t, g))
+	if _, ok, _ := cachedCID(fresh, g); ok {
+		t.Error("a file changed within the racy window was cached")
+	}
+	g.Close()
 	t.Setenv("BACALHAU_CACHE_DIR", "off")
 	if cidCachePath() != "" {
 		t.Error("BACALHAU_CACHE_DIR=off leaves a cache path")
