@@ -172,14 +172,23 @@ func helpOnly(args []string) bool {
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
 		case a == "-h" || a == "--help":
-		case a == "--api-host" || a == "--api-port" || a == "--config":
+		case rootFlag(a):
 			i++
-		case strings.HasPrefix(a, "--api-host=") || strings.HasPrefix(a, "--api-port=") || strings.HasPrefix(a, "--config="):
+		case rootFlagWithValue(a):
 		default:
 			return false
 		}
 	}
 	return true
+}
+
+// rootFlag reports whether a is a flag of the root command taking the next word as its
+// value; rootFlagWithValue whether a is one with its value (--api-port=1235).
+func rootFlag(a string) bool { return a == "--api-host" || a == "--api-port" || a == "--config" }
+
+func rootFlagWithValue(a string) bool {
+	name, _, ok := strings.Cut(a, "=")
+	return ok && rootFlag(name)
 }
 
 // commandName is the first word of args that is not a flag of the root command (or a
@@ -188,9 +197,9 @@ func commandName(args []string) string {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case a == "--api-host" || a == "--api-port" || a == "--config":
+		case rootFlag(a):
 			i++ // the flag's value
-		case strings.HasPrefix(a, "--api-host=") || strings.HasPrefix(a, "--api-port=") || strings.HasPrefix(a, "--config="):
+		case rootFlagWithValue(a):
 		case strings.HasPrefix(a, "-"):
 			return "" // help, or a flag only the full tree knows
 		default:
